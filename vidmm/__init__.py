@@ -1,0 +1,3 @@
+"""vidmm: understand video — search, caption, answer and classify."""
+
+__version__ = "0.1.0"
