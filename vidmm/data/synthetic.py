@@ -135,8 +135,10 @@ def write_video(
     with av.open(str(path), "w", options=container_options) as container:
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = coded_w, coded_h, pix_fmt
-        # A millisecond time base lets variable-rate times be written exactly.
-        stream.codec_context.time_base = Fraction(1, 1000)
+        # A millisecond time base lets variable-rate times be written exactly; constant-rate
+        # containers such as AVI need the frame period itself.
+        time_base = Fraction(1, 1000) if frame_times is not None else 1 / Fraction(fps).limit_denominator(1001)
+        stream.codec_context.time_base = time_base
         if gop is not None:
             stream.codec_context.gop_size = gop
         opts = {"preset": "ultrafast"} if codec in ("libx264", "libx265") else {}
@@ -151,7 +153,7 @@ def write_video(
             # Undo the display rotation, so that applying it gives the upright scene back.
             image = np.ascontiguousarray(np.rot90(scene(t, width, height), -quarter_turns))
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            frame.pts, frame.time_base = round(t / time_base), time_base
             _mux_all(container, stream, frame)
         _mux_all(container, stream, None)
 

@@ -1,0 +1,44 @@
+"""Video input: open and probe, sample frames by time, decode safely in batch."""
+
+from vidmm.io.errors import (
+    CorruptVideoError,
+    DecodeTimeoutError,
+    DecoderCrashedError,
+    EmptyFileError,
+    NotAVideoError,
+    NoVideoStreamError,
+    TruncatedVideoError,
+    UnsupportedCodecError,
+    VideoError,
+    VideoNotFoundError,
+)
+from vidmm.io.isolate import IsolatedReader
+from vidmm.io.probe import VideoInfo, probe
+from vidmm.io.sampling import Span, fps_times, span_times, uniform_times, window_spans
+from vidmm.io.video import ClipWindow, Frames, Video, open_video, output_size
+
+__all__ = [
+    "ClipWindow",
+    "CorruptVideoError",
+    "DecodeTimeoutError",
+    "DecoderCrashedError",
+    "EmptyFileError",
+    "Frames",
+    "IsolatedReader",
+    "NoVideoStreamError",
+    "NotAVideoError",
+    "Span",
+    "TruncatedVideoError",
+    "UnsupportedCodecError",
+    "Video",
+    "VideoError",
+    "VideoInfo",
+    "VideoNotFoundError",
+    "fps_times",
+    "open_video",
+    "output_size",
+    "probe",
+    "span_times",
+    "uniform_times",
+    "window_spans",
+]

@@ -1,0 +1,203 @@
+"""Probe a video file with PyAV: what it is, how long, how big, which way up.
+
+Probing decodes the first frame, because only a decoded frame proves the stream is usable and carries
+the display rotation; everything else comes from the container's headers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vidmm.io.errors import (
+    CorruptVideoError,
+    EmptyFileError,
+    NoVideoStreamError,
+    NotAVideoError,
+    UnsupportedCodecError,
+    VideoError,
+    VideoNotFoundError,
+)
+
+# Leading bytes of containers we know: a file that starts like one but fails to open is damaged,
+# one that starts like none of them is not a video at all.
+_CONTAINER_MAGIC = (
+    (4, b"ftyp"),  # MP4 / MOV / M4A
+    (4, b"moov"),
+    (4, b"mdat"),
+    (4, b"free"),
+    (4, b"wide"),
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
+    (0, b"RIFF"),  # AVI
+    (0, b"OggS"),
+    (0, b"FLV"),
+    (0, b"\x47"),  # MPEG-TS sync byte
+    (0, b"\x00\x00\x01\xba"),  # MPEG-PS
+)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds. Sizes are as displayed; times are seconds from the first frame."""
+
+    path: str
+    duration_s: float
+    fps: float  # average frame rate
+    num_frames: int
+    num_frames_exact: bool  # True: counted in the container's index; False: duration × fps
+    width: int  # as displayed, rotation applied
+    height: int
+    rotation: int  # degrees counter-clockwise the coded picture is turned for display
+    codec: str
+    pix_fmt: str
+    has_audio: bool
+    size_bytes: int
+    container: str
+    start_s: float  # the first frame's time on the container's clock; vidmm's times start at 0
+    keyframe_interval_s: float | None  # mean distance between keyframes, when the index tells
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def looks_like_container(path: str | Path) -> bool:
+    """True if the file starts like a known container (so a failure to open means damage)."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    return any(head[offset : offset + len(magic)] == magic for offset, magic in _CONTAINER_MAGIC)
+
+
+def check_file(path: str | Path) -> Path:
+    """Raise the right error for a path that cannot be a video before any decoder sees it."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoNotFoundError(str(path), "no such file")
+    if not p.is_file():
+        raise VideoNotFoundError(str(path), "not a regular file")
+    if p.stat().st_size == 0:
+        raise EmptyFileError(str(path), "file is empty (0 bytes)")
+    return p
+
+
+def open_container(path: str | Path):
+    """`av.open` with FFmpeg's errors turned into `VideoError`s."""
+    import av
+
+    p = check_file(path)
+    try:
+        return av.open(str(p), metadata_errors="ignore")
+    except av.FFmpegError as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        if looks_like_container(p):
+            raise CorruptVideoError(str(path), f"damaged or truncated container ({reason})") from None
+        raise NotAVideoError(str(path), f"not a recognised video file ({reason})") from None
+
+
+def video_stream(container, path: str | Path):
+    """The first real video stream; cover-art pictures do not count."""
+    import av
+
+    streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if streams:
+        return streams[0]
+    if container.streams.video:
+        raise NoVideoStreamError(str(path), "no video stream, only a cover-art picture")
+    if container.streams.audio:
+        raise NoVideoStreamError(str(path), "no video stream (audio only)")
+    raise NoVideoStreamError(str(path), "no video stream")
+
+
+def check_decodable(stream, path: str | Path) -> str:
+    """The codec name, or `UnsupportedCodecError` when no decoder exists for it."""
+    ctx = stream.codec_context
+    if ctx is None or not ctx.name or ctx.name == "none":
+        raise UnsupportedCodecError(str(path), "no decoder for this video stream's codec")
+    return ctx.codec.canonical_name
+
+
+def first_frame(container, stream, path: str | Path, max_packets: int = 500):
+    """Decode the first frame, skipping damaged packets; `CorruptVideoError` if none decodes."""
+    import av
+
+    errors = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                for frame in packet.decode():
+                    return frame
+            except av.FFmpegError:
+                errors += 1
+                if errors >= max_packets:
+                    break
+        for frame in stream.codec_context.decode(None):  # drain: a 1-frame file may need it
+            return frame
+    except av.FFmpegError as e:
+        raise CorruptVideoError(str(path), f"cannot read video packets ({e})") from None
+    except ValueError as e:  # PyAV raises this for pixel formats it cannot describe
+        raise UnsupportedCodecError(str(path), f"unsupported pixel format ({e})") from None
+    what = f"{errors} damaged packets" if errors else "no packets"
+    raise CorruptVideoError(str(path), f"no decodable video frame ({what})")
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read a video's metadata. Raises a `VideoError` subclass for every kind of bad input."""
+    import av
+
+    p = check_file(path)
+    with open_container(p) as container:
+        try:
+            stream = video_stream(container, p)
+            codec = check_decodable(stream, p)
+            first = first_frame(container, stream, p)
+        except VideoError:
+            raise
+        except av.FFmpegError as e:
+            raise CorruptVideoError(str(p), str(e)) from None
+        tb = stream.time_base
+        start_s = float(first.pts * tb) if first.pts is not None else 0.0
+        if stream.duration:
+            duration_s = float(stream.duration * tb)
+        elif container.duration:
+            duration_s = container.duration / av.time_base - max(0.0, start_s - (container.start_time or 0) / av.time_base)
+        else:
+            duration_s = 0.0
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        if stream.frames > 0:
+            num_frames, exact = stream.frames, True
+            if fps <= 0 and duration_s > 0:
+                fps = num_frames / duration_s
+        else:
+            num_frames, exact = max(1, round(duration_s * fps)), False
+        if duration_s <= 0:
+            duration_s = num_frames / fps if fps > 0 else 0.0
+        rotation = int(round(first.rotation or 0)) % 360
+        rotation = rotation - 360 if rotation > 180 else rotation
+        w, h = (first.height, first.width) if rotation % 180 == 90 or rotation % 180 == -90 else (first.width, first.height)
+        return VideoInfo(
+            path=str(p),
+            duration_s=duration_s,
+            fps=fps,
+            num_frames=num_frames,
+            num_frames_exact=exact,
+            width=w,
+            height=h,
+            rotation=rotation,
+            codec=codec,
+            pix_fmt=first.format.name,
+            has_audio=bool(container.streams.audio),
+            size_bytes=os.path.getsize(p),
+            container=container.format.name,
+            start_s=start_s,
+            keyframe_interval_s=_keyframe_interval(stream, duration_s),
+        )
+
+
+def _keyframe_interval(stream, duration_s: float) -> float | None:
+    try:
+        entries = stream.index_entries
+        keyframes = sum(1 for e in entries if e.is_keyframe) if len(entries) else 0
+    except (AttributeError, TypeError):  # PyAV before 15 has no index access
+        return None
+    return duration_s / keyframes if keyframes else None

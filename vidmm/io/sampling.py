@@ -1,0 +1,67 @@
+"""Where to look: sampling plans as pure functions of time.
+
+Every plan is a list of presentation times in seconds from the first frame, never frame indices, so
+variable-frame-rate files are sampled right. The decoder turns a time t into the frame on screen at
+t (the last frame whose timestamp is <= t).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of video [start_s, end_s) in seconds."""
+
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def span_times(start_s: float, end_s: float, n: int, *, rng: np.random.Generator | None = None) -> np.ndarray:
+    """n times spread over [start_s, end_s): the centres of n equal segments (TSN-style).
+
+    With `rng`, each time is drawn uniformly inside its segment instead (training-time jitter).
+    """
+    if n < 1:
+        raise ValueError(f"need at least one frame, got n={n}")
+    segment = max(end_s - start_s, 0.0) / n
+    offsets = rng.uniform(0.0, 1.0, n) if rng is not None else np.full(n, 0.5)
+    return start_s + (np.arange(n) + offsets) * segment
+
+
+def uniform_times(duration_s: float, n: int, *, rng: np.random.Generator | None = None) -> np.ndarray:
+    """n times spread over the whole video (see `span_times`)."""
+    return span_times(0.0, duration_s, n, rng=rng)
+
+
+def fps_times(duration_s: float, fps: float, max_frames: int | None = None) -> np.ndarray:
+    """Times at a fixed rate from 0; at least one. Past `max_frames` they thin out evenly instead."""
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    n = max(1, math.ceil(duration_s * fps - 1e-9))
+    if max_frames is not None and n > max_frames:
+        return uniform_times(duration_s, max_frames)
+    return np.arange(n) / fps
+
+
+def window_spans(duration_s: float, length_s: float, stride_s: float) -> list[Span]:
+    """Overlapping windows of `length_s` every `stride_s`; the last one ends at the video's end.
+
+    A video shorter than one window gives a single window over all of it.
+    """
+    if length_s <= 0 or stride_s <= 0:
+        raise ValueError(f"window length and stride must be positive, got {length_s}, {stride_s}")
+    if duration_s <= length_s:
+        return [Span(0.0, duration_s)]
+    starts = list(np.arange(0.0, duration_s - length_s + 1e-9, stride_s))
+    if starts[-1] + length_s < duration_s - 1e-9:
+        starts.append(duration_s - length_s)  # cover the tail, even if it overlaps more
+    return [Span(float(s), float(s) + length_s) for s in starts]

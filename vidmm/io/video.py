@@ -1,0 +1,227 @@
+"""`open_video` and `Video`: sample frames by time from any file FFmpeg can read.
+
+    video = vidmm.open_video("talk.mp4")
+    frames = video.uniform(16, short_side=224)   # Frames: data (16, H, W, 3) uint8, timestamps (16,)
+    for window in video.windows(4.0, 2.0, 8):    # ClipWindow: start_s, end_s, frames
+        ...
+
+Each request picks its decoding strategy: dense requests stream through the file with PyAV (which
+also seeks forward over long gaps), sparse ones go to decord's indexed random access when it is
+installed; a file decord cannot read falls back to PyAV.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Literal, Sequence
+
+import numpy as np
+
+from vidmm.io.backends import Decoded, DecordBackend, PyAVBackend, import_decord
+from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, UnsupportedCodecError
+from vidmm.io.probe import VideoInfo, probe
+from vidmm.io.sampling import Span, fps_times, span_times, uniform_times, window_spans
+from vidmm.io.shots import cut_scores, detect_shots
+
+Backend = Literal["auto", "av", "decord"]
+
+# decord opens a file by indexing every packet, and PyAV streams at a few hundred small frames a
+# second: random access only pays when the frames asked for are far apart.
+_SPARSE_MIN_GAP_FRAMES = 24
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Decoded frames and the presentation time of each, in seconds from the first frame."""
+
+    data: np.ndarray  # (T, H, W, 3) uint8, upright RGB
+    timestamps: np.ndarray  # (T,) float64
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def to_tensor(self):
+        """(T, 3, H, W) float32 in [0, 1]."""
+        import torch
+
+        return torch.from_numpy(self.data).permute(0, 3, 1, 2).float().div_(255)
+
+
+@dataclass(frozen=True)
+class ClipWindow:
+    """A stretch of video [start_s, end_s) and the frames sampled inside it."""
+
+    start_s: float
+    end_s: float
+    frames: Frames
+
+
+def output_size(width: int, height: int, short_side: int | None) -> tuple[int, int] | None:
+    """(width, height) with the short side scaled down to `short_side`; None keeps the original.
+
+    Never scales up: a model's own resize handles small videos, decoding them larger only costs.
+    """
+    if short_side is None or min(width, height) <= short_side:
+        return None
+    scale = short_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+class Video:
+    """An opened video: its `info`, and frame sampling by time. See `open_video`."""
+
+    def __init__(self, path: str | Path, *, backend: Backend = "auto", threads: int = 0, timeout_s: float | None = None):
+        if backend not in ("auto", "av", "decord"):
+            raise ValueError(f"backend must be 'auto', 'av' or 'decord', not {backend!r}")
+        self.path = str(path)
+        self.info: VideoInfo = probe(path)
+        self.backend, self.timeout_s = backend, timeout_s
+        self._av = PyAVBackend(self.info, threads=threads)
+        self._decord = DecordBackend(self.info, threads=threads) if backend != "av" and import_decord() else None
+        if backend == "decord" and self._decord is None:
+            raise UnsupportedCodecError(self.path, "backend='decord' asked for, but decord is not installed")
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"Video({self.path!r}, {i.width}x{i.height}, {i.duration_s:.2f} s, {i.fps:.3g} fps, {i.codec})"
+
+    def __enter__(self) -> Video:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._decord is not None:
+            self._decord.close()
+
+    # -- the one decoding entry point -------------------------------------------------------------
+
+    def _plan(self, times: np.ndarray, keyframes_only: bool) -> str:
+        if self.backend != "auto":
+            return self.backend
+        if keyframes_only or self._decord is None:
+            return "av"
+        gaps = np.diff(times) if len(times) > 1 else np.array([self.info.duration_s])
+        sparse = float(np.min(gaps, initial=np.inf)) * self.info.fps >= _SPARSE_MIN_GAP_FRAMES
+        return "decord" if sparse else "av"
+
+    def _decode(self, times: np.ndarray, short_side: int | None, keyframes_only: bool) -> Iterator[Decoded]:
+        size = output_size(self.info.width, self.info.height, short_side)
+        plan = self._plan(times, keyframes_only)
+        if plan == "decord":
+            if keyframes_only:
+                raise ValueError("keyframes_only needs the PyAV backend")
+            try:
+                yield from self._decord.decode(times, size, timeout_s=self.timeout_s)
+                return
+            except DecodeTimeoutError:
+                raise
+            except (CorruptVideoError, UnsupportedCodecError):
+                if self.backend == "decord":
+                    raise
+                # decord lacks some codecs (AV1) and chokes on some damage PyAV reads past.
+                self._decord = None
+        yield from self._av.decode(times, size, keyframes_only=keyframes_only, timeout_s=self.timeout_s)
+
+    def iter_frames_at(
+        self, times: Sequence[float], *, short_side: int | None = None, keyframes_only: bool = False
+    ) -> Iterator[tuple[float, float, np.ndarray]]:
+        """Stream (requested time, frame time, (H, W, 3) uint8) in time order, one frame in memory."""
+        wanted = np.unique(np.clip(np.asarray(times, dtype=np.float64), 0.0, None))
+        if len(wanted) == 0:
+            return
+        for i, t, image in self._decode(wanted, short_side, keyframes_only):
+            yield float(wanted[i]), t, image
+
+    def frames_at(self, times: Sequence[float], *, short_side: int | None = None, keyframes_only: bool = False) -> Frames:
+        """The frame on screen at each time (seconds from the first frame), in the order asked.
+
+        short_side: decode scaled so the short side is at most this (aspect kept).
+        keyframes_only: decode keyframes alone (much faster on long-GOP files); each time then gets
+        the last keyframe at or before it, and the timestamps say which.
+        """
+        times = np.asarray(times, dtype=np.float64)
+        if times.size == 0:
+            raise ValueError("frames_at needs at least one time")
+        decoded = {req: (t, image) for req, t, image in self.iter_frames_at(times, short_side=short_side, keyframes_only=keyframes_only)}
+        keys = np.clip(times, 0.0, None)
+        data = np.stack([decoded[k][1] for k in keys])
+        stamps = np.array([decoded[k][0] for k in keys], dtype=np.float64)
+        return Frames(data, stamps)
+
+    # -- samplers ---------------------------------------------------------------------------------
+
+    def uniform(
+        self, n: int, *, train: bool = False, seed: int | None = None, short_side: int | None = None
+    ) -> Frames:
+        """n frames spread over the video: segment centres, or a random time per segment if `train`."""
+        rng = np.random.default_rng(seed) if train else None
+        return self.frames_at(uniform_times(self.info.duration_s, n, rng=rng), short_side=short_side)
+
+    def at_fps(self, fps: float, *, max_frames: int | None = None, short_side: int | None = None) -> Frames:
+        """Frames every 1/fps seconds from 0; at most `max_frames`, spread evenly past that."""
+        return self.frames_at(fps_times(self.info.duration_s, fps, max_frames), short_side=short_side)
+
+    def clips(self, spans: Iterable[Span], frames_per_clip: int, *, short_side: int | None = None) -> Iterator[ClipWindow]:
+        """One ClipWindow per span, with `frames_per_clip` frames at its segment centres.
+
+        Decodes in one pass and hands each clip over as soon as it is complete, so overlapping
+        windows over an hour of video need only the frames of the windows still open.
+        """
+        spans = sorted(spans, key=lambda s: (s.end_s, s.start_s))
+        plans = [span_times(s.start_s, s.end_s, frames_per_clip) for s in spans]
+        if not plans:
+            return
+        held: dict[float, tuple[float, np.ndarray]] = {}
+        pending = 0
+        for req, t, image in self.iter_frames_at(np.concatenate(plans), short_side=short_side):
+            held[req] = (t, image)
+            while pending < len(spans) and all(float(x) in held for x in plans[pending]):
+                picked = [held[float(x)] for x in plans[pending]]
+                frames = Frames(np.stack([p[1] for p in picked]), np.array([p[0] for p in picked]))
+                yield ClipWindow(spans[pending].start_s, spans[pending].end_s, frames)
+                pending += 1
+                oldest = min((float(p[0]) for p in plans[pending:]), default=math.inf)
+                for key in [k for k in held if k < oldest]:
+                    del held[key]
+
+    def windows(
+        self, length_s: float, stride_s: float, frames_per_window: int, *, short_side: int | None = None
+    ) -> Iterator[ClipWindow]:
+        """Overlapping windows of `length_s` every `stride_s`, for moment search."""
+        spans = window_spans(self.info.duration_s, length_s, stride_s)
+        return self.clips(spans, frames_per_window, short_side=short_side)
+
+    def shots(
+        self, *, threshold: float = 0.3, min_shot_s: float = 0.5, analysis_fps: float | None = None
+    ) -> list[Span]:
+        """Shot boundaries: [0, c1), [c1, c2), ... [ck, duration), found from colour changes.
+
+        analysis_fps: how often to compare frames (default: every frame, so cuts land exactly).
+        Sample inside shots with `clips(video.shots(), n)`.
+        """
+        times = fps_times(self.info.duration_s, analysis_fps or self.info.fps)
+        stamps: list[float] = []
+
+        def distinct_frames() -> Iterator[np.ndarray]:
+            for _, t, image in self.iter_frames_at(times, short_side=64):
+                if not stamps or t > stamps[-1]:  # one score per distinct frame
+                    stamps.append(t)
+                    yield image
+
+        scores = cut_scores(distinct_frames())  # streamed: only histograms are kept
+        return detect_shots(np.asarray(stamps), scores, self.info.duration_s, threshold=threshold, min_shot_s=min_shot_s)
+
+
+def open_video(path: str | Path, *, backend: Backend = "auto", threads: int = 0, timeout_s: float | None = None) -> Video:
+    """Probe `path` and return a `Video`, or raise a `VideoError` subclass saying what is wrong.
+
+    backend: "auto" picks per request (see module docs); "av" or "decord" forces one.
+    threads: decoder threads (0 = FFmpeg's choice); use 1 when several workers decode at once.
+    timeout_s: give up on one request after this long (checked between packets; for hangs inside
+    the decoder use `IsolatedReader`).
+    """
+    return Video(path, backend=backend, threads=threads, timeout_s=timeout_s)
