@@ -23,8 +23,14 @@ _MAX_BAD_PACKETS = 100
 
 
 def import_decord():
-    """decord, imported after torch (the other order can crash), or None where it is missing."""
+    """decord, or None where it is missing.
+
+    decord loads its own FFmpeg 4 libraries into the process-wide symbol scope: PyAV and torch must
+    be loaded first, or their libraries bind to decord's (PyAV's VP9 encoder then fails, torch can
+    crash).
+    """
     try:
+        import av  # noqa: F401
         import torch  # noqa: F401
         import decord
     except ImportError:

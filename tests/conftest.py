@@ -1,0 +1,103 @@
+"""Shared fixtures: generated media, made once per session and only when a test asks for it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import av  # noqa: F401  (av and torch before decord: see vidmm.io.backends.import_decord)
+import torch  # noqa: F401
+from vidmm.data import synthetic as syn
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHAPE = syn.MovingShape(kind="square", color=syn.RED, start=(0.15, 0.5), velocity=(0.25, 0.0), size=0.1)
+CUT_AT = 1.2
+CUT = syn.Cut(
+    syn.MovingShape(kind="square", color=syn.RED, background=syn.GRAY),
+    syn.MovingShape(kind="circle", color=syn.YELLOW, background=syn.BLUE, start=(0.8, 0.5), velocity=(-0.3, 0.0)),
+    CUT_AT,
+)
+
+
+def _truncate(src: Path, dst: Path, keep: float) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst
+
+
+def _flip_middle(src: Path, dst: Path) -> Path:
+    data = bytearray(src.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 400] = bytes(b ^ 0xFF for b in data[mid : mid + 400])
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+# name -> how to make it in a folder. Each is a real encoded file (or a deliberately broken one).
+RECIPES: dict[str, Callable[[Path], Path]] = {
+    "shape.mp4": lambda d: syn.write_video(d / "shape.mp4", SHAPE, duration_s=2.0),
+    # B-frames and a keyframe every second: what phones and encoders usually make.
+    "shape_gop.mp4": lambda d: syn.write_video(
+        d / "shape_gop.mp4", SHAPE, duration_s=3.0, gop=25, options={"preset": "fast", "bframes": "3"}
+    ),
+    "cut.mp4": lambda d: syn.write_video(d / "cut.mp4", CUT, duration_s=2.4, gop=250),
+    "odd.mp4": lambda d: syn.write_video(d / "odd.mp4", SHAPE, size=(321, 241), pix_fmt="yuv444p", duration_s=1.0),
+    "yuvj420p.mp4": lambda d: syn.write_video(d / "yuvj420p.mp4", SHAPE, pix_fmt="yuvj420p", duration_s=1.0),
+    "yuv444p.mp4": lambda d: syn.write_video(d / "yuv444p.mp4", SHAPE, pix_fmt="yuv444p", duration_s=1.0),
+    "mjpeg.avi": lambda d: syn.write_video(d / "mjpeg.avi", SHAPE, codec="mjpeg", pix_fmt="yuvj420p", duration_s=1.0),
+    "gray.mkv": lambda d: syn.write_video(d / "gray.mkv", SHAPE, codec="ffv1", pix_fmt="gray", duration_s=1.0),
+    "gray_hevc.mp4": lambda d: syn.write_video(
+        d / "gray_hevc.mp4", SHAPE, codec="libx265", pix_fmt="gray", duration_s=1.0, options={"x265-params": "log-level=error"}
+    ),
+    "vp9.webm": lambda d: syn.write_video(d / "vp9.webm", SHAPE, codec="libvpx-vp9", duration_s=1.0),
+    "av1.mkv": lambda d: syn.write_video(d / "av1.mkv", SHAPE, codec="libsvtav1", duration_s=1.0),
+    "vfr.mp4": lambda d: syn.write_video(d / "vfr.mp4", SHAPE, frame_times=[0.0, 0.1, 0.15, 0.5, 0.55, 1.2, 1.9]),
+    "one_frame.mp4": lambda d: syn.write_video(d / "one_frame.mp4", SHAPE, frame_times=[0.0]),
+    "short.mp4": lambda d: syn.write_video(d / "short.mp4", SHAPE, duration_s=0.2),
+    "rot-90.mp4": lambda d: syn.write_video(d / "rot-90.mp4", syn.Corner(), duration_s=0.5, rotation=-90),
+    "rot90.mp4": lambda d: syn.write_video(d / "rot90.mp4", syn.Corner(), duration_s=0.5, rotation=90),
+    "rot180.mp4": lambda d: syn.write_video(d / "rot180.mp4", syn.Corner(), duration_s=0.5, rotation=180),
+    "with_audio.mp4": lambda d: syn.write_video(d / "with_audio.mp4", SHAPE, duration_s=1.0, audio=True),
+    "audio_only.m4a": lambda d: syn.write_audio(d / "audio_only.m4a"),
+    "cover_art.m4a": lambda d: syn.write_audio(d / "cover_art.m4a", cover_art=True),
+    "empty.mp4": lambda d: (d / "empty.mp4").write_bytes(b"") or d / "empty.mp4",
+    "random.mp4": lambda d: (d / "random.mp4").write_bytes(np.random.default_rng(0).bytes(50_000)) or d / "random.mp4",
+    "notes.txt": lambda d: (d / "notes.txt").write_text("not a video\n" * 20) or d / "notes.txt",
+    # moov at the end: cutting the file in half loses the index, so nothing opens.
+    "truncated.mp4": lambda d: _truncate(media_path(d, "shape.mp4"), d / "truncated.mp4", 0.5),
+    # moov first: the header still lists every frame, but the data for the second half is gone.
+    "overclaiming.mp4": lambda d: _truncate(
+        syn.write_video(d / "_faststart.mp4", SHAPE, duration_s=2.0, gop=10, faststart=True), d / "overclaiming.mp4", 0.5
+    ),
+    "bitflip.mp4": lambda d: _flip_middle(media_path(d, "shape_gop.mp4"), d / "bitflip.mp4"),
+    "unknown_codec.mp4": lambda d: (d / "unknown_codec.mp4").write_bytes(
+        media_path(d, "shape.mp4").read_bytes().replace(b"avc1", b"zzz1")
+    )
+    or d / "unknown_codec.mp4",
+}
+
+
+def media_path(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not path.exists():
+        RECIPES[name](folder)
+    return path
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> Callable[[str], Path]:
+    """media("shape.mp4") -> path of that generated file (made on first use)."""
+    folder = tmp_path_factory.mktemp("media")
+    return lambda name: media_path(folder, name)
+
+
+def shape_x(image: np.ndarray) -> float | None:
+    """x of the red square's centre in an RGB frame, in pixels (None when not visible)."""
+    red = (image[..., 0] > 150) & (image[..., 1] < 100) & (image[..., 2] < 100)
+    xs = np.nonzero(red)[1]
+    return float(xs.mean() + 0.5) if len(xs) else None
