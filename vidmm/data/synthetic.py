@@ -195,3 +195,13 @@ def write_audio(path: str | Path, *, duration_s: float = 1.0, cover_art: bool = 
                 container.mux(packet)
         _write_tone(container, stream, duration_s)
     return path
+
+
+def write_sample(path: str | Path, *, duration_s: float = 6.0) -> Path:
+    """The demo's sample: a red square gliding right, then a hard cut to a yellow circle on blue."""
+    scene = Cut(
+        MovingShape(kind="square", color=RED, background=GRAY, start=(0.15, 0.5), velocity=(0.2, 0.0)),
+        MovingShape(kind="circle", color=YELLOW, background=BLUE, start=(0.85, 0.5), velocity=(-0.2, 0.0)),
+        at_s=duration_s / 2,
+    )
+    return write_video(path, scene, duration_s=duration_s, size=(640, 360), gop=50)

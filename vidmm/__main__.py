@@ -1,0 +1,3 @@
+from vidmm.cli import app
+
+app(prog_name="vidmm")
