@@ -11,7 +11,7 @@ def test_info_text(media):
     result = runner.invoke(app, ["info", str(media("rot-90.mp4"))])
     assert result.exit_code == 0, result.output
     assert "320x240 as displayed, rotated -90°" in result.stdout
-    assert "13 frames (counted)" in result.stdout
+    assert "12 frames (counted)" in result.stdout
 
 
 def test_info_json_lines_and_failures_at_the_end(media):

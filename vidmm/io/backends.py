@@ -22,6 +22,13 @@ _EPS = 1e-6  # times are floats; frame times are exact rationals
 _MAX_BAD_PACKETS = 100
 
 
+def decord_installed() -> bool:
+    """Whether decord can be imported, without importing it (which would pull in torch)."""
+    import importlib.util
+
+    return importlib.util.find_spec("decord") is not None
+
+
 def import_decord():
     """decord, or None where it is missing.
 

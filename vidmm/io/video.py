@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from vidmm.io.backends import Decoded, DecordBackend, PyAVBackend, import_decord
+from vidmm.io.backends import Decoded, DecordBackend, PyAVBackend, decord_installed
 from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, UnsupportedCodecError
 from vidmm.io.probe import VideoInfo, probe
 from vidmm.io.sampling import Span, fps_times, span_times, uniform_times, window_spans
@@ -79,7 +79,8 @@ class Video:
         self.info: VideoInfo = probe(path)
         self.backend, self.timeout_s = backend, timeout_s
         self._av = PyAVBackend(self.info, threads=threads)
-        self._decord = DecordBackend(self.info, threads=threads) if backend != "av" and import_decord() else None
+        # decord itself is imported on first use: dense requests never need it (nor torch, which it pulls in).
+        self._decord = DecordBackend(self.info, threads=threads) if backend != "av" and decord_installed() else None
         if backend == "decord" and self._decord is None:
             raise UnsupportedCodecError(self.path, "backend='decord' asked for, but decord is not installed")
 
