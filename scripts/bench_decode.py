@@ -160,12 +160,12 @@ def measure_one(backend: str, path: Path, pattern: str, repeats: int) -> dict:
 
     info = vidmm.probe(path)
     times = pattern_times(pattern, info.duration_s, info.fps)
-    RUNNERS[backend](path, times[:1], info.fps)  # warm-up: imports, first open
     seconds, frames = [], 0
-    for _ in range(repeats):
+    for _ in range(repeats + 1):  # the first run warms up (imports, page cache) and is dropped
         start = time.perf_counter()
         frames = RUNNERS[backend](path, times, info.fps)
         seconds.append(time.perf_counter() - start)
+    seconds = seconds[1:]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": float(np.median(seconds)), "frames": frames, "peak_mb": peak_mb}
 

@@ -192,3 +192,28 @@ def test_bit_flipped_middle_decodes_or_fails_cleanly(media, backend):
 def test_unknown_backend_is_rejected(media):
     with pytest.raises(ValueError, match="backend"):
         vidmm.open_video(media("shape.mp4"), backend="ffmpeg")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_windows_hold_only_the_frames_of_open_windows(tmp_path, backend):
+    """Memory stays bounded on long videos: decoded frames are let go once no open window needs them."""
+    import weakref
+
+    path = syn.write_video(tmp_path / "long.mp4", SHAPE, duration_s=40, size=(160, 120), fps=10)
+    video = vidmm.open_video(path, backend=backend)
+    decoded = []
+    iter_frames_at = video.iter_frames_at
+
+    def spy(*args, **kwargs):
+        for req, t, image in iter_frames_at(*args, **kwargs):
+            decoded.append(weakref.ref(image))
+            yield req, t, image
+
+    video.iter_frames_at = spy
+    peak, count = 0, 0
+    for window in video.windows(2.0, 1.0, 8):
+        count += 1
+        del window
+        peak = max(peak, sum(ref() is not None for ref in decoded))
+    assert count == 39 and len(decoded) >= 150
+    assert peak <= 2 * 8 + 1, peak
