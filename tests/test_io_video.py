@@ -189,6 +189,13 @@ def test_bit_flipped_middle_decodes_or_fails_cleanly(media, backend):
     assert time.monotonic() - start < 20
 
 
+def test_times_outside_the_video_are_refused(media):
+    video = vidmm.open_video(media("shape.mp4"))
+    for t in (-0.5, 2.5):
+        with pytest.raises(ValueError, match="outside the video"):
+            video.frames_at([0.0, t])
+
+
 def test_unknown_backend_is_rejected(media):
     with pytest.raises(ValueError, match="backend"):
         vidmm.open_video(media("shape.mp4"), backend="ffmpeg")

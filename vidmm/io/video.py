@@ -131,9 +131,13 @@ class Video:
         self, times: Sequence[float], *, short_side: int | None = None, keyframes_only: bool = False
     ) -> Iterator[tuple[float, float, np.ndarray]]:
         """Stream (requested time, frame time, (H, W, 3) uint8) in time order, one frame in memory."""
-        wanted = np.unique(np.clip(np.asarray(times, dtype=np.float64), 0.0, None))
+        wanted = np.unique(np.asarray(times, dtype=np.float64))
         if len(wanted) == 0:
             return
+        end = self.info.duration_s + 1.0 / max(self.info.fps, 1.0)
+        if wanted[0] < 0 or wanted[-1] > end:
+            bad = wanted[0] if wanted[0] < 0 else wanted[-1]
+            raise ValueError(f"{self.path}: time {bad:.3f} s is outside the video (0 to {self.info.duration_s:.3f} s)")
         for i, t, image in self._decode(wanted, short_side, keyframes_only):
             yield float(wanted[i]), t, image
 
@@ -148,9 +152,8 @@ class Video:
         if times.size == 0:
             raise ValueError("frames_at needs at least one time")
         decoded = {req: (t, image) for req, t, image in self.iter_frames_at(times, short_side=short_side, keyframes_only=keyframes_only)}
-        keys = np.clip(times, 0.0, None)
-        data = np.stack([decoded[k][1] for k in keys])
-        stamps = np.array([decoded[k][0] for k in keys], dtype=np.float64)
+        data = np.stack([decoded[k][1] for k in times])
+        stamps = np.array([decoded[k][0] for k in times], dtype=np.float64)
         return Frames(data, stamps)
 
     # -- samplers ---------------------------------------------------------------------------------
