@@ -7,8 +7,10 @@ frame it is about to hand over, so memory does not grow with the video's length.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -69,11 +71,110 @@ class Deadline:
             raise DecodeTimeoutError(self.path, f"decoding took longer than {self.timeout_s:g} s")
 
 
+class _DecodeThread:
+    """Demux and decode in a thread of its own, handing frames over through a short queue.
+
+    PyAV releases the GIL both while decoding and while converting to RGB, so the caller's
+    conversions overlap the decoding here: on 2 cores a 1080p stream comes out about 1.5x faster
+    than doing the two in turn. The thread also decides when to seek: only forward, and only when
+    a keyframe lies between the last decoded frame and the next requested time.
+    """
+
+    _END = object()
+
+    def __init__(self, container, stream, times: np.ndarray, keyframes: np.ndarray | None, info: VideoInfo, deadline: Deadline):
+        self.container, self.stream, self.times, self.keyframes = container, stream, times, keyframes
+        self.info, self.deadline = info, deadline
+        self.queue: queue.Queue = queue.Queue(maxsize=8)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="vidmm-decode", daemon=True)
+        self.thread.start()
+
+    def __iter__(self) -> Iterator:
+        while True:
+            item = self.queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self.stopping.set()
+        while self.thread.is_alive():
+            try:
+                self.queue.get(timeout=0.05)  # unblock a producer waiting on a full queue
+            except queue.Empty:
+                pass
+        self.thread.join()
+
+    def _put(self, item) -> bool:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for frame in self._frames():
+                if not self._put(frame):
+                    return
+            self._put(self._END)
+        except BaseException as e:  # handed to the caller's thread, raised there
+            self._put(e)
+
+    def _seek_target(self, last_t: float, sought: float) -> float | None:
+        if self.keyframes is None:
+            return None
+        k = np.searchsorted(self.times, last_t + _EPS, side="right")  # next time not yet reached
+        if k >= len(self.times):
+            return None
+        j = np.searchsorted(self.keyframes, self.times[k] + _EPS, side="right") - 1
+        if j >= 0 and self.keyframes[j] > max(last_t, sought) + 2.0 / max(self.info.fps, 1.0):
+            return float(self.keyframes[j])
+        return None
+
+    def _frames(self) -> Iterator:
+        import av
+
+        tb = float(self.stream.time_base)
+        last_t, sought, bad_packets = -np.inf, -np.inf, 0
+        packets = self.container.demux(self.stream)
+        while not self.stopping.is_set():
+            self.deadline.check()
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError:  # the container breaks off: treat as its end
+                break
+            try:
+                for frame in packet.decode():
+                    if frame.pts is not None:
+                        last_t = max(last_t, frame.pts * tb - self.info.start_s)
+                        yield frame
+            except av.FFmpegError:
+                bad_packets += 1
+                if bad_packets > _MAX_BAD_PACKETS:
+                    raise CorruptVideoError(self.info.path, f"more than {_MAX_BAD_PACKETS} damaged packets") from None
+            target = self._seek_target(last_t, sought)
+            if target is not None:
+                sought = target  # frames from before the seek may still be in flight
+                self.container.seek(round((target + self.info.start_s) / tb), stream=self.stream, backward=True)
+        try:
+            yield from self.stream.codec_context.decode(None)  # frames still inside the decoder
+        except av.FFmpegError:
+            pass
+
+
 class PyAVBackend:
-    """Sequential decoding that seeks forward only when a keyframe lies between here and the target.
+    """Streaming decode that seeks forward over gaps; only the frames returned are converted to RGB.
 
     Dense requests (every frame, a few fps) thus stream through the file once, and sparse ones jump
-    from keyframe to keyframe; only frames that are returned are converted to RGB.
+    from keyframe to keyframe.
     """
 
     name = "av"
@@ -89,9 +190,26 @@ class PyAVBackend:
         keyframes_only: bool = False,
         timeout_s: float | None = None,
     ) -> Iterator[Decoded]:
-        import av
+        info = self.info
+        out_size = coded_size(info, size)
 
-        info, deadline = self.info, Deadline(self.info.path, timeout_s)
+        from av.video.reformatter import VideoReformatter
+
+        # One scaler for the whole stream: a frame's own to_ndarray() builds a fresh swscale context
+        # every call, which costs as much as decoding a 1080p frame. One thread: swscale's own
+        # threads only fight the decoder's for the cores. BILINEAR widens its filter when
+        # shrinking (no aliasing) at half the cost of bicubic.
+        scaler = VideoReformatter()
+        width, height = out_size if out_size is not None else (None, None)
+
+        def convert(frame) -> np.ndarray:
+            try:
+                rgb = scaler.reformat(frame, width=width, height=height, format="rgb24", interpolation="BILINEAR", threads=1)
+                image = rgb.to_ndarray()
+            except ValueError as e:
+                raise UnsupportedCodecError(info.path, f"cannot convert {frame.format.name} to RGB ({e})") from None
+            return _upright(image, info.rotation)
+
         with open_container(info.path) as container:
             stream = video_stream(container, info.path)
             ctx = stream.codec_context
@@ -100,96 +218,44 @@ class PyAVBackend:
             if keyframes_only:
                 ctx.skip_frame = "NONKEY"
             tb = float(stream.time_base)
-            keyframes = self._keyframe_times(stream, tb)
-            out_size = coded_size(info, size)
+            feed = _DecodeThread(container, stream, times, self._keyframe_times(stream, tb), info, Deadline(info.path, timeout_s))
+            try:
+                yield from self._pick(feed, times, convert, tb, keyframes_only)
+            finally:
+                feed.close()
 
-            def convert(frame) -> np.ndarray:
-                try:
-                    if out_size is None:
-                        image = frame.to_ndarray(format="rgb24")
-                    else:
-                        image = frame.to_ndarray(format="rgb24", width=out_size[0], height=out_size[1])
-                except ValueError as e:
-                    raise UnsupportedCodecError(info.path, f"cannot convert {frame.format.name} to RGB ({e})") from None
-                return _upright(image, info.rotation)
-
-            i, n = 0, len(times)
-            prev, prev_t, prev_image = None, -np.inf, None
-            bad_packets = 0
-
-            def answer_until(t: float) -> Iterator[Decoded]:
-                # A frame at time t ends the display of `prev`: every target before t gets `prev`.
-                nonlocal i, prev_image
-                while i < n and times[i] < t - _EPS:
-                    if prev_image is None:
-                        prev_image = convert(prev)
-                    yield i, prev_t, prev_image
-                    i += 1
-
-            def seek_target() -> float | None:
-                # Seeking pays when a keyframe at or before the next target lies ahead of us.
-                if i >= n or keyframes is None:
-                    return None
-                k = np.searchsorted(keyframes, times[i] + _EPS, side="right") - 1
-                if k >= 0 and keyframes[k] > max(prev_t, sought) + 2.0 / max(info.fps, 1.0):
-                    return float(keyframes[k])
-                return None
-
-            sought = -np.inf  # where the last seek went: frames from there are still on their way
-
-            def frames() -> Iterator:
-                nonlocal bad_packets, sought
-                packets = container.demux(stream)
-                while True:
-                    deadline.check()
-                    try:
-                        packet = next(packets)
-                    except StopIteration:
-                        break
-                    except av.FFmpegError:  # the container breaks off: treat as its end
-                        break
-                    try:
-                        yield from packet.decode()
-                    except av.FFmpegError:
-                        bad_packets += 1
-                        if bad_packets > _MAX_BAD_PACKETS:
-                            raise CorruptVideoError(info.path, f"more than {_MAX_BAD_PACKETS} damaged packets") from None
-                    target = seek_target()
-                    if target is not None:
-                        sought = target
-                        container.seek(round((target + info.start_s) / tb), stream=stream, backward=True)
-                try:
-                    yield from ctx.decode(None)
-                except av.FFmpegError:
-                    pass
-
-            for frame in frames():
-                if frame.pts is None:
-                    continue
-                t = frame.pts * tb - info.start_s
-                if t < prev_t - _EPS:  # a seek landed before where we were: frames repeat
-                    continue
-                if prev is None and i < n and times[i] < t - _EPS:
-                    prev, prev_t = frame, t  # nothing earlier exists: the first frame stands in
-                yield from answer_until(t)
-                if i >= n:
-                    return
-                prev, prev_t, prev_image = frame, t, None
-
+    def _pick(self, frames: Iterable, times: np.ndarray, convert, tb: float, keyframes_only: bool) -> Iterator[Decoded]:
+        """For each time, the last frame at or before it (the first frame for times before it)."""
+        info, i, n = self.info, 0, len(times)
+        prev, prev_t, prev_image = None, -np.inf, None
+        for frame in frames:
+            t = frame.pts * tb - info.start_s
+            if t < prev_t - _EPS:  # a seek landed before where we were: frames repeat
+                continue
             if prev is None:
-                raise CorruptVideoError(info.path, "no decodable video frame")
-            last_end = prev_t + (float(prev.duration * tb) if prev.duration else 1.0 / max(info.fps, 1.0))
-            if i < n and times[i] > last_end + 1.0 / max(info.fps, 1.0) and not keyframes_only:
-                raise TruncatedVideoError(
-                    info.path, f"decoding ends at {last_end:.2f} s but the file claims {info.duration_s:.2f} s"
-                )
-            yield from answer_until(np.inf)
+                prev, prev_t = frame, t  # nothing earlier exists: the first frame stands in
+            while i < n and times[i] < t - _EPS:
+                if prev_image is None:
+                    prev_image = convert(prev)
+                yield i, prev_t, prev_image
+                i += 1
+            if i >= n:
+                return
+            prev, prev_t, prev_image = frame, t, None
+        if prev is None:
+            raise CorruptVideoError(info.path, "no decodable video frame")
+        frame_s = 1.0 / max(info.fps, 1.0)
+        last_end = prev_t + (float(prev.duration * tb) if prev.duration else frame_s)
+        if times[i] > last_end + frame_s and not keyframes_only:
+            raise TruncatedVideoError(info.path, f"decoding ends at {last_end:.2f} s but the file claims {info.duration_s:.2f} s")
+        prev_image = convert(prev)
+        for j in range(i, n):
+            yield j, prev_t, prev_image
 
     def _keyframe_times(self, stream, tb: float) -> np.ndarray | None:
         try:
-            entries = stream.index_entries
-            stamps = [e.timestamp for e in entries if e.is_keyframe]
-        except (AttributeError, TypeError):
+            stamps = [e.timestamp for e in stream.index_entries if e.is_keyframe]
+        except (AttributeError, TypeError):  # PyAV before 15 has no index access
             return None
         if not stamps:
             return None
