@@ -22,6 +22,8 @@ Decoded = tuple[int, float, np.ndarray]
 
 _EPS = 1e-6  # times are floats; frame times are exact rationals
 _MAX_BAD_PACKETS = 100
+# A seek restarts the decoder (its threads and reorder buffer refill): it must skip more than this.
+_MIN_SKIP_FRAMES = 16
 
 
 def decord_installed() -> bool:
@@ -82,9 +84,18 @@ class _DecodeThread:
 
     _END = object()
 
-    def __init__(self, container, stream, times: np.ndarray, keyframes: np.ndarray | None, info: VideoInfo, deadline: Deadline):
+    def __init__(
+        self,
+        container,
+        stream,
+        times: np.ndarray,
+        keyframes: np.ndarray | None,
+        info: VideoInfo,
+        deadline: Deadline,
+        keyframes_only: bool,
+    ):
         self.container, self.stream, self.times, self.keyframes = container, stream, times, keyframes
-        self.info, self.deadline = info, deadline
+        self.info, self.deadline, self.keyframes_only = info, deadline, keyframes_only
         self.queue: queue.Queue = queue.Queue(maxsize=8)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="vidmm-decode", daemon=True)
@@ -119,29 +130,68 @@ class _DecodeThread:
 
     def _run(self) -> None:
         try:
-            for frame in self._frames():
-                if not self._put(frame):
+            for pick in self._picks(self._frames()):
+                if not self._put(pick):
                     return
             self._put(self._END)
         except BaseException as e:  # handed to the caller's thread, raised there
             self._put(e)
 
-    def _seek_target(self, last_t: float, sought: float) -> float | None:
+    def _picks(self, frames: Iterable) -> Iterator[tuple[int, int, float, object]]:
+        """(lo, hi, t, frame): the frame at time t is the answer for times[lo:hi].
+
+        The answer for time x is the last frame at or before x (the first frame for x before it).
+        Picking here, not in the caller, keeps the frames nobody asked for off the queue.
+        """
+        info, times, tb = self.info, self.times, float(self.stream.time_base)
+        i, n = 0, len(times)
+        prev, prev_t = None, -np.inf
+        for frame in frames:
+            t = frame.pts * tb - info.start_s
+            if t < prev_t - _EPS:  # a seek landed before where we were: frames repeat
+                continue
+            if prev is None:
+                prev, prev_t = frame, t  # nothing earlier exists: the first frame stands in
+            hi = int(np.searchsorted(times, t - _EPS, side="left"))
+            if hi > i:
+                yield i, hi, prev_t, prev
+                i = hi
+            if i >= n:
+                return
+            prev, prev_t = frame, t
+        if prev is None:
+            raise CorruptVideoError(info.path, "no decodable video frame")
+        frame_s = 1.0 / max(info.fps, 1.0)
+        last_end = prev_t + (float(prev.duration * tb) if prev.duration else frame_s)
+        if times[i] > last_end + frame_s and not self.keyframes_only:
+            raise TruncatedVideoError(info.path, f"decoding ends at {last_end:.2f} s but the file claims {info.duration_s:.2f} s")
+        yield i, n, prev_t, prev
+
+    def _seek_target(self, last_t: float, read_t: float, sought: float) -> float | None:
+        """The next requested time, when a seek there skips enough decoding to pay for itself.
+
+        last_t: the newest frame decoded; read_t: how far the demuxer has read; sought: the last
+        time sought (never seek there twice, should FFmpeg land earlier than the index suggests). A
+        seek throws away the frames inside the decoder and restarts it, so it must skip
+        `_MIN_SKIP_FRAMES` or more. The seek itself goes to the requested time and FFmpeg finds the
+        keyframe before it.
+        """
         if self.keyframes is None:
             return None
         k = np.searchsorted(self.times, last_t + _EPS, side="right")  # next time not yet reached
-        if k >= len(self.times):
+        if k >= len(self.times) or self.times[k] <= sought:
             return None
         j = np.searchsorted(self.keyframes, self.times[k] + _EPS, side="right") - 1
-        if j >= 0 and self.keyframes[j] > max(last_t, sought) + 2.0 / max(self.info.fps, 1.0):
-            return float(self.keyframes[j])
+        if j >= 0 and self.keyframes[j] - read_t > _MIN_SKIP_FRAMES / max(self.info.fps, 1.0):
+            return float(self.times[k])
         return None
 
     def _frames(self) -> Iterator:
         import av
 
         tb = float(self.stream.time_base)
-        last_t, sought, bad_packets = -np.inf, -np.inf, 0
+        last_t = read_t = sought = -np.inf
+        bad_packets = 0
         packets = self.container.demux(self.stream)
         while not self.stopping.is_set():
             self.deadline.check()
@@ -151,6 +201,9 @@ class _DecodeThread:
                 break
             except av.FFmpegError:  # the container breaks off: treat as its end
                 break
+            stamp = packet.dts if packet.dts is not None else packet.pts
+            if stamp is not None:
+                read_t = stamp * tb - self.info.start_s
             try:
                 for frame in packet.decode():
                     if frame.pts is not None:
@@ -160,10 +213,10 @@ class _DecodeThread:
                 bad_packets += 1
                 if bad_packets > _MAX_BAD_PACKETS:
                     raise CorruptVideoError(self.info.path, f"more than {_MAX_BAD_PACKETS} damaged packets") from None
-            target = self._seek_target(last_t, sought)
+            target = self._seek_target(last_t, read_t, sought)
             if target is not None:
-                sought = target  # frames from before the seek may still be in flight
                 self.container.seek(round((target + self.info.start_s) / tb), stream=self.stream, backward=True)
+                sought = target
         try:
             yield from self.stream.codec_context.decode(None)  # frames still inside the decoder
         except av.FFmpegError:
@@ -218,48 +271,30 @@ class PyAVBackend:
             if keyframes_only:
                 ctx.skip_frame = "NONKEY"
             tb = float(stream.time_base)
-            feed = _DecodeThread(container, stream, times, self._keyframe_times(stream, tb), info, Deadline(info.path, timeout_s))
+            keyframes = self._keyframe_times(stream, tb)
+            feed = _DecodeThread(container, stream, times, keyframes, info, Deadline(info.path, timeout_s), keyframes_only)
             try:
-                yield from self._pick(feed, times, convert, tb, keyframes_only)
+                for lo, hi, t, frame in feed:
+                    image = convert(frame)
+                    for j in range(lo, hi):
+                        yield j, t, image
             finally:
                 feed.close()
 
-    def _pick(self, frames: Iterable, times: np.ndarray, convert, tb: float, keyframes_only: bool) -> Iterator[Decoded]:
-        """For each time, the last frame at or before it (the first frame for times before it)."""
-        info, i, n = self.info, 0, len(times)
-        prev, prev_t, prev_image = None, -np.inf, None
-        for frame in frames:
-            t = frame.pts * tb - info.start_s
-            if t < prev_t - _EPS:  # a seek landed before where we were: frames repeat
-                continue
-            if prev is None:
-                prev, prev_t = frame, t  # nothing earlier exists: the first frame stands in
-            while i < n and times[i] < t - _EPS:
-                if prev_image is None:
-                    prev_image = convert(prev)
-                yield i, prev_t, prev_image
-                i += 1
-            if i >= n:
-                return
-            prev, prev_t, prev_image = frame, t, None
-        if prev is None:
-            raise CorruptVideoError(info.path, "no decodable video frame")
-        frame_s = 1.0 / max(info.fps, 1.0)
-        last_end = prev_t + (float(prev.duration * tb) if prev.duration else frame_s)
-        if times[i] > last_end + frame_s and not keyframes_only:
-            raise TruncatedVideoError(info.path, f"decoding ends at {last_end:.2f} s but the file claims {info.duration_s:.2f} s")
-        prev_image = convert(prev)
-        for j in range(i, n):
-            yield j, prev_t, prev_image
-
     def _keyframe_times(self, stream, tb: float) -> np.ndarray | None:
+        """Keyframe times from the container index, or None where it has none.
+
+        The index holds decode timestamps, which run ahead of presentation by the reorder delay
+        (B-frames); the first keyframe is the first frame shown, so shifting every entry by its
+        offset gives presentation times.
+        """
         try:
             stamps = [e.timestamp for e in stream.index_entries if e.is_keyframe]
         except (AttributeError, TypeError):  # PyAV before 15 has no index access
             return None
         if not stamps:
             return None
-        return np.asarray(stamps, dtype=np.float64) * tb - self.info.start_s
+        return (np.asarray(stamps, dtype=np.float64) - stamps[0]) * tb
 
 
 class DecordBackend:

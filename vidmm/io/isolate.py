@@ -123,7 +123,7 @@ class IsolatedReader:
                     raise DecodeTimeoutError(path, f"no progress for {self.timeout_s:g} s; decoder stopped")
                 try:
                     kind, payload = self._conn.recv()
-                except (EOFError, ConnectionError):
+                except (EOFError, OSError):  # OSError: the pipe broke mid-message
                     raise DecoderCrashedError(path, f"decoder process died ({_describe_exit(self._kill())})") from None
                 if kind == "item":
                     yield payload

@@ -27,9 +27,10 @@ from vidmm.io.shots import cut_scores, detect_shots
 
 Backend = Literal["auto", "av", "decord"]
 
-# decord opens a file by indexing every packet, and PyAV streams at a few hundred small frames a
-# second: random access only pays when the frames asked for are far apart.
-_SPARSE_MIN_GAP_FRAMES = 24
+# Measured on 2 cores (scripts/bench_decode.py): PyAV's threaded streaming wins when the frames
+# asked for are a few frames apart, decord's indexed access when they are a second or more apart;
+# they tie around half a second at 25 fps.
+_SPARSE_MIN_GAP_FRAMES = 16
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class Video:
         if keyframes_only or self._decord is None:
             return "av"
         gaps = np.diff(times) if len(times) > 1 else np.array([self.info.duration_s])
-        sparse = float(np.min(gaps, initial=np.inf)) * self.info.fps >= _SPARSE_MIN_GAP_FRAMES
+        sparse = float(np.median(gaps)) * self.info.fps >= _SPARSE_MIN_GAP_FRAMES
         return "decord" if sparse else "av"
 
     def _decode(self, times: np.ndarray, short_side: int | None, keyframes_only: bool) -> Iterator[Decoded]:
