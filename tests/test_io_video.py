@@ -224,3 +224,10 @@ def test_windows_hold_only_the_frames_of_open_windows(tmp_path, backend):
         peak = max(peak, sum(ref() is not None for ref in decoded))
     assert count == 39 and len(decoded) >= 150
     assert peak <= 2 * 8 + 1, peak
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_in_process_timeout(media, backend):
+    video = vidmm.open_video(media("shape_gop.mp4"), backend=backend, timeout_s=1e-9)
+    with pytest.raises(E.DecodeTimeoutError, match="longer than"):
+        video.frames_at([0.5, 2.5])
