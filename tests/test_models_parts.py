@@ -201,15 +201,6 @@ def test_untrained_decoder_produces_valid_token_sequences(beam_size):
 
 def test_decoder_learns_a_caption_and_greedy_and_beam_both_find_it():
     torch.manual_seed(0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models spend their time in thread hand-offs, not arithmetic: run them on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
     decoder = _decoder()
     frames = torch.randn(2, 4, 16)
     captions = torch.tensor([[BOS, 5, 6, 7, EOS, PAD, PAD], [BOS, 9, 8, EOS, PAD, PAD, PAD]])
