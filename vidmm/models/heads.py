@@ -68,12 +68,16 @@ class QAHead(nn.Module):
             x = block(x, mask=token_mask, context=frames, context_mask=frame_mask)
         return masked_mean(self.norm(x), token_mask)
 
-    def forward(self, tokens, token_mask, frames, frame_mask=None) -> torch.Tensor:
-        """-> answer logits `(N, A)`."""
+    def forward(
+        self, tokens: torch.Tensor, token_mask: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Question tokens `(N, L, Dt)`, frames `(N, T, D)` -> answer logits `(N, A)`."""
         return self.answer(self.fuse(tokens, token_mask, frames, frame_mask))
 
-    def score_choices(self, tokens, token_mask, frames, frame_mask=None) -> torch.Tensor:
-        """Question+candidate tokens `(N, L, Dt)` -> one score per candidate `(N,)`."""
+    def score_choices(
+        self, tokens: torch.Tensor, token_mask: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Question+candidate tokens `(N, L, Dt)`, frames `(N, T, D)` -> one score per candidate `(N,)`."""
         return self.choice(self.fuse(tokens, token_mask, frames, frame_mask))[:, 0]
 
 
@@ -145,7 +149,7 @@ class CaptionDecoder(nn.Module):
         tokens = tokens[:, 1:].view(B, K, -1)  # drop bos
         lengths = (~_after_eos(tokens, self.eos)).sum(-1).clamp(min=1)  # (B, K), counting the eos
         best = (scores / lengths.float() ** length_penalty).argmax(-1)  # (B,)
-        tokens = tokens[torch.arange(B), best]  # (B, L)
+        tokens = tokens[torch.arange(B, device=best.device), best]  # (B, L)
         return tokens.masked_fill(_after_eos(tokens, self.eos), self.pad)
 
 
