@@ -70,6 +70,8 @@ def pretrained(load: Callable[..., Any], source: str, hub: HubOptions, **kwargs)
 def _not_available(source: str, error: OSError) -> str:
     if Path(source).exists() or source.startswith(PACKAGE_PREFIX):
         return f"Could not load {source!r}: {error}"
+    if source.startswith(("/", ".", "~")) or source.count("/") > 1:  # a path: hub ids are "org/name"
+        return f"There is no model folder {source!r}"
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
     why = "the hub is offline (HF_HUB_OFFLINE=1) and it is not in the local cache" if offline else str(error).splitlines()[0]
     return (

@@ -55,7 +55,8 @@ class LiteModel(VideoModel):
 
         timestamps: the frames' times in seconds, `(T,)` or `(B, T)`. A concept is present in a
         frame when its probability there is at least `min_prob`; tags are the `top_k` concepts by
-        mean probability among those present somewhere, best first.
+        mean probability among those present somewhere, best first. mask `(B, T)`: True on real
+        frames of a batch padded at the end.
         """
         probs = self.concept_probs(video).float().cpu()  # (B, T, C)
         B, T, _ = probs.shape

@@ -148,7 +148,7 @@ class VideoModel(nn.Module):
 
     def encode(self, video: Video, mask: Mask = None) -> VideoFeatures:
         """uint8 video -> contextualised frames `(B, T, D)` and video embedding `(B, D)`."""
-        mask = None if mask is None else torch.as_tensor(mask, device=self.device)
+        mask = None if mask is None else torch.as_tensor(mask, device=self.device).view(-1, mask.shape[-1])  # (B, T)
         frames, pooled = self.temporal(self.frame_features(video), mask)
         return VideoFeatures(frames=frames, video=pooled, mask=mask)
 
@@ -176,15 +176,16 @@ class VideoModel(nn.Module):
     @torch.inference_mode()
     def frame_scores(self, video: Video, queries: str | Sequence[str], mask: Mask = None) -> torch.Tensor:
         """How well each frame matches each query: `(B, T)` for one query string, `(B, T, N)` for N."""
-        text = self.encode_text([queries] if isinstance(queries, str) else queries, normalize=False)
-        scores = self.similarity(self.encode_frames(video, mask, normalize=False), text)  # (B, T, N)
-        return scores[..., 0] if isinstance(queries, str) else scores
+        return self._scores(self.encode_frames(video, mask, normalize=False), queries)
 
     @torch.inference_mode()
     def video_scores(self, video: Video, queries: str | Sequence[str], mask: Mask = None) -> torch.Tensor:
         """How well each video matches each query: `(B,)` for one query string, `(B, N)` for N."""
+        return self._scores(self.encode_video(video, mask, normalize=False), queries)
+
+    def _scores(self, visual: torch.Tensor, queries: str | Sequence[str]) -> torch.Tensor:
         text = self.encode_text([queries] if isinstance(queries, str) else queries, normalize=False)
-        scores = self.similarity(self.encode_video(video, mask, normalize=False), text)  # (B, N)
+        scores = self.similarity(visual, text)  # (…, N)
         return scores[..., 0] if isinstance(queries, str) else scores
 
     @torch.inference_mode()

@@ -17,7 +17,8 @@ Video = np.ndarray | torch.Tensor
 
 def as_batch(video: Video) -> torch.Tensor:
     """A uint8 video `(T, H, W, 3)` or batch `(B, T, H, W, 3)` as a `(B, T, H, W, 3)` tensor."""
-    video = torch.as_tensor(np.ascontiguousarray(video) if isinstance(video, np.ndarray) else video)
+    if isinstance(video, np.ndarray):
+        video = torch.from_numpy(np.require(video, requirements=["C", "W"]))  # copies only read-only or strided input
     if video.dtype != torch.uint8:
         raise TypeError(f"expected uint8 RGB frames, got {video.dtype}")
     if video.ndim == 4:

@@ -36,12 +36,12 @@ class TextFeatures:
 class TextEncoder(nn.Module):
     """A text tower plus its tokenizer; `forward(list of N strings) -> TextFeatures`."""
 
-    def __init__(self, tower: nn.Module, tokenizer, readout: str, config: TextEncoderConfig):
+    def __init__(self, tower: nn.Module, tokenizer, config: TextEncoderConfig):
         super().__init__()
-        self.tower, self.tokenizer, self.readout = tower, tokenizer, readout
-        self.max_length, self.padding = config.max_length, config.padding
+        self.tower, self.tokenizer = tower, tokenizer
+        self.readout, self.max_length, self.padding = config.readout, config.max_length, config.padding
         self.token_dim = tower.config.hidden_size
-        self.dim = tower.config.projection_dim if readout == "text_embeds" else tower.config.hidden_size
+        self.dim = tower.config.projection_dim if self.readout == "text_embeds" else tower.config.hidden_size
 
     @property
     def special_tokens(self) -> tuple[int, int, int]:
@@ -77,8 +77,8 @@ def build_text_encoder(
     if hub is None:
         tower = tower_from_config(config.hf_class, config.hf_config)
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
-        return TextEncoder(tower, tokenizer, config.readout, config), config
+        return TextEncoder(tower, tokenizer, config), config
     tower, class_name, readout = load_tower(config.source, hub, TEXT_TOWERS, default=SENTENCE_ENCODER)
     tokenizer = pretrained(AutoTokenizer.from_pretrained, config.source, hub)
     resolved = replace(config, readout=readout, hf_class=class_name, hf_config=saved_config(tower))
-    return TextEncoder(tower, tokenizer, readout, config), resolved
+    return TextEncoder(tower, tokenizer, resolved), resolved
