@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from vidmm.data.synthetic import Corner, Cut, MovingShape
-from vidmm.models import LiteModel, list_models, load, model_table
+from vidmm.models import LiteModel, Tag, list_models, load, model_table
 from vidmm.models.concepts import ConceptBank
 from vidmm.models.hub import cache_dir
+from vidmm.models.lite import template_caption
 
 UNRELATED = ["a dog running on the beach", "a bowl of soup", "people dancing at a wedding", "a cat sleeping on a sofa"]
 
@@ -164,3 +165,14 @@ def test_lite_saves_and_loads_exactly(lite, tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded.encode_video(video), lite.encode_video(video))
         assert torch.equal(loaded.encode_text(["a crossword"]), lite.encode_text(["a crossword"]))
+
+
+def test_template_caption_without_a_majority_concept_lists_times_only():
+    tags = [
+        Tag("crossword puzzle", 0.4, (0, 1), ((0.0, 2.0),)),
+        Tag("traffic light", 0.3, (2, 3), ((2.0, 4.0),)),
+        Tag("pole", 0.1, (3,), ((3.0, 4.0),)),
+    ]
+    assert template_caption(tags, 4) == "0:00–0:02: crossword puzzle; 0:02–0:04: traffic light; 0:03–0:04: pole"
+    assert template_caption(tags[:1], 3) == "Mostly: crossword puzzle"
+    assert template_caption([], 4) == "No ImageNet concept recognised"

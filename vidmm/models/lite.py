@@ -84,7 +84,7 @@ class LiteModel(VideoModel):
     def caption(self, video: Video, timestamps=None, mask: Mask = None, beam_size: int = 1) -> list[str]:
         """A *template* caption per video, built from its tags and their times, not a generated sentence.
 
-        e.g. ``"Mostly: bow tie, suit; 0:02–0:04: seat belt"``: concepts present in at least half
+        e.g. ``"Mostly: bow tie, suit; 0:02–0:04: seat belt"``: concepts present in more than half
         the frames, then the others with their time ranges. beam_size is ignored.
         """
         if timestamps is None:
@@ -97,7 +97,7 @@ class LiteModel(VideoModel):
 
 def template_caption(tags: Sequence[Tag], num_frames: int) -> str:
     """``"Mostly: a, b; 0:02–0:04: c"`` from tags of a video of `num_frames` frames."""
-    mostly = [tag.name for tag in tags if 2 * len(tag.frames) >= num_frames]
+    mostly = [tag.name for tag in tags if 2 * len(tag.frames) > num_frames]
     by_span: dict[tuple[float, float], list[str]] = {}
     for tag in tags:
         if tag.name not in mostly:
