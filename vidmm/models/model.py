@@ -1,0 +1,240 @@
+"""VideoModel: the whole forward pass, from frames and text to embeddings, scores, answers, captions.
+
+    video (B, T, H, W, 3) uint8
+      -> preprocess + frame encoder, time folded into the batch   -> frame features (B, T, Df)
+         [concept models: class probabilities -> concept bank    -> (B, T, Dt), in the text space]
+      -> temporal module (mean or Transformer)                    -> frames (B, T, D), video (B, D)
+      -> heads: retrieval projections (joint space), classifier, QA fusion, caption decoder
+    text [N strings] -> text encoder                              -> tokens (N, L, Dt), pooled (N, Dt)
+
+Every verb takes a uint8 video `(T, H, W, 3)` or a batch `(B, T, H, W, 3)` (numpy or torch) and
+returns batched results, B = 1 for a single video. A padded batch passes `mask` `(B, T)`, True on
+real frames. The `encode_*` methods keep autograd (for training); wrap them in `torch.no_grad()`
+for inference. The other verbs run in inference mode.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_model, save_model
+
+from .concepts import ConceptBank, concept_names
+from .config import ModelConfig
+from .frame_encoders import build_frame_encoder
+from .heads import CaptionDecoder, QAHead, RetrievalHead
+from .hub import HubOptions, is_local
+from .preprocess import Video, as_batch, preprocess
+from .temporal import build_temporal
+from .text_encoders import build_text_encoder
+
+Mask = torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class VideoFeatures:
+    """The temporal module's output: frames `(B, T, D)`, video `(B, D)`, mask `(B, T)` or None."""
+
+    frames: torch.Tensor
+    video: torch.Tensor
+    mask: Mask
+
+
+class VideoModel(nn.Module):
+    """A frame encoder, a temporal module and a text encoder, with retrieval, classification, QA and
+    captioning heads (each optional but retrieval). Built from a `ModelConfig`."""
+
+    def __init__(self, config: ModelConfig, frame_encoder: nn.Module, text_encoder: nn.Module):
+        super().__init__()
+        self.config = config
+        self.frame_encoder, self.text_encoder = frame_encoder, text_encoder
+        self.concepts = None
+        dim = frame_encoder.dim
+        if config.concepts is not None:
+            self.concepts = ConceptBank(concept_names(config.concepts), text_encoder.dim)
+            dim = text_encoder.dim
+        self.temporal = build_temporal(config.temporal, dim)
+        self.retrieval = RetrievalHead(dim, text_encoder.dim, config.retrieval)
+        self.classifier = nn.Linear(dim, len(config.labels)) if config.labels else None
+        self.qa = QAHead(config.qa, dim, text_encoder.token_dim) if config.qa is not None else None
+        self.captioner = None
+        if config.caption is not None:
+            vocab = len(text_encoder.tokenizer)
+            self.captioner = CaptionDecoder(config.caption, vocab, dim, *text_encoder.special_tokens)
+
+    # -- building and saving ------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: ModelConfig | Mapping, hub: HubOptions = HubOptions()) -> VideoModel:
+        """Build with pretrained encoders fetched from their sources; other parts start untrained."""
+        if not isinstance(config, ModelConfig):
+            config = ModelConfig.from_dict(config)
+        frame_encoder, frame_config = build_frame_encoder(config.frame_encoder, hub)
+        text_encoder, text_config = build_text_encoder(config.text_encoder, hub)
+        model = cls(replace(config, frame_encoder=frame_config, text_encoder=text_config), frame_encoder, text_encoder)
+        if model.concepts is not None:
+            model.concepts.fill(text_encoder)
+        return model.eval()
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> VideoModel:
+        """Load a folder written by `save`: the config builds the architecture, then the weights."""
+        path = Path(path)
+        config = ModelConfig.from_dict(json.loads((path / "config.json").read_text()))
+        frame_encoder, _ = build_frame_encoder(config.frame_encoder, hub=None)
+        text_encoder, _ = build_text_encoder(config.text_encoder, hub=None, tokenizer_source=str(path))
+        model = cls(config, frame_encoder, text_encoder)
+        load_model(model, str(path / "model.safetensors"), strict=True)
+        return model.eval()
+
+    @classmethod
+    def weights_available(cls, config: Mapping, hub: HubOptions = HubOptions()) -> bool:
+        """Whether `from_config` would find every pretrained part without a download."""
+        config = ModelConfig.from_dict(config)
+        return is_local(config.frame_encoder.source, hub) and is_local(config.text_encoder.source, hub)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and the tokenizer files into folder `path`."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        save_model(self, str(path / "model.safetensors"))  # handles the caption decoder's tied weights
+        self.text_encoder.tokenizer.save_pretrained(str(path))
+        return path
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    # -- encoding -----------------------------------------------------------------------------
+
+    def frame_features(self, video: Video) -> torch.Tensor:
+        """uint8 video -> per-frame features `(B, T, D)`, the temporal module's input.
+
+        For a concept model these are the frames' concept vectors, already in the text space.
+        """
+        if self.concepts is not None:
+            return self.concepts(self.concept_probs(video))
+        return self._per_frame(video, self.frame_encoder)
+
+    def concept_probs(self, video: Video) -> torch.Tensor:
+        """uint8 video -> the frame classifier's class probabilities `(B, T, C)` (concept models)."""
+        encoder = self.frame_encoder
+        return self._per_frame(video, lambda pixels: encoder.classify(encoder(pixels)).softmax(-1))
+
+    def _per_frame(self, video: Video, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Apply `fn`: pixels `(N, 3, h, w)` -> `(N, D)` to every frame, in chunks -> `(B, T, D)`."""
+        video = as_batch(video)  # (B, T, H, W, 3) uint8
+        B, T = video.shape[:2]
+        config = self.config.frame_encoder
+        out = [
+            fn(preprocess(chunk.to(self.device), config.preprocess).to(self.dtype))
+            for chunk in video.flatten(0, 1).split(config.chunk_frames)  # (B*T, H, W, 3): time folded into batch
+        ]
+        return torch.cat(out).unflatten(0, (B, T))  # (B, T, D)
+
+    def encode(self, video: Video, mask: Mask = None) -> VideoFeatures:
+        """uint8 video -> contextualised frames `(B, T, D)` and video embedding `(B, D)`."""
+        mask = None if mask is None else torch.as_tensor(mask, device=self.device).view(-1, mask.shape[-1])  # (B, T)
+        frames, pooled = self.temporal(self.frame_features(video), mask)
+        return VideoFeatures(frames=frames, video=pooled, mask=mask)
+
+    def encode_frames(self, video: Video, mask: Mask = None, normalize: bool = True) -> torch.Tensor:
+        """uint8 video -> per-frame embeddings in the joint video-text space `(B, T, E)`."""
+        frames = self.retrieval.video_proj(self.encode(video, mask).frames)
+        return F.normalize(frames, dim=-1) if normalize else frames
+
+    def encode_video(self, video: Video, mask: Mask = None, normalize: bool = True) -> torch.Tensor:
+        """uint8 video -> one embedding per video in the joint space `(B, E)`."""
+        pooled = self.retrieval.video_proj(self.encode(video, mask).video)
+        return F.normalize(pooled, dim=-1) if normalize else pooled
+
+    def encode_text(self, texts: Sequence[str], normalize: bool = True) -> torch.Tensor:
+        """N strings -> embeddings in the joint space `(N, E)`."""
+        pooled = self.retrieval.text_proj(self.text_encoder(list(texts)).pooled)
+        return F.normalize(pooled, dim=-1) if normalize else pooled
+
+    def similarity(self, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Scores of visual embeddings `(…, E)` against text embeddings `(N, E)` -> `(…, N)`: cosine."""
+        return F.normalize(visual, dim=-1) @ F.normalize(text, dim=-1).T
+
+    # -- verbs ----------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def frame_scores(self, video: Video, queries: str | Sequence[str], mask: Mask = None) -> torch.Tensor:
+        """How well each frame matches each query: `(B, T)` for one query string, `(B, T, N)` for N."""
+        return self._scores(self.encode_frames(video, mask, normalize=False), queries)
+
+    @torch.inference_mode()
+    def video_scores(self, video: Video, queries: str | Sequence[str], mask: Mask = None) -> torch.Tensor:
+        """How well each video matches each query: `(B,)` for one query string, `(B, N)` for N."""
+        return self._scores(self.encode_video(video, mask, normalize=False), queries)
+
+    def _scores(self, visual: torch.Tensor, queries: str | Sequence[str]) -> torch.Tensor:
+        text = self.encode_text([queries] if isinstance(queries, str) else queries, normalize=False)
+        scores = self.similarity(visual, text)  # (…, N)
+        return scores[..., 0] if isinstance(queries, str) else scores
+
+    @torch.inference_mode()
+    def classify(self, video: Video, labels: Sequence[str] | None = None, mask: Mask = None) -> torch.Tensor:
+        """Probabilities `(B, N)` over N labels, zero-shot from the label texts.
+
+        labels None uses the trained classifier head and its ``config.labels`` instead.
+        """
+        if labels is None:
+            classifier = self._require(self.classifier, "a trained classifier (pass labels for zero-shot)")
+            return classifier(self.encode(video, mask).video).softmax(-1)
+        video_emb = self.encode_video(video, mask, normalize=False)
+        text = self.encode_text(labels, normalize=False)
+        return (self.retrieval.logit_scale.exp() * self.similarity(video_emb, text)).softmax(-1)
+
+    @torch.inference_mode()
+    def answer(self, video: Video, question: str, mask: Mask = None) -> torch.Tensor:
+        """Probabilities `(B, A)` over the answer vocabulary ``config.qa.answers``."""
+        qa = self._require(self.qa, "a QA head")
+        features = self.encode(video, mask)
+        text = self.text_encoder([question] * features.video.shape[0])
+        return qa(text.tokens, text.mask, features.frames, features.mask).softmax(-1)
+
+    @torch.inference_mode()
+    def choose(self, video: Video, question: str, choices: Sequence[str], mask: Mask = None) -> torch.Tensor:
+        """Multiple choice: probabilities `(B, C)` over the C candidate answers."""
+        qa = self._require(self.qa, "a QA head")
+        features = self.encode(video, mask)
+        B, C = features.video.shape[0], len(choices)
+        text = self.text_encoder([f"{question} {choice}" for choice in choices])  # tokens (C, L, Dt)
+        # Pair every video with every candidate, rows ordered (video, candidate).
+        frames = features.frames.repeat_interleave(C, dim=0)  # (B*C, T, D)
+        frame_mask = None if features.mask is None else features.mask.repeat_interleave(C, dim=0)
+        tokens, token_mask = text.tokens.repeat(B, 1, 1), text.mask.repeat(B, 1)  # (B*C, L, Dt), (B*C, L)
+        return qa.score_choices(tokens, token_mask, frames, frame_mask).view(B, C).softmax(-1)
+
+    @torch.inference_mode()
+    def caption(self, video: Video, timestamps=None, mask: Mask = None, beam_size: int = 1) -> list[str]:
+        """One caption per video, decoded greedily (beam_size 1) or by beam search.
+
+        timestamps is unused by a decoder; it is accepted so every model's `caption` takes the same
+        arguments (the `lite` model's template captions need them).
+        """
+        captioner = self._require(self.captioner, "a caption decoder")
+        features = self.encode(video, mask)
+        ids = captioner.generate(features.frames, features.mask, beam_size=beam_size)
+        return self.text_encoder.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+    def _require(self, head: nn.Module | None, what: str) -> nn.Module:
+        if head is None:
+            raise NotImplementedError(f"this {self.config.family} model has no {what}")
+        return head
