@@ -24,8 +24,26 @@ def test_info_json_lines_and_failures_at_the_end(media):
     assert "1 file(s) failed" in result.stderr and str(bad) in result.stderr
 
 
-def test_demo_runs_on_its_own_sample(tmp_path):
+def test_demo_captions_searches_and_labels_its_sample(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "sample.mp4").exists()
-    assert "2 shots:" in result.stdout and "3.00 s" in result.stdout
+    assert "2 shots: 0.00–3.00 s, 3.00–6.00 s" in result.stdout
+    assert "crossword puzzle" in result.stdout.split("caption")[1].splitlines()[0]
+    best = result.stdout.split("search 'a traffic light':")[1].splitlines()[1]
+    assert float(best.split("–")[0]) >= 3.0  # the best moment is after the cut to the traffic light
+
+
+def test_models_lists_the_registry(tmp_path):
+    result = runner.invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows["lite"]["local"] is True and "caption" in rows["lite"]["tasks"]
+    assert rows["clip-b32"]["local"] is False
+
+
+def test_top_level_verbs():
+    import vidmm
+
+    assert "lite" in vidmm.list_models()
+    assert callable(vidmm.load) and callable(vidmm.open_video)

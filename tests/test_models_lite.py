@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidmm.data.synthetic import Corner, Cut, MovingShape
+from vidmm.data.synthetic import Corner, Crossword, Cut, MovingShape, TrafficLight
 from vidmm.models import LiteModel, Tag, list_models, load, model_table
 from vidmm.models.concepts import ConceptBank
 from vidmm.models.hub import cache_dir
@@ -24,15 +24,7 @@ UNRELATED = ["a dog running on the beach", "a bowl of soup", "people dancing at 
 
 
 def crossword(seed: int = 0, cell: int = 20, height: int = 240, width: int = 320) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    grid = np.full((height, width), 255, np.uint8)
-    for top in range(0, height, cell):
-        for left in range(0, width, cell):
-            if rng.random() < 0.25:
-                grid[top : top + cell, left : left + cell] = 0
-    grid[::cell, :] = 0
-    grid[:, ::cell] = 0
-    return np.repeat(grid[..., None], 3, axis=-1)
+    return Crossword(seed, cell)(0.0, width, height)
 
 
 def mesh(pitch: int = 4, height: int = 240, width: int = 320) -> np.ndarray:
@@ -43,14 +35,7 @@ def mesh(pitch: int = 4, height: int = 240, width: int = 320) -> np.ndarray:
 
 
 def traffic_light(cx: int = 160, height: int = 240, width: int = 320) -> np.ndarray:
-    ys, xs = np.mgrid[:height, :width]
-    frame = np.empty((height, width, 3), np.uint8)
-    frame[:] = (120, 170, 220)  # sky
-    frame[30:210, cx - 30 : cx + 30] = (30, 30, 30)  # housing
-    for k, colour in enumerate([(230, 20, 20), (240, 200, 20), (20, 200, 60)]):
-        frame[(ys - (60 + 60 * k)) ** 2 + (xs - cx) ** 2 < 22**2] = colour
-    frame[210:, cx - 10 : cx + 10] = (60, 60, 60)  # pole
-    return frame
+    return TrafficLight(x=cx / width)(0.0, width, height)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,9 @@
 
     import vidmm
     video = vidmm.open_video("talk.mp4")
-    frames = video.uniform(16, short_side=224)
+    frames = video.uniform(16, short_side=224)     # Frames: data (16, H, W, 3) uint8, timestamps (16,)
+    model = vidmm.load("lite")                     # offline default model
+    model.video_scores(frames.data, "a traffic light")
 """
 
 from vidmm.io import (
@@ -18,4 +20,28 @@ from vidmm.io import (
 
 __version__ = "0.1.0"
 
-__all__ = ["ClipWindow", "Frames", "IsolatedReader", "Video", "VideoError", "VideoInfo", "open_video", "probe"]
+__all__ = [
+    "ClipWindow",
+    "Frames",
+    "IsolatedReader",
+    "Video",
+    "VideoError",
+    "VideoInfo",
+    "list_models",
+    "load",
+    "model_table",
+    "open_video",
+    "probe",
+]
+
+_MODEL_VERBS = ("list_models", "load", "model_table")
+
+
+def __getattr__(name: str):
+    # The model verbs import torch (seconds, and ~700 MB): only when asked for, so that decoding
+    # alone, and the isolated decoder's worker processes, stay light.
+    if name in _MODEL_VERBS:
+        from vidmm.models import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'vidmm' has no attribute {name!r}")

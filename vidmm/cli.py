@@ -5,6 +5,7 @@ Batch commands carry on past a bad file, list the failures at the end and exit 1
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -72,17 +73,34 @@ def info(
 @app.command()
 def demo(
     out_dir: Path = typer.Option(None, "--out", help="Where to write the sample video (default: a temp folder)."),
+    query: str = typer.Option("a traffic light", help="What to search the sample for."),
 ) -> None:
-    """Write a short sample video with PyAV and show what vidmm sees in it."""
-    from vidmm.data.synthetic import write_sample
+    """Write a short sample video and run the offline `lite` model on it: caption, search, labels."""
+    from vidmm.demo import run_demo
 
-    folder = out_dir or Path(tempfile.mkdtemp(prefix="vidmm-demo-"))
-    path = write_sample(folder / "sample.mp4")
-    video = vidmm.open_video(path)
-    typer.echo(format_info(video.info))
-    shots = video.shots()
-    typer.echo(f"\n{len(shots)} shots:")
-    for shot in shots:
-        typer.echo(f"  {shot.start_s:6.2f} s – {shot.end_s:6.2f} s")
-    frames = video.uniform(8, short_side=224)
-    typer.echo(f"\n8 uniform frames {tuple(frames.data.shape)} at " + ", ".join(f"{t:.2f}" for t in frames.timestamps) + " s")
+    report = run_demo(out_dir or Path(tempfile.mkdtemp(prefix="vidmm-demo-")), query=query)
+    typer.echo(format_info(report.info))
+    typer.echo(f"\n{len(report.shots)} shots: " + ", ".join(f"{s.start_s:.2f}–{s.end_s:.2f} s" for s in report.shots))
+    typer.echo(f"\ncaption (a template from ImageNet tags): {report.caption}")
+    typer.echo(f"\nsearch {report.query!r}:")
+    for m in report.moments[:3]:
+        typer.echo(f"  {m.start_s:5.2f}–{m.end_s:5.2f} s  score {m.score:.3f}")
+    typer.echo("\nzero-shot labels:")
+    for label, p in report.labels:
+        typer.echo(f"  {p:6.1%}  {label}")
+
+
+@app.command()
+def models(as_json: bool = typer.Option(False, "--json", help="One JSON object per model.")) -> None:
+    """List the registered models: tasks, size, and whether the weights are on this machine."""
+    from vidmm.models import model_table
+
+    rows = model_table()
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(dataclasses.asdict(row)))
+        return
+    typer.echo(f"{'name':<14} {'params':>8}  {'local':<5}  {'tasks':<32} description")
+    for row in rows:
+        params = f"{row.params / 1e6:.1f}M" if row.params else "?"
+        typer.echo(f"{row.name:<14} {params:>8}  {'yes' if row.local else 'no':<5}  {', '.join(row.tasks):<32} {row.description}")

@@ -15,6 +15,7 @@ A saved model folder records its family in ``config.json``, so `load(folder)` ne
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
@@ -25,7 +26,13 @@ from .hub import HubOptions
 from .lite import LiteModel
 from .model import VideoModel
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
+def _config_dir() -> Path:
+    """``configs/models`` of a source checkout, else the copy a wheel installs under ``share/``."""
+    checkout = Path(__file__).resolve().parents[2] / "configs" / "models"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "vidmm" / "configs" / "models"
+
+
+CONFIG_DIR = _config_dir()
 
 
 class Family(Protocol):
