@@ -29,7 +29,7 @@ def test_demo_captions_searches_and_labels_its_sample(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "sample.mp4").exists()
     assert "2 shots: 0.00–3.00 s, 3.00–6.00 s" in result.stdout
-    assert "crossword puzzle" in result.stdout.split("caption")[1].splitlines()[0]
+    assert "crossword puzzle" in result.stdout.split("caption (a template")[1].splitlines()[0]
     best = result.stdout.split("search 'a traffic light':")[1].splitlines()[1]
     assert float(best.split("–")[0]) >= 3.0  # the best moment is after the cut to the traffic light
 
