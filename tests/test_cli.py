@@ -29,7 +29,8 @@ def test_demo_captions_searches_and_labels_its_sample(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "sample.mp4").exists()
     assert "2 shots: 0.00–3.00 s, 3.00–6.00 s" in result.stdout
-    assert "crossword puzzle" in result.stdout.split("caption (a template")[1].splitlines()[0]
+    captions = result.stdout.split("caption (templates")[1].splitlines()
+    assert "[0:00.0–0:03.0] Mostly: crossword puzzle" in captions and "[0:03.0–0:06.0] Mostly: traffic light" in captions
     best = result.stdout.split("search 'a traffic light':")[1].splitlines()[1]
     assert float(best.split("–")[0]) >= 3.0  # the best moment is after the cut to the traffic light
 
@@ -47,3 +48,22 @@ def test_top_level_verbs():
 
     assert "lite" in vidmm.list_models()
     assert callable(vidmm.load) and callable(vidmm.open_video)
+
+
+def test_caption_srt_to_files_and_batch_failures(tmp_path, media):
+    from vidmm.data.synthetic import write_sample
+
+    good = write_sample(tmp_path / "sample.mp4")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["caption", str(good), str(media("notes.txt")), "-f", "srt", "-o", str(out), "--frames", "4"])
+    assert result.exit_code == 1  # one file failed, the other was still captioned
+    assert "notes.txt: not a recognised video file" in result.stderr
+    srt = (out / "sample.srt").read_text()
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:03,000\n")
+
+
+def test_classify_needs_labels_and_unknown_models_are_one_line(media):
+    result = runner.invoke(app, ["classify", str(media("shape.mp4"))])
+    assert result.exit_code == 2 and "--labels" in result.stderr
+    result = runner.invoke(app, ["tag", str(media("shape.mp4")), "--model", "no-such-model"])
+    assert result.exit_code == 2 and "no-such-model" in result.stderr and "Traceback" not in result.output

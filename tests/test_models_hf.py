@@ -201,7 +201,7 @@ def test_model_shapes_and_masks(tiny):
     assert tiny.frame_scores(video[0], "a query").shape == (1, 6)
     assert tiny.frame_scores(video, ["q1", "q2"], mask).shape == (2, 6, 2)
     assert tiny.video_scores(video, ["q1", "q2", "q3"]).shape == (2, 3)
-    for probs, n in [(tiny.classify(video, ["x", "y", "z"]), 3), (tiny.classify(video), 2), (tiny.answer(video, "is it red?"), 3)]:
+    for probs, n in [(tiny.classify_frames(video, ["x", "y", "z"]), 3), (tiny.classify_frames(video), 2), (tiny.answer(video, "is it red?"), 3)]:
         assert probs.shape == (2, n)
         torch.testing.assert_close(probs.sum(-1), torch.ones(2))
 
@@ -217,7 +217,7 @@ def test_multiple_choice_scores_every_choice(tiny):
 
 @pytest.mark.parametrize("beam_size", [1, 3])
 def test_captions_decode_to_text(tiny, beam_size):
-    captions = tiny.caption(_video(B=2), beam_size=beam_size)
+    captions = tiny.caption_frames(_video(B=2), beam_size=beam_size)
     assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
 
 
@@ -231,7 +231,7 @@ def test_save_then_load_gives_identical_outputs(tiny, tmp_path):
         assert torch.equal(loaded.encode_video(video), tiny.encode_video(video))
         assert torch.equal(loaded.encode_text(["a cat"]), tiny.encode_text(["a cat"]))
     assert torch.equal(loaded.choose(video, "q", ["a", "b"]), tiny.choose(video, "q", ["a", "b"]))
-    assert loaded.caption(video, beam_size=2) == tiny.caption(video, beam_size=2)
+    assert loaded.caption_frames(video, beam_size=2) == tiny.caption_frames(video, beam_size=2)
 
 
 def test_load_in_another_dtype(tiny, tmp_path):

@@ -100,7 +100,7 @@ def test_search_finds_the_right_frame_and_the_right_video(lite):
 
 def test_zero_shot_classification_over_user_labels(lite):
     videos = np.stack([crossword()[None], mesh()[None], traffic_light()[None]])  # (3, 1, H, W, 3)
-    probs = lite.classify(videos, ["traffic light", "crossword puzzle", "window screen", "a dog"])
+    probs = lite.classify_frames(videos, ["traffic light", "crossword puzzle", "window screen", "a dog"])
     assert probs.shape == (3, 4)
     torch.testing.assert_close(probs.sum(-1), torch.ones(3))
     assert probs.argmax(-1).tolist() == [1, 2, 0]
@@ -110,14 +110,14 @@ def test_tags_and_template_caption_say_what_is_where(lite):
     cut = Cut(lambda t, w, h: crossword(), lambda t, w, h: traffic_light(), at_s=2.0)
     times = np.arange(8) * 1.0  # one frame a second, 0 ... 7 s
     video = np.stack([cut(t, 320, 240) for t in times])
-    tags = {tag.name: tag for tag in lite.tags(video, times)[0]}
+    tags = {tag.name: tag for tag in lite.tag_frames(video, times)[0]}
     assert tags["crossword puzzle"].frames == (0, 1) and tags["crossword puzzle"].spans == ((0.0, 2.0),)
     assert tags["traffic light"].frames == (2, 3, 4, 5, 6, 7) and tags["traffic light"].spans == ((2.0, 8.0),)
-    caption = lite.caption(video, times)[0]
+    caption = lite.caption_frames(video, times)[0]
     assert caption.startswith("Mostly: traffic light"), caption
     assert "0:00–0:02: crossword puzzle" in caption, caption
     with pytest.raises(ValueError):
-        lite.caption(video)  # the template needs times
+        lite.caption_frames(video)  # the template needs times
 
 
 def test_tags_of_a_padded_batch_ignore_the_padding(lite):
@@ -125,8 +125,8 @@ def test_tags_of_a_padded_batch_ignore_the_padding(lite):
     padded = np.stack([np.stack([mesh(), mesh(), mesh()]), np.concatenate([short, traffic_light()[None]])])
     times = np.array([0.0, 1.0, 2.0])
     mask = np.array([[True, True, True], [True, True, False]])
-    tags = lite.tags(padded, times, mask=mask)
-    assert tags[1] == lite.tags(short, times[:2])[0]
+    tags = lite.tag_frames(padded, times, mask=mask)
+    assert tags[1] == lite.tag_frames(short, times[:2])[0]
     assert "traffic light" not in {tag.name for tag in tags[1]}
     assert tags[0][0].name == "window screen"
 

@@ -9,7 +9,7 @@ import dataclasses
 import json
 import tempfile
 from pathlib import Path
-from typing import List
+from typing import Callable, List
 
 import typer
 
@@ -70,6 +70,156 @@ def info(
     _report_failures(failures)
 
 
+# -- tasks ------------------------------------------------------------------------------------
+
+ModelOpt = typer.Option("lite", "--model", "-m", help="A registered model (see `vidmm models`) or a model folder.")
+DeviceOpt = typer.Option(None, "--device", help="cpu, cuda, cuda:1, … (default: cpu).")
+FramesOpt = typer.Option(16, "--frames", help="Frames to sample over each video.")
+FormatOpt = typer.Option("txt", "--format", "-f", help="txt, json, jsonl, srt, vtt or csv.")
+OutputOpt = typer.Option(None, "--output-dir", "-o", help="Write one file per input, named after it.")
+FailFastOpt = typer.Option(False, "--fail-fast", help="Stop at the first file that fails.")
+
+
+def _load_model(name: str, device: str | None):
+    from vidmm.models import ModelNotAvailableError, load
+
+    try:
+        return load(name, device=device)
+    except (ModelNotAvailableError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+
+
+def _run_each(files: list[Path], task: Callable, fmt: str, output_dir: Path | None, fail_fast: bool) -> None:
+    """Run `task(path) -> result` on each file; print or write it; report failures at the end."""
+    from vidmm.writers import render
+
+    if fmt not in ("txt", "json", "jsonl", "srt", "vtt", "csv"):
+        typer.echo(f"error: unknown format {fmt!r}", err=True)
+        raise typer.Exit(2)
+    failures: list[VideoError] = []
+    for path in files:
+        try:
+            text = render(task(path), fmt)
+        except VideoError as err:
+            failures.append(err)
+            typer.echo(f"error: {err}", err=True)
+            if fail_fast:
+                break
+            continue
+        except (NotImplementedError, ValueError) as err:  # the model cannot do this, or bad options
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2)
+        if output_dir is not None:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            target = output_dir / f"{path.stem}.{fmt}"
+            target.write_text(text)
+            typer.echo(f"wrote {target}", err=True)
+        else:
+            if fmt == "txt" and len(files) > 1:
+                typer.echo(f"==> {path} <==")
+            typer.echo(text, nl=False)
+    _report_failures(failures)
+
+
+@app.command()
+def caption(
+    files: List[Path] = typer.Argument(..., help="Video files."),
+    model: str = ModelOpt,
+    device: str = DeviceOpt,
+    frames: int = FramesOpt,
+    fmt: str = FormatOpt,
+    output_dir: Path = OutputOpt,
+    fail_fast: bool = FailFastOpt,
+) -> None:
+    """Caption each video: one line for the whole, one per shot with its times (srt/vtt ready)."""
+    from vidmm.tasks import caption as run
+
+    m = _load_model(model, device)
+    _run_each(files, lambda p: run(m, p, frames=frames), fmt, output_dir, fail_fast)
+
+
+@app.command()
+def ask(
+    file: Path = typer.Argument(..., help="A video file."),
+    question: str = typer.Argument(..., help='e.g. "is there a traffic light?"'),
+    model: str = ModelOpt,
+    device: str = DeviceOpt,
+    frames: int = FramesOpt,
+    fmt: str = FormatOpt,
+) -> None:
+    """Answer a question about a video, with where the answer is seen."""
+    from vidmm.tasks import ask as run
+
+    m = _load_model(model, device)
+    _run_each([file], lambda p: run(m, p, question, frames=frames), fmt, None, True)
+
+
+@app.command()
+def classify(
+    files: List[Path] = typer.Argument(..., help="Video files."),
+    labels: str = typer.Option(None, "--labels", "-l", help='Comma-separated labels: "cooking, driving, sports".'),
+    labels_file: Path = typer.Option(None, "--labels-file", help="One label per line."),
+    model: str = ModelOpt,
+    device: str = DeviceOpt,
+    frames: int = FramesOpt,
+    fmt: str = FormatOpt,
+    output_dir: Path = OutputOpt,
+    fail_fast: bool = FailFastOpt,
+) -> None:
+    """Rank labels for each video (zero-shot), with where each label fits best."""
+    from vidmm.tasks import classify as run
+
+    names = [x.strip() for x in (labels or "").split(",") if x.strip()]
+    if labels_file is not None:
+        names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
+    if not names:
+        typer.echo("error: give labels with --labels or --labels-file", err=True)
+        raise typer.Exit(2)
+    m = _load_model(model, device)
+    _run_each(files, lambda p: run(m, p, names, frames=frames), fmt, output_dir, fail_fast)
+
+
+@app.command()
+def tag(
+    files: List[Path] = typer.Argument(..., help="Video files."),
+    top_k: int = typer.Option(5, "--top", help="How many tags."),
+    model: str = ModelOpt,
+    device: str = DeviceOpt,
+    frames: int = FramesOpt,
+    fmt: str = FormatOpt,
+    output_dir: Path = OutputOpt,
+    fail_fast: bool = FailFastOpt,
+) -> None:
+    """The concepts each video shows, with their time ranges."""
+    from vidmm.tasks import tag as run
+
+    m = _load_model(model, device)
+    _run_each(files, lambda p: run(m, p, frames=frames, top_k=top_k), fmt, output_dir, fail_fast)
+
+
+@app.command()
+def embed(
+    file: Path = typer.Argument(..., help="A video file."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the embedding (.npy)."),
+    model: str = ModelOpt,
+    device: str = DeviceOpt,
+    frames: int = FramesOpt,
+) -> None:
+    """Write the video's embedding (a unit vector in the model's video-text space) as .npy."""
+    import numpy as np
+
+    from vidmm.tasks import embed as run
+
+    m = _load_model(model, device)
+    try:
+        vector = run(m, file, frames=frames)
+    except VideoError as err:
+        _report_failures([err])
+    np.save(output, vector)
+    typer.echo(f"wrote {output} {vector.shape}", err=True)
+
+
 @app.command()
 def demo(
     out_dir: Path = typer.Option(None, "--out", help="Where to write the sample video (default: a temp folder)."),
@@ -77,17 +227,16 @@ def demo(
 ) -> None:
     """Write a short sample video and run the offline `lite` model on it: caption, search, labels."""
     from vidmm.demo import run_demo
+    from vidmm.writers import to_txt
 
     report = run_demo(out_dir or Path(tempfile.mkdtemp(prefix="vidmm-demo-")), query=query)
     typer.echo(format_info(report.info))
     typer.echo(f"\n{len(report.shots)} shots: " + ", ".join(f"{s.start_s:.2f}–{s.end_s:.2f} s" for s in report.shots))
-    typer.echo(f"\ncaption (a template from ImageNet tags): {report.caption}")
+    typer.echo("\ncaption (templates from ImageNet tags):\n" + to_txt(report.caption), nl=False)
     typer.echo(f"\nsearch {report.query!r}:")
     for m in report.moments[:3]:
         typer.echo(f"  {m.start_s:5.2f}–{m.end_s:5.2f} s  score {m.score:.3f}")
-    typer.echo("\nzero-shot labels:")
-    for label, p in report.labels:
-        typer.echo(f"  {p:6.1%}  {label}")
+    typer.echo("\nzero-shot labels:\n" + to_txt(report.labels), nl=False)
 
 
 @app.command()

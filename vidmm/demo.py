@@ -13,6 +13,7 @@ import numpy as np
 
 from vidmm.data.synthetic import write_sample
 from vidmm.io import Span, VideoInfo, open_video
+from vidmm.tasks import Caption, Labels
 
 LABELS = ("a crossword puzzle", "a traffic light", "a dog on a beach")
 
@@ -28,22 +29,21 @@ class Moment:
 class DemoReport:
     info: VideoInfo
     shots: list[Span]
-    caption: str  # a template built from the model's tags (see LiteModel.caption)
+    caption: Caption  # for lite, templates built from ImageNet tags
     query: str
     moments: list[Moment]  # windows ranked by their score for `query`, best first
-    labels: list[tuple[str, float]]  # zero-shot probabilities, best first
+    labels: Labels
 
 
 def run_demo(folder: str | Path, *, model_name: str = "lite", query: str = "a traffic light") -> DemoReport:
     from vidmm.models import load
 
-    video = open_video(write_sample(Path(folder) / "sample.mp4"))
+    path = write_sample(Path(folder) / "sample.mp4")
+    video = open_video(path)
     model = load(model_name)
-    frames = video.uniform(8, short_side=224)
-    caption = model.caption(frames.data, frames.timestamps)[0]
     windows = list(video.windows(2.0, 1.0, 4, short_side=224))
     scores = model.video_scores(np.stack([w.frames.data for w in windows]), query)  # (W,)
     moments = sorted((Moment(w.start_s, w.end_s, float(s)) for w, s in zip(windows, scores)), key=lambda m: -m.score)
-    probs = model.classify(frames.data, list(LABELS))[0]  # (N,)
-    labels = sorted(zip(LABELS, probs.tolist()), key=lambda pair: -pair[1])
-    return DemoReport(video.info, video.shots(), caption, query, moments, labels)
+    return DemoReport(
+        video.info, video.shots(), model.caption(path, frames=8), query, moments, model.classify(path, LABELS, frames=8)
+    )

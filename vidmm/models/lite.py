@@ -36,7 +36,8 @@ class Tag:
 
 
 class LiteModel(VideoModel):
-    """EfficientNet-Lite0 + concept bank + MiniLM. Adds `tags` and template `caption`s."""
+    """EfficientNet-Lite0 + concept bank + MiniLM. Adds `tag_frames`, template captions and
+    concept-bank answers (`ask_frames`)."""
 
     def similarity(self, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """The concept-bank score: unnormalised concept vectors `(…, D)` against unit text `(N, D)`.
@@ -48,7 +49,7 @@ class LiteModel(VideoModel):
         return visual @ F.normalize(text, dim=-1).T
 
     @torch.inference_mode()
-    def tags(
+    def tag_frames(
         self, video: Video, timestamps, top_k: int = 5, min_prob: float = 0.15, mask: Mask = None
     ) -> list[list[Tag]]:
         """The top concepts of each video, with the frames and times where each is present.
@@ -81,7 +82,7 @@ class LiteModel(VideoModel):
         ]
 
     @torch.inference_mode()
-    def caption(self, video: Video, timestamps=None, mask: Mask = None, beam_size: int = 1) -> list[str]:
+    def caption_frames(self, video: Video, timestamps=None, mask: Mask = None, beam_size: int = 1) -> list[str]:
         """A *template* caption per video, built from its tags and their times, not a generated sentence.
 
         e.g. ``"Mostly: bow tie, suit; 0:02–0:04: seat belt"``: concepts present in more than half
@@ -89,10 +90,57 @@ class LiteModel(VideoModel):
         """
         if timestamps is None:
             raise ValueError("lite captions name times: pass the frames' timestamps")
-        tags = self.tags(video, timestamps, mask=mask)
+        tags = self.tag_frames(video, timestamps, mask=mask)
         T = as_batch(video).shape[1]
         counts = [T] * len(tags) if mask is None else torch.as_tensor(mask).sum(-1).tolist()
         return [template_caption(video_tags, n) for video_tags, n in zip(tags, counts)]
+
+
+    @torch.inference_mode()
+    def ask_frames(self, video: Video, timestamps, question: str, min_prob: float = 0.15) -> list[ConceptAnswer]:
+        """Answers from the concept bank, not from a trained QA head, one per video.
+
+        The question picks the ImageNet concept its text is closest to (MiniLM similarity). A yes/no
+        question ("is there…", "are…", "does…") is answered "yes" when that concept is present
+        (probability >= `min_prob`) in some frame; any other question is answered with the concept
+        that is both related to the question and most present. Spans say where the concept is seen.
+        """
+        probs = self.concept_probs(video).float().cpu()  # (B, T, C)
+        B, T, _ = probs.shape
+        times = np.broadcast_to(np.asarray(timestamps, dtype=np.float64), (B, T))
+        q = self.text_encoder([question]).pooled.float().cpu()[0]  # (D,)
+        relevance = self.concepts.embeddings.float().cpu() @ F.normalize(q, dim=-1)  # (C,)
+        yes_no = question.strip().lower().split(" ", 1)[0] in _YES_NO_WORDS
+        answers = []
+        for b in range(B):
+            if yes_no:
+                c = int(relevance.argmax())
+            else:
+                c = int((probs[b].max(0).values * relevance.clamp(min=0)).argmax())
+            present = (probs[b, :, c] >= min_prob).numpy()
+            peak = float(probs[b, :, c].max())
+            ends = frame_ends(times[b])
+            spans = tuple((float(times[b][i]), float(ends[j])) for i, j in runs(present))
+            name = self.concepts.names[c]
+            if yes_no:
+                text, score = ("yes" if present.any() else "no"), (peak if present.any() else 1.0 - peak)
+            else:
+                text, score = name, peak
+            answers.append(ConceptAnswer(text, score, name, spans))
+        return answers
+
+
+_YES_NO_WORDS = frozenset("is are am was were do does did can could has have had will would should".split())
+
+
+@dataclass(frozen=True)
+class ConceptAnswer:
+    """text: the answer; score in [0, 1]; concept: the ImageNet class it rests on; spans: where seen."""
+
+    text: str
+    score: float
+    concept: str
+    spans: tuple[tuple[float, float], ...]
 
 
 def template_caption(tags: Sequence[Tag], num_frames: int) -> str:

@@ -189,7 +189,7 @@ class VideoModel(nn.Module):
         return scores[..., 0] if isinstance(queries, str) else scores
 
     @torch.inference_mode()
-    def classify(self, video: Video, labels: Sequence[str] | None = None, mask: Mask = None) -> torch.Tensor:
+    def classify_frames(self, video: Video, labels: Sequence[str] | None = None, mask: Mask = None) -> torch.Tensor:
         """Probabilities `(B, N)` over N labels, zero-shot from the label texts.
 
         labels None uses the trained classifier head and its ``config.labels`` instead.
@@ -223,7 +223,7 @@ class VideoModel(nn.Module):
         return qa.score_choices(tokens, token_mask, frames, frame_mask).view(B, C).softmax(-1)
 
     @torch.inference_mode()
-    def caption(self, video: Video, timestamps=None, mask: Mask = None, beam_size: int = 1) -> list[str]:
+    def caption_frames(self, video: Video, timestamps=None, mask: Mask = None, beam_size: int = 1) -> list[str]:
         """One caption per video, decoded greedily (beam_size 1) or by beam search.
 
         timestamps is unused by a decoder; it is accepted so every model's `caption` takes the same
@@ -233,6 +233,32 @@ class VideoModel(nn.Module):
         features = self.encode(video, mask)
         ids = captioner.generate(features.frames, features.mask, beam_size=beam_size)
         return self.text_encoder.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+    # -- tasks on files, whisper-style: model.caption("talk.mp4") (see vidmm.tasks) -------------
+
+    def caption(self, path: str | Path, **options):
+        """Caption a video file: `vidmm.tasks.caption` -> Caption(text, segments, evidence)."""
+        from vidmm import tasks
+
+        return tasks.caption(self, path, **options)
+
+    def ask(self, path: str | Path, question: str, **options):
+        """Answer a question about a video file: `vidmm.tasks.ask` -> Answer(text, score, spans, evidence)."""
+        from vidmm import tasks
+
+        return tasks.ask(self, path, question, **options)
+
+    def classify(self, path: str | Path, labels: Sequence[str], **options):
+        """Rank labels for a video file: `vidmm.tasks.classify` -> Labels(labels, evidence)."""
+        from vidmm import tasks
+
+        return tasks.classify(self, path, labels, **options)
+
+    def tag(self, path: str | Path, **options):
+        """The concepts a video file shows: `vidmm.tasks.tag` -> Tags(tags, evidence)."""
+        from vidmm import tasks
+
+        return tasks.tag(self, path, **options)
 
     def _require(self, head: nn.Module | None, what: str) -> nn.Module:
         if head is None:

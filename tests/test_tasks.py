@@ -1,0 +1,83 @@
+"""Tasks on files with the real offline model, on a sample whose content and times are known."""
+
+import csv
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+
+from vidmm.data.synthetic import write_sample
+from vidmm.models import load
+from vidmm.tasks import Evidence, ask, caption, classify, embed, tag, to_dict
+from vidmm.writers import render
+
+CUT = 3.0  # write_sample: crossword grid until 3 s, then a traffic light until 6 s
+
+
+@pytest.fixture(scope="module")
+def lite():
+    return load("lite")
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return write_sample(tmp_path_factory.mktemp("sample") / "sample.mp4")
+
+
+def test_caption_has_a_segment_per_shot_with_what_it_shows(lite, sample):
+    result = lite.caption(sample, frames=8)
+    assert [(s.start_s, s.end_s) for s in result.segments] == [(0.0, CUT), (CUT, 6.0)]
+    assert "crossword puzzle" in result.segments[0].text and "traffic light" not in result.segments[0].text
+    assert "traffic light" in result.segments[1].text
+    assert result.evidence.coverage == 1.0 and not result.evidence.sparse
+    assert len(result.evidence.timestamps) == 8 + 2 * 4  # the whole, then 4 frames in each shot
+
+
+def test_ask_yes_no_cites_where(lite, sample):
+    yes = ask(lite, sample, "is there a traffic light?", frames=12)
+    assert yes.text == "yes" and yes.spans and all(a >= CUT - 0.5 and b <= 6.0 for a, b in yes.spans)
+    assert ask(lite, sample, "is there a dog?", frames=12).text == "no"
+    assert ask(lite, sample, "what puzzle is shown?", frames=12).text == "crossword puzzle"
+
+
+def test_classify_ranks_and_places_labels(lite, sample):
+    result = classify(lite, sample, ["a dog", "a traffic light", "a crossword puzzle"], frames=12)
+    assert result.labels[-1].name == "a dog"
+    where = {label.name: label.spans for label in result.labels}
+    assert where["a crossword puzzle"][0][1] <= CUT + 0.5 and where["a traffic light"][0][0] >= CUT - 0.5
+    assert sum(label.score for label in result.labels) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_tag_names_both_scenes_with_times_inside_the_video(lite, sample):
+    tags = {t.name: t for t in tag(lite, sample, frames=12).tags}
+    assert {"crossword puzzle", "traffic light"} <= set(tags)
+    assert tags["crossword puzzle"].spans[0][0] < CUT <= tags["traffic light"].spans[0][0] + 0.5
+    assert max(b for t in tags.values() for _, b in t.spans) <= 6.0
+
+
+def test_embed_is_a_unit_vector(lite, sample):
+    vector = embed(lite, sample, frames=4)
+    assert vector.shape == (384,) and np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_evidence_flags_sparse_sampling():
+    hour = Evidence.of(np.linspace(0, 3600, 8, endpoint=False), 3600.0)
+    assert hour.sparse and hour.coverage == pytest.approx(8 / 3600) and hour.fps == pytest.approx(8 / 3600)
+    assert not Evidence.of([0.5, 1.5], 2.0).sparse
+
+
+def test_writers_round_trip(lite, sample):
+    result = lite.caption(sample, frames=4)
+    srt = render(result, "srt")
+    cues = re.findall(r"(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n(.+)\n", srt)
+    assert [c[1:3] for c in cues] == [("00:00:00,000", "00:00:03,000"), ("00:00:03,000", "00:00:06,000")]
+    vtt = render(result, "vtt")
+    assert vtt.startswith("WEBVTT\n\n") and "00:00:03.000 --> 00:00:06.000" in vtt
+    rows = list(csv.DictReader(io.StringIO(render(result, "csv"))))
+    assert [float(r["end_s"]) for r in rows] == [CUT, 6.0]
+    data = json.loads(render(result, "json"))
+    assert data == json.loads(json.dumps(to_dict(result))) and data["evidence"]["coverage"] == 1.0
+    with pytest.raises(ValueError, match="timed segments"):
+        render(classify(lite, sample, ["x"], frames=2), "srt")

@@ -1,0 +1,32 @@
+"""caption: one caption for the whole video, and one per shot with its times."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vidmm.tasks.results import Caption, Evidence, Segment
+from vidmm.tasks.sampling import SHORT_SIDE, sample
+
+_SHOTS_PER_BATCH = 8  # bounds memory on videos with hundreds of shots
+
+
+def caption(model, path: str | Path, *, frames: int = 16, frames_per_shot: int = 4) -> Caption:
+    """Caption `path`: `frames` frames for the whole, `frames_per_shot` inside each shot for segments."""
+    video, sampled, _ = sample(path, frames)
+    text = model.caption_frames(sampled.data, sampled.timestamps)[0]
+    segments, seen = [], list(sampled.timestamps)
+    clips = video.clips(video.shots(), frames_per_shot, short_side=SHORT_SIDE)
+    batch = []
+    for clip in [*clips, None]:
+        if clip is not None:
+            batch.append(clip)
+            seen.extend(clip.frames.timestamps)
+        if batch and (clip is None or len(batch) == _SHOTS_PER_BATCH):
+            data = np.stack([c.frames.data for c in batch])  # (S, T, H, W, 3)
+            times = np.stack([c.frames.timestamps for c in batch])  # (S, T)
+            texts = model.caption_frames(data, times)
+            segments += [Segment(c.start_s, c.end_s, t) for c, t in zip(batch, texts)]
+            batch = []
+    return Caption(str(path), text, tuple(segments), Evidence.of(seen, video.info.duration_s))

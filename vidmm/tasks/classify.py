@@ -1,0 +1,47 @@
+"""classify and tag: which labels fit a video (and where), which concepts it shows (and where)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vidmm.tasks.results import Labels, LabelScore, Tags, TagScore
+from vidmm.tasks.sampling import sample, spans_where, within
+
+
+def classify(model, path: str | Path, labels: Sequence[str], *, frames: int = 16) -> Labels:
+    """Zero-shot probabilities over `labels` for the whole video, best first; each label's spans
+    are where it is the best-matching label frame by frame."""
+    if not labels:
+        raise ValueError("classify needs at least one label")
+    video, sampled, evidence = sample(path, frames)
+    probs = model.classify_frames(sampled.data, list(labels))[0].float().cpu().numpy()  # (N,)
+    frame_best = model.frame_scores(sampled.data, list(labels))[0].float().cpu().numpy().argmax(-1)  # (T,)
+    duration = video.info.duration_s
+    scored = [
+        LabelScore(label, float(p), spans_where(frame_best == n, sampled.timestamps, duration))
+        for n, (label, p) in enumerate(zip(labels, probs))
+    ]
+    return Labels(str(path), tuple(sorted(scored, key=lambda s: -s.score)), evidence)
+
+
+def tag(model, path: str | Path, *, frames: int = 16, top_k: int = 5) -> Tags:
+    """The concepts a video shows, best first, with where each is seen (concept models such as lite)."""
+    tag_frames = getattr(model, "tag_frames", None)
+    if tag_frames is None:
+        raise NotImplementedError(f"a {type(model).__name__} has no concept vocabulary to tag with; use lite")
+    video, sampled, evidence = sample(path, frames)
+    found = tag_frames(sampled.data, sampled.timestamps, top_k=top_k)[0]
+    duration = video.info.duration_s
+    return Tags(str(path), tuple(TagScore(t.name, t.score, within(t.spans, duration)) for t in found), evidence)
+
+
+def embed(model, path: str | Path, *, frames: int = 16) -> np.ndarray:
+    """The video's embedding in the model's joint space `(E,)`, unit length."""
+    import torch
+
+    _, sampled, _ = sample(path, frames)
+    with torch.no_grad():
+        return model.encode_video(sampled.data)[0].float().cpu().numpy()

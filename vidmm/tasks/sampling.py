@@ -1,0 +1,32 @@
+"""The frames a task shows the model, and the spans where per-frame decisions hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vidmm.io import Frames, Video, open_video
+from vidmm.tasks.results import Evidence
+
+SHORT_SIDE = 224  # every frame encoder here resizes to 224 or less: decode no larger
+
+
+def sample(path: str | Path, frames: int) -> tuple[Video, Frames, Evidence]:
+    """Open `path` and take `frames` frames spread over it."""
+    video = open_video(path)
+    sampled = video.uniform(frames, short_side=SHORT_SIDE)
+    return video, sampled, Evidence.of(sampled.timestamps, video.info.duration_s)
+
+
+def spans_where(flags: np.ndarray, timestamps: np.ndarray, duration_s: float) -> tuple[tuple[float, float], ...]:
+    """Time ranges of runs of True in per-frame `flags`; a frame holds until the next one (or the end)."""
+    ends = np.append(timestamps[1:], duration_s)
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    return tuple((float(timestamps[a]), float(ends[b])) for a, b in zip(starts, stops))
+
+
+def within(spans, duration_s: float) -> tuple[tuple[float, float], ...]:
+    """Spans cut at the video's end (a model's last frame is taken to last one frame step)."""
+    return tuple((a, min(b, duration_s)) for a, b in spans if a < duration_s)
