@@ -3,7 +3,8 @@
     python scripts/bench_decode.py                 # 60 s clips, median of 5 -> a Markdown table
     python scripts/bench_decode.py --quick         # 4 s small clips, 1 run: a smoke test
 
-Every (clip, pattern, backend) runs in a fresh process so its peak RSS is its own; frames are decoded
+Every run is a fresh process, so its peak RSS is its own, and the backends take turns run by run, so
+that load from elsewhere on the machine falls on all of them alike; frames are decoded
 at a short side of 224 px, which is what the models consume. The PyAV and decord columns are the
 plain way to use each library for that pattern; vidmm's column is `vidmm.open_video` choosing for
 itself. Clips pan a random texture so the encoder and decoder do real motion work.
@@ -154,28 +155,50 @@ def run_vidmm(path: Path, times: np.ndarray, fps: float) -> int:
 RUNNERS = {"decord": run_decord, "pyav": run_pyav, "vidmm": run_vidmm}
 
 
-def measure_one(backend: str, path: Path, pattern: str, repeats: int) -> dict:
-    """In this (fresh) process: median seconds over `repeats` runs, and peak RSS."""
+def measure_one(backend: str, path: Path, pattern: str) -> dict:
+    """In this (fresh) process: seconds for one run, and the process's peak RSS."""
     import vidmm
 
-    info = vidmm.probe(path)
+    from vidmm.io.backends import import_decord
+
+    info = vidmm.probe(path)  # warms the imports every backend shares and the file's page cache
     times = pattern_times(pattern, info.duration_s, info.fps)
-    seconds, frames = [], 0
-    for _ in range(repeats + 1):  # the first run warms up (imports, page cache) and is dropped
-        start = time.perf_counter()
-        frames = RUNNERS[backend](path, times, info.fps)
-        seconds.append(time.perf_counter() - start)
-    seconds = seconds[1:]
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": float(np.median(seconds)), "frames": frames, "peak_mb": peak_mb}
+    # Imports are not decoding: load decord (and the torch it needs) beforehand where it will be used.
+    if backend == "decord" or (backend == "vidmm" and vidmm.open_video(path)._plan(times, False) == "decord"):
+        import_decord()
+    start = time.perf_counter()
+    frames = RUNNERS[backend](path, times, info.fps)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "frames": frames, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def measure(backend: str, path: Path, pattern: str, repeats: int) -> dict:
-    cmd = [sys.executable, __file__, "--one", backend, str(path), pattern, str(repeats)]
+def measure(backend: str, path: Path, pattern: str) -> dict:
+    cmd = [sys.executable, __file__, "--one", backend, str(path), pattern]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_row(path: Path, pattern: str, repeats: int) -> dict[str, dict]:
+    """Each backend `repeats` times, taking turns, so that load from elsewhere on the machine
+    falls on all of them alike; the median run, and the largest peak RSS."""
+    runs: dict[str, list[dict]] = {b: [] for b in RUNNERS}
+    for _ in range(repeats):
+        for backend in RUNNERS:
+            runs[backend].append(measure(backend, path, pattern))
+    row = {}
+    for backend, results in runs.items():
+        good = [r for r in results if "error" not in r]
+        if not good:
+            row[backend] = results[0]
+            continue
+        row[backend] = {
+            "seconds": float(np.median([r["seconds"] for r in good])),
+            "frames": good[0]["frames"],
+            "peak_mb": max(r["peak_mb"] for r in good),
+        }
+    return row
 
 
 def table(rows: list[dict]) -> str:
@@ -195,7 +218,7 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small 4 s clips, one run each")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per measurement (default 5; 1 with --quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per backend and row (default 5; 1 with --quick)")
     parser.add_argument("--clips-dir", type=Path, default=Path("bench_out/clips"))
     parser.add_argument("--out", type=Path, default=Path("bench_out/bench_decode.md"))
     parser.add_argument("--patterns", nargs="+", default=list(PATTERNS), choices=PATTERNS)
@@ -206,9 +229,7 @@ def main(argv: list[str] | None = None) -> str:
     for clip in QUICK if args.quick else FULL:
         path = make_clip(clip, args.clips_dir)
         for pattern in args.patterns:
-            row = {"clip": clip.name, "pattern": pattern}
-            for backend in RUNNERS:
-                row[backend] = measure(backend, path, pattern, repeats)
+            row = {"clip": clip.name, "pattern": pattern, **measure_row(path, pattern, repeats)}
             rows.append(row)
             print(f"{clip.name:18s} {pattern:10s} " + "  ".join(f"{b}={row[b].get('seconds', row[b].get('error'))}" for b in RUNNERS), file=sys.stderr, flush=True)
     text = table(rows)
@@ -220,7 +241,7 @@ def main(argv: list[str] | None = None) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        _, _, backend, path, pattern, repeats = sys.argv
-        print(json.dumps(measure_one(backend, Path(path), pattern, int(repeats))))
+        _, _, backend, path, pattern = sys.argv
+        print(json.dumps(measure_one(backend, Path(path), pattern)))
     else:
         main()

@@ -321,7 +321,7 @@ class DecordBackend:
         return self._readers[size]
 
     def decode(
-        self, times: np.ndarray, size: tuple[int, int] | None = None, *, timeout_s: float | None = None, batch: int = 16
+        self, times: np.ndarray, size: tuple[int, int] | None = None, *, timeout_s: float | None = None, batch: int = 32
     ) -> Iterator[Decoded]:
         decord = import_decord()
         reader, starts = self._reader(size)
