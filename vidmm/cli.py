@@ -220,6 +220,80 @@ def embed(
     typer.echo(f"wrote {output} {vector.shape}", err=True)
 
 
+# -- the index ------------------------------------------------------------------------------
+
+DbOpt = typer.Option(..., "--db", help="The index folder, e.g. my.vidmm (made on first use).")
+
+
+@app.command("index")
+def index_files(
+    paths: List[Path] = typer.Argument(..., help="Video files and folders (searched recursively)."),
+    db: Path = DbOpt,
+    model: str = typer.Option(None, "--model", "-m", help="Model for a new index (default lite); an existing one keeps its own."),
+    window_s: float = typer.Option(2.0, "--window", help="Window length, seconds."),
+    stride_s: float = typer.Option(1.0, "--stride", help="Window stride, seconds."),
+    frames: int = typer.Option(4, "--frames", help="Frames per window."),
+    timeout_s: float = typer.Option(60.0, "--timeout", help="Give up on a file making no progress this long."),
+    fail_fast: bool = FailFastOpt,
+) -> None:
+    """Add videos to an index, resumably: unchanged files are skipped, an interrupted run goes on."""
+    from vidmm.index import Index, VidmmIndexError
+
+    def progress(path: str, outcome: str) -> None:
+        typer.echo(f"{outcome:8s} {path}", err=True)
+
+    try:
+        report = Index(db, model_name=model).add(
+            paths, window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s,
+            fail_fast=fail_fast, progress=progress,
+        )
+    except VidmmIndexError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    except VideoError as err:  # --fail-fast
+        _report_failures([err])
+    typer.echo(f"{len(report.added)} added, {len(report.skipped)} unchanged, {len(report.failed)} failed", err=True)
+    _report_failures([VideoError(path, reason) for path, reason in report.failed])
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help='What to find, e.g. "a traffic light".'),
+    db: Path = DbOpt,
+    k: int = typer.Option(10, "-k", help="How many moments."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per moment."),
+    thumbnails: Path = typer.Option(None, "--thumbnails", help="Write a JPEG of each moment's middle frame here."),
+) -> None:
+    """Find the moments that match a query, best first: video, start–end, score."""
+    from vidmm.index import Index, VidmmIndexError
+    from vidmm.writers import short_clock
+
+    try:
+        hits = Index(db).search(query, k=k)
+    except VidmmIndexError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    for rank, hit in enumerate(hits, 1):
+        if thumbnails is not None:
+            _write_thumbnail(hit, thumbnails / f"{rank:02d}-{Path(hit.path).stem}.jpg")
+        if as_json:
+            typer.echo(json.dumps(dataclasses.asdict(hit)))
+        else:
+            typer.echo(f"{hit.score:7.3f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}")
+
+
+def _write_thumbnail(hit, target: Path) -> None:
+    from PIL import Image
+
+    try:
+        frame = vidmm.open_video(hit.path).frames_at([(hit.start_s + hit.end_s) / 2], short_side=360).data[0]
+    except VideoError as err:  # the file changed or vanished since it was indexed
+        typer.echo(f"warning: no thumbnail: {err}", err=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(frame).save(target, quality=90)
+
+
 @app.command()
 def demo(
     out_dir: Path = typer.Option(None, "--out", help="Where to write the sample video (default: a temp folder)."),
