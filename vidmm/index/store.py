@@ -125,7 +125,7 @@ class Index:
     # -- model identity ------------------------------------------------------------------------
 
     def _has(self, table: str) -> bool:
-        return table in self._db.table_names()
+        return table in self._db.list_tables().tables  # one page holds our three tables
 
     def _recorded_model(self) -> dict | None:
         return self._db.open_table("meta").to_arrow().to_pylist()[0] if self._has("meta") else None
