@@ -89,11 +89,11 @@ if __name__ == "__main__":
     db, folder, mode = sys.argv[1:]
     if mode == "between-commits":  # die after a video's windows are committed, before it is recorded done
         record, done = store.Index._record, []
-        def record_or_die(self, vid, path, stamp, status, **kw):
+        def record_or_die(self, vid, path, stamp, status, *args, **kw):
             if status == store.DONE and done:
                 os.kill(os.getpid(), signal.SIGKILL)
             done.append(vid)
-            record(self, vid, path, stamp, status, **kw)
+            record(self, vid, path, stamp, status, *args, **kw)
         store.Index._record = record_or_die
     store.Index(db).add(folder)
 """

@@ -170,19 +170,20 @@ class Index:
         if fail_fast and rejected:
             raise NotAVideoError(*rejected[0])
         outcomes: dict[str, list] = {"added": [], "skipped": [], "failed": list(rejected)}
+        window = (window_s, stride_s, frames_per_window)
         with WriterLock(self.path):
             model, name, found = self._checked_model(self._recorded_model())
             if not self._has("meta"):
-                self._db.create_table("meta", pa.Table.from_pylist([{"model": name, "fingerprint": found, "created_at": _now()}], _META))
+                self._append("meta", [{"model": name, "fingerprint": found, "created_at": _now()}], _META)
             done, known = self._drop_unfinished()
             with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
                 for path in files:
+                    vid = video_id(path)
                     try:
-                        outcome = self._add_one(reader, model, f"{name}:{found}", path, done, known, (window_s, stride_s, frames_per_window))
+                        outcome = self._add_one(reader, model, f"{name}:{found}", path, vid, done, known, window)
                     except VideoError as e:
-                        self._forget(video_id(path), known)
-                        self._record(video_id(path), path, None, FAILED, error=e.reason)
-                        known.add(video_id(path))
+                        self._forget(vid, known)
+                        self._record(vid, path, None, FAILED, known, error=e.reason)
                         outcomes["failed"].append((str(path), e.reason))
                         if fail_fast:
                             raise
@@ -202,7 +203,9 @@ class Index:
         Returns the stamps of done videos by id, and the ids of every recorded video.
         """
         videos = self._videos()
-        done = {v["video_id"]: FileStamp(v["size"], v["mtime_ns"], v["quick_hash"]) for v in videos if v["status"] == DONE}
+        done = {
+            v["video_id"]: FileStamp(v["size"], v["mtime_ns"], v["quick_hash"]) for v in videos if v["status"] == DONE
+        }
         if self._has("windows"):
             table = self._db.open_table("windows")
             present = set(table.search().select(["video_id"]).limit(None).to_arrow()["video_id"].to_pylist())
@@ -216,11 +219,12 @@ class Index:
         model: torch.nn.Module,
         model_tag: str,
         path: Path,
+        vid: str,
         done: dict[str, FileStamp],
         known: set[str],
         window: tuple[float, float, int],
     ) -> str:
-        vid = video_id(path)
+        """Index one file unless done with the same stamp; window: (length_s, stride_s, frames)."""
         try:
             stamp = FileStamp.of(path)
         except OSError as e:
@@ -230,25 +234,27 @@ class Index:
         self._forget(vid, known)
         spans, vectors = self._embed(reader.iter(path, "windows", *window, short_side=224), model)
         if len(spans):
-            rows = pa.table(
-                {
-                    "video_id": [vid] * len(spans),
-                    "path": [str(path)] * len(spans),
-                    "start_s": spans[:, 0],
-                    "end_s": spans[:, 1],
-                    "model": [model_tag] * len(spans),
-                    "vector": pa.FixedSizeListArray.from_arrays(vectors.reshape(-1), vectors.shape[1]),
-                },
-                schema=_windows_schema(vectors.shape[1]),
-            )
-            if self._has("windows"):
-                self._db.open_table("windows").add(rows)  # one commit: all of the video's windows or none
-            else:
-                self._db.create_table("windows", rows)
+            rows = {
+                "video_id": [vid] * len(spans),
+                "path": [str(path)] * len(spans),
+                "start_s": spans[:, 0],
+                "end_s": spans[:, 1],
+                "model": [model_tag] * len(spans),
+                "vector": pa.FixedSizeListArray.from_arrays(vectors.reshape(-1), vectors.shape[1]),
+            }
+            self._append("windows", rows, _windows_schema(vectors.shape[1]))  # one commit: all windows or none
         # Recorded done last: until this commit, the windows above are debris to be dropped.
-        self._record(vid, path, stamp, DONE, duration_s=float(spans[:, 1].max()) if len(spans) else 0.0, n_windows=len(spans))
-        known.add(vid)
+        duration_s = float(spans[:, 1].max()) if len(spans) else 0.0
+        self._record(vid, path, stamp, DONE, known, duration_s=duration_s, n_windows=len(spans))
         return "added"
+
+    def _append(self, name: str, rows: dict | list[dict], schema: pa.Schema) -> None:
+        """Add rows to a table in one commit, making the table on first use."""
+        table = pa.Table.from_pydict(rows, schema) if isinstance(rows, dict) else pa.Table.from_pylist(rows, schema)
+        if self._has(name):
+            self._db.open_table(name).add(table)
+        else:
+            self._db.create_table(name, table)
 
     def _forget(self, vid: str, known: set[str]) -> None:
         """Delete a video's rows, if any. The ledger row goes first: a crash in between leaves
@@ -274,20 +280,18 @@ class Index:
         return np.array(spans, np.float64), np.concatenate(vectors)
 
     def _record(
-        self, vid: str, path: Path, stamp: FileStamp | None, status: str, *, error: str | None = None,
-        duration_s: float | None = None, n_windows: int = 0,
+        self, vid: str, path: Path, stamp: FileStamp | None, status: str, known: set[str], *,
+        error: str | None = None, duration_s: float | None = None, n_windows: int = 0,
     ) -> None:
+        """Write a video's ledger row (the caller has forgotten any older one)."""
         row = {
             "video_id": vid, "path": str(path), "status": status, "error": error, "duration_s": duration_s,
             "n_windows": n_windows, "indexed_at": _now(),
             "size": stamp.size if stamp else None, "mtime_ns": stamp.mtime_ns if stamp else None,
             "quick_hash": stamp.quick_hash if stamp else None,
         }
-        table = pa.Table.from_pylist([row], _VIDEOS)
-        if self._has("videos"):
-            self._db.open_table("videos").add(table)
-        else:
-            self._db.create_table("videos", table)
+        self._append("videos", [row], _VIDEOS)
+        known.add(vid)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -303,7 +307,8 @@ class Index:
             return []
         model, _, _ = self._checked_model(recorded)
         paths = {v["video_id"]: v["path"] for v in self._videos() if v["status"] == DONE}
-        rows = self._db.open_table("windows").search().select(["video_id", "start_s", "end_s", "vector"]).limit(None).to_arrow()
+        columns = ["video_id", "start_s", "end_s", "vector"]
+        rows = self._db.open_table("windows").search().select(columns).limit(None).to_arrow()
         ids = np.asarray(rows["video_id"].to_pylist())
         keep = np.isin(ids, list(paths))
         if not keep.any():
