@@ -49,7 +49,7 @@ def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], 
     Files named directly are always tried (the decoder says what is wrong with them). Folders are
     walked recursively in name order; hidden files and `exclude` (the index itself) are left out,
     and files without a video extension are reported rather than silently dropped, so a user sees
-    why a file in the folder was not indexed.
+    why a file in the folder was not indexed. Each file is listed once, at its first mention.
     """
     files: list[Path] = []
     rejected: list[tuple[str, str]] = []
@@ -66,4 +66,7 @@ def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], 
                     files.append(file)
                 else:
                     rejected.append((str(file), f"not a video file (extension {file.suffix or 'none'!r})"))
-    return files, rejected
+    first: dict[Path, Path] = {}
+    for file in files:  # a file named twice (directly and in a folder) is indexed once
+        first.setdefault(file.resolve(), file)
+    return list(first.values()), rejected
