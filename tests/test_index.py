@@ -107,7 +107,7 @@ def done_count(db: Path) -> int:
 @pytest.mark.parametrize("mode", ["between-commits", "external"])
 def test_kill_9_during_add_then_resume_matches_an_uninterrupted_run(tmp_path, model, folder, built, mode):
     db = tmp_path / "x.vidmm"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}  # see the model fixture
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(folder), mode], env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while child.poll() is None and done_count(db) < 1 and time.monotonic() < deadline:
