@@ -192,7 +192,18 @@ class Index:
                         outcomes[outcome].append(str(path))
                     if progress is not None:
                         progress(str(path), outcome)
+            self._compact()
         return AddReport(tuple(outcomes["added"]), tuple(outcomes["skipped"]), tuple(outcomes["failed"]))
+
+    def _compact(self) -> None:
+        """Merge the small files of per-video commits and prune versions past LanceDB's retention.
+
+        Without it every video leaves its own fragment, and a search over an archive opens
+        thousands of files. Compaction is one more atomic commit: a reader sees before or after.
+        """
+        for name in ("windows", "videos"):
+            if self._has(name):
+                self._db.open_table(name).optimize()
 
     def _videos(self) -> list[dict]:
         return self._db.open_table("videos").to_arrow().to_pylist() if self._has("videos") else []
