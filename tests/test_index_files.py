@@ -11,7 +11,8 @@ def test_collect_walks_folders_reports_non_videos_and_skips_the_index(tmp_path):
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "x.vidmm" / "windows.lance").mkdir(parents=True)
     (tmp_path / ".hidden").mkdir()
-    for name in ["a/b/two.MKV", "a/one.mp4", "x.vidmm/windows.lance/clip.mp4", ".hidden/h.mp4", "a/.DS_Store", "a/notes.txt"]:
+    names = ["a/b/two.MKV", "a/one.mp4", "x.vidmm/windows.lance/clip.mp4", ".hidden/h.mp4", "a/.DS_Store", "a/notes.txt"]
+    for name in names:
         (tmp_path / name).write_bytes(b"x")
     files, rejected = collect([tmp_path, tmp_path / "a" / "one.mp4"], exclude=tmp_path / "x.vidmm")
     assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a/one.mp4", "a/b/two.MKV"]
@@ -20,9 +21,10 @@ def test_collect_walks_folders_reports_non_videos_and_skips_the_index(tmp_path):
     ]
 
 
-def test_a_named_file_is_tried_whatever_its_extension(tmp_path):
-    files, rejected = collect([tmp_path / "clip.bin", tmp_path / "missing.mp4"], exclude=tmp_path / "x.vidmm")
-    assert [f.name for f in files] == ["clip.bin", "missing.mp4"] and rejected == []
+def test_a_named_file_is_tried_whatever_its_extension_and_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    files, rejected = collect(["clip.bin", "sub/../missing.mp4"], exclude=tmp_path / "x.vidmm")
+    assert files == [tmp_path / "clip.bin", tmp_path / "missing.mp4"] and rejected == []
 
 
 def test_stamp_changes_with_content_and_mtime_and_id_with_path(tmp_path):

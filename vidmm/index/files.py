@@ -44,7 +44,7 @@ def video_id(path: str | Path) -> str:
 
 
 def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files to index, and `(path, reason)` for files in folders that are not videos.
+    """Absolute paths of the files to index, and `(path, reason)` for files in folders that are not videos.
 
     Files named directly are always tried (the decoder says what is wrong with them). Folders are
     walked recursively in name order; hidden files and `exclude` (the index itself) are left out,
@@ -67,6 +67,6 @@ def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], 
                 else:
                     rejected.append((str(file), f"not a video file (extension {file.suffix or 'none'!r})"))
     first: dict[Path, Path] = {}
-    for file in files:  # a file named twice (directly and in a folder) is indexed once
-        first.setdefault(file.resolve(), file)
+    for file in files:  # a file named twice (directly, in a folder, by a link) is indexed once
+        first.setdefault(file.resolve(), Path(os.path.abspath(file)))  # absolute: hits work from any cwd
     return list(first.values()), rejected
