@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from vidmm.data import synthetic as syn
-from vidmm.index import Index, IndexLockedError, ModelMismatchError
+from vidmm.index import Index, IndexLockedError, IndexNotFoundError, ModelMismatchError
 from vidmm.index.lock import WriterLock
 from vidmm.models import load
 
@@ -189,5 +189,9 @@ def test_another_model_is_refused(built, model, folder):
         other.add(folder)
 
 
-def test_an_empty_index_finds_nothing(tmp_path, model):
-    assert Index(tmp_path / "new.vidmm", model).search("anything") == []
+def test_searching_where_nothing_was_added_is_an_error(tmp_path, model, media):
+    index = Index(tmp_path / "typo.vidmm", model)
+    with pytest.raises(IndexNotFoundError, match="typo.vidmm"):
+        index.search("anything")
+    assert index.add(media("notes.txt")).failed  # an index whose every file failed finds nothing
+    assert index.search("anything") == []

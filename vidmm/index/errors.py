@@ -7,6 +7,10 @@ class VidmmIndexError(Exception):
     """Base class: something is wrong with an index folder or how it is used."""
 
 
+class IndexNotFoundError(VidmmIndexError):
+    """Nothing was ever added at this path: most likely a mistyped index folder."""
+
+
 class IndexLockedError(VidmmIndexError):
     """Another writer holds the index's lock (only one `add` at a time)."""
 

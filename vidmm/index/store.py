@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from vidmm.index.errors import ModelMismatchError
+from vidmm.index.errors import IndexNotFoundError, ModelMismatchError
 from vidmm.index.files import FileStamp, collect, video_id
 from vidmm.index.lock import WriterLock
 from vidmm.index.moments import best_moments
@@ -311,10 +311,13 @@ class Index:
 
         Every window is scored exactly with the model's own `similarity`; a moment is the best
         window of a video grown over touching windows within `margin` of it (see `best_moments`).
-        Videos still being indexed (not recorded done) are not searched.
+        Videos still being indexed (not recorded done) are not searched. Raises
+        `IndexNotFoundError` where nothing was ever added.
         """
         recorded = self._recorded_model()
-        if recorded is None or not self._has("windows"):
+        if recorded is None:
+            raise IndexNotFoundError(f"{self.path}: no index here (nothing has been added to it)")
+        if not self._has("windows"):  # every file added so far failed
             return []
         model, _, _ = self._checked_model(recorded)
         paths = {v["video_id"]: v["path"] for v in self._videos() if v["status"] == DONE}
