@@ -108,14 +108,17 @@ def done_count(db: Path) -> int:
 def test_kill_9_during_add_then_resume_matches_an_uninterrupted_run(tmp_path, model, folder, built, mode):
     db = tmp_path / "x.vidmm"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}  # see the model fixture
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(folder), mode], env=env, stderr=subprocess.PIPE)
+    log = tmp_path / "child.log"  # a file, not a pipe: a child blocked on a full pipe would never get killed mid-add
+    with log.open("w") as stderr:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(folder), mode], env=env, stderr=stderr)
     deadline = time.monotonic() + 60
     while child.poll() is None and done_count(db) < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     if mode == "external":
         child.send_signal(signal.SIGKILL)
-    assert child.wait(60) == -signal.SIGKILL, child.stderr.read().decode()
-    assert done_count(db) == 1
+    assert child.wait(60) == -signal.SIGKILL, log.read_text()
+    finished = done_count(db)
+    assert 1 <= finished < 3  # killed mid-run: the other videos take seconds, the poll 20 ms
     done = {v["video_id"] for v in videos(db)}
     stored = set(lancedb.connect(db).open_table("windows").to_arrow()["video_id"].to_pylist())
     if mode == "between-commits":
@@ -124,7 +127,7 @@ def test_kill_9_during_add_then_resume_matches_an_uninterrupted_run(tmp_path, mo
     index = Index(db, model)
     assert {Path(h.path).name for h in index.search("a traffic light")} <= {Path(v["path"]).name for v in videos(db)}
     report = index.add(folder)
-    assert len(report.skipped) == 1 and len(report.added) == 2 and not report.failed
+    assert len(report.skipped) == finished and len(report.added) == 3 - finished and not report.failed
 
     resumed, reference = windows(db), windows(built.path)
     assert resumed.keys() == reference.keys()

@@ -11,7 +11,8 @@ def test_collect_walks_folders_reports_non_videos_and_skips_the_index(tmp_path):
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "x.vidmm" / "windows.lance").mkdir(parents=True)
     (tmp_path / ".hidden").mkdir()
-    names = ["a/b/two.MKV", "a/one.mp4", "x.vidmm/windows.lance/clip.mp4", ".hidden/h.mp4", "a/.DS_Store", "a/notes.txt"]
+    names = ["a/b/two.MKV", "a/one.mp4", "a/notes.txt"]
+    names += ["x.vidmm/windows.lance/clip.mp4", ".hidden/h.mp4", "a/.DS_Store"]  # inside the index, hidden
     for name in names:
         (tmp_path / name).write_bytes(b"x")
     files, rejected = collect([tmp_path, tmp_path / "a" / "one.mp4"], exclude=tmp_path / "x.vidmm")
