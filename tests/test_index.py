@@ -1,0 +1,200 @@
+"""The on-disk index end to end with the real lite model on generated videos of known content."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import pytest
+import torch
+
+from vidmm.data import synthetic as syn
+from vidmm.index import Index, IndexLockedError, IndexNotFoundError, ModelMismatchError
+from vidmm.index.lock import WriterLock
+from vidmm.models import load
+
+ROOT = Path(__file__).resolve().parents[1]
+CUT_AT = 3.0
+WINDOW_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def model():
+    # One torch thread: on a small machine the decode worker needs the other core, and two torch
+    # threads there made MiniLM 40x slower (0.5 s a query instead of 12 ms).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield load("lite")
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """Crossword only, traffic light only, and a cut from crossword to traffic light at CUT_AT."""
+    d = tmp_path_factory.mktemp("videos")
+    syn.write_video(d / "crossword.mp4", syn.Crossword(), duration_s=3.0)
+    syn.write_video(d / "light.mp4", syn.TrafficLight(), duration_s=3.0)
+    syn.write_video(d / "cut.mp4", syn.Cut(syn.Crossword(), syn.TrafficLight(), CUT_AT), duration_s=6.0)
+    return d
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, model, folder) -> Index:
+    index = Index(tmp_path_factory.mktemp("db") / "x.vidmm", model)
+    report = index.add(folder)
+    assert sorted(Path(p).name for p in report.added) == ["crossword.mp4", "cut.mp4", "light.mp4"]
+    return index
+
+
+def windows(db: Path) -> dict[tuple[str, float, float], np.ndarray]:
+    """(file name, start_s, end_s) -> vector, asserting no window is stored twice."""
+    rows = lancedb.connect(db).open_table("windows").to_arrow().to_pylist()
+    found = {(Path(r["path"]).name, r["start_s"], r["end_s"]): np.array(r["vector"]) for r in rows}
+    assert len(found) == len(rows), "duplicate windows"
+    return found
+
+
+def videos(db: Path) -> list[dict]:
+    return lancedb.connect(db).open_table("videos").to_arrow().to_pylist()
+
+
+def test_search_finds_the_video_and_the_moment(built):
+    light = built.search("a traffic light")
+    assert Path(light[0].path).name in {"light.mp4", "cut.mp4"}
+    cut = next(h for h in light if Path(h.path).name == "cut.mp4")
+    assert abs(cut.start_s - CUT_AT) <= WINDOW_S and cut.end_s == pytest.approx(6.0)
+    assert len({h.path for h in light}) == len(light) == 3  # one moment per video
+
+    crossword = built.search("a crossword puzzle", k=2)
+    assert len(crossword) == 2 and {Path(h.path).name for h in crossword} == {"crossword.mp4", "cut.mp4"}
+    cut = next(h for h in crossword if Path(h.path).name == "cut.mp4")
+    assert cut.start_s == 0.0 and abs(cut.end_s - CUT_AT) <= WINDOW_S
+    assert crossword[0].score > light[0].score  # lite is surer of the crossword (p ~0.9)
+
+
+CHILD = """
+import os, signal, sys
+import vidmm.index.store as store
+
+if __name__ == "__main__":
+    db, folder, mode = sys.argv[1:]
+    if mode == "between-commits":  # die after a video's windows are committed, before it is recorded done
+        record, done = store.Index._record, []
+        def record_or_die(self, vid, path, stamp, status, *args, **kw):
+            if status == store.DONE and done:
+                os.kill(os.getpid(), signal.SIGKILL)
+            done.append(vid)
+            record(self, vid, path, stamp, status, *args, **kw)
+        store.Index._record = record_or_die
+    store.Index(db).add(folder)
+"""
+
+
+def done_count(db: Path) -> int:
+    try:
+        return lancedb.connect(db).open_table("videos").count_rows("status = 'done'")
+    except (ValueError, FileNotFoundError):  # the child has not made the table yet
+        return 0
+
+
+@pytest.mark.parametrize("mode", ["between-commits", "external"])
+def test_kill_9_during_add_then_resume_matches_an_uninterrupted_run(tmp_path, model, folder, built, mode):
+    db = tmp_path / "x.vidmm"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}  # see the model fixture
+    log = tmp_path / "child.log"  # a file, not a pipe: a child blocked on a full pipe would never get killed mid-add
+    with log.open("w") as stderr:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(folder), mode], env=env, stderr=stderr)
+    deadline = time.monotonic() + 60
+    while child.poll() is None and done_count(db) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if mode == "external":
+        child.send_signal(signal.SIGKILL)
+    assert child.wait(60) == -signal.SIGKILL, log.read_text()
+    finished = done_count(db)
+    assert 1 <= finished < 3  # killed mid-run: the other videos take seconds, the poll 20 ms
+    done = {v["video_id"] for v in videos(db)}
+    stored = set(lancedb.connect(db).open_table("windows").to_arrow()["video_id"].to_pylist())
+    if mode == "between-commits":
+        assert stored - done, "the killed child should leave a half-indexed video behind"
+
+    index = Index(db, model)
+    assert {Path(h.path).name for h in index.search("a traffic light")} <= {Path(v["path"]).name for v in videos(db)}
+    report = index.add(folder)
+    assert len(report.skipped) == finished and len(report.added) == 3 - finished and not report.failed
+
+    resumed, reference = windows(db), windows(built.path)
+    assert resumed.keys() == reference.keys()
+    for key, vector in reference.items():
+        np.testing.assert_allclose(resumed[key], vector, atol=1e-4)
+    ledger = videos(db)
+    assert len(ledger) == 3 and all(v["status"] == "done" for v in ledger)
+    assert sum(v["n_windows"] for v in ledger) == len(resumed)
+
+
+def test_bad_files_are_reported_and_good_ones_indexed(tmp_path, model, folder, media):
+    videos_dir = tmp_path / "mixed"
+    (videos_dir / "sub").mkdir(parents=True)
+    shutil.copy(folder / "crossword.mp4", videos_dir / "sub" / "crossword.mp4")
+    for name in ["random.mp4", "audio_only.m4a", "notes.txt"]:
+        shutil.copy(media(name), videos_dir / name)
+    index = Index(tmp_path / "x.vidmm", model)
+    report = index.add([videos_dir, tmp_path / "missing.mp4"])
+    assert [Path(p).name for p in report.added] == ["crossword.mp4"]
+    failed = sorted(Path(p).name for p, _ in report.failed)
+    assert failed == ["audio_only.m4a", "missing.mp4", "notes.txt", "random.mp4"]
+    assert all(reason for _, reason in report.failed)
+    ledger = {Path(v["path"]).name: v for v in videos(tmp_path / "x.vidmm")}
+    assert ledger["random.mp4"]["status"] == "failed" and ledger["random.mp4"]["error"]
+    assert Path(index.search("a crossword puzzle")[0].path).name == "crossword.mp4"
+
+
+def test_readd_skips_unchanged_files_and_redoes_changed_ones(tmp_path, model, folder):
+    videos_dir = tmp_path / "videos"
+    videos_dir.mkdir()
+    for name in ["crossword.mp4", "light.mp4"]:
+        shutil.copy(folder / name, videos_dir / name)
+    index = Index(tmp_path / "x.vidmm", model)
+    assert len(index.add(videos_dir).added) == 2
+    assert len(index.add(videos_dir).skipped) == 2
+
+    os.utime(videos_dir / "light.mp4")  # touched: same bytes, new mtime
+    report = index.add(videos_dir)
+    assert [Path(p).name for p in report.added] == ["light.mp4"] and len(report.skipped) == 1
+
+    syn.write_video(videos_dir / "crossword.mp4", syn.TrafficLight(), duration_s=5.0)  # rewritten
+    report = index.add([videos_dir / "crossword.mp4", videos_dir / "light.mp4"])
+    assert [Path(p).name for p in report.added] == ["crossword.mp4"]
+    rows = windows(tmp_path / "x.vidmm")
+    assert sorted(end for name, _, end in rows if name == "crossword.mp4")[-1] == pytest.approx(5.0)
+    assert len(videos(tmp_path / "x.vidmm")) == 2
+    assert {Path(h.path).name for h in index.search("a crossword puzzle") if h.score > 0.5} == set()
+
+
+def test_a_second_writer_is_refused_while_readers_go_on(built, folder):
+    with WriterLock(built.path):
+        with pytest.raises(IndexLockedError, match="another process"):
+            built.add(folder)
+        assert built.search("a traffic light")
+
+
+def test_another_model_is_refused(built, model, folder):
+    other = Index(built.path, model, model_name="some-other-model")
+    with pytest.raises(ModelMismatchError, match="lite"):
+        other.search("a traffic light")
+    with pytest.raises(ModelMismatchError):
+        other.add(folder)
+
+
+def test_searching_where_nothing_was_added_is_an_error(tmp_path, model, media):
+    index = Index(tmp_path / "typo.vidmm", model)
+    with pytest.raises(IndexNotFoundError, match="typo.vidmm"):
+        index.search("anything")
+    assert index.add(media("notes.txt")).failed  # an index whose every file failed finds nothing
+    assert index.search("anything") == []

@@ -1,0 +1,19 @@
+"""The on-disk index for moment search: LanceDB tables of clip-window vectors, a ledger of files,
+and a writer lock. See `store.py` for how it survives a `kill -9`."""
+
+from vidmm.index.errors import IndexLockedError, IndexNotFoundError, ModelMismatchError, VidmmIndexError
+from vidmm.index.moments import Moment, best_moments
+from vidmm.index.store import AddReport, Hit, Index, fingerprint
+
+__all__ = [
+    "AddReport",
+    "Hit",
+    "Index",
+    "IndexLockedError",
+    "IndexNotFoundError",
+    "ModelMismatchError",
+    "Moment",
+    "VidmmIndexError",
+    "best_moments",
+    "fingerprint",
+]

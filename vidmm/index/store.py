@@ -1,0 +1,351 @@
+"""`Index`: clip-window vectors in an embedded LanceDB folder, searched as moments.
+
+    index = Index("my.vidmm")                 # the lite model, or the one the index was made with
+    report = index.add(["videos/"])           # resumable; AddReport(added, skipped, failed)
+    hits = index.search("a traffic light")    # [Hit(path, start_s, end_s, score), ...]
+
+Tables: `windows` (one row per clip window and its vector), `videos` (one row per file: its stamp,
+status and error) and `meta` (the model that made the vectors). Crash safety rests on two facts:
+a LanceDB `add` or `delete` is one atomic commit, and a video is recorded done only after all its
+windows are committed. Anything in `windows` without a done video is debris of a killed run: search
+ignores it and the next `add` deletes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import torch
+
+from vidmm.index.errors import IndexNotFoundError, ModelMismatchError
+from vidmm.index.files import FileStamp, collect, video_id
+from vidmm.index.lock import WriterLock
+from vidmm.index.moments import best_moments
+from vidmm.io import ClipWindow, IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError
+
+DONE, FAILED = "done", "failed"
+_BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
+_CHUNK = 65_536  # vectors scored per similarity call in search
+
+_META = pa.schema([("model", pa.string()), ("fingerprint", pa.string()), ("created_at", pa.timestamp("s", "UTC"))])
+_VIDEOS = pa.schema(
+    [
+        ("video_id", pa.string()),
+        ("path", pa.string()),
+        ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("quick_hash", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("duration_s", pa.float64()),
+        ("n_windows", pa.int32()),
+        ("indexed_at", pa.timestamp("s", "UTC")),
+    ]
+)
+
+
+def _windows_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            ("video_id", pa.string()),
+            ("path", pa.string()),
+            ("start_s", pa.float64()),
+            ("end_s", pa.float64()),
+            ("model", pa.string()),
+            ("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class AddReport:
+    """What one `add` did: paths added and skipped (unchanged), and `(path, reason)` per failure."""
+
+    added: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A moment [start_s, end_s) of the video at `path`, with the model's score for the query."""
+
+    path: str
+    start_s: float
+    end_s: float
+    score: float
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """A short hash of the model's config: two models with one fingerprint embed alike."""
+    config = json.dumps(model.config.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(config.encode()).hexdigest()[:16]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _batches(windows: Iterator[ClipWindow], size: int) -> Iterator[list[ClipWindow]]:
+    batch: list[ClipWindow] = []
+    for window in windows:
+        batch.append(window)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Index:
+    """An on-disk index of clip-window vectors for moment search.
+
+    path: the index folder (created on the first `add`). model: a loaded model; when None, it is
+    loaded by name on first use. model_name: the registered name to record and load; default: the
+    name the index was made with, or "lite" for a new index. Pass it with any model other than
+    lite, so that `Index(path)` can load the right one later. Using a model other than the one that
+    made the vectors raises `ModelMismatchError`.
+    """
+
+    def __init__(self, path: str | Path, model: torch.nn.Module | None = None, *, model_name: str | None = None):
+        self.path = Path(path)
+        self._model = model
+        self._model_name = model_name
+        # Interval 0: every read checks for new commits, so a reader sees a writer's finished videos.
+        self._db = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
+
+    # -- model identity ------------------------------------------------------------------------
+
+    def _has(self, table: str) -> bool:
+        return table in self._db.list_tables().tables  # one page holds our three tables
+
+    def _recorded_model(self) -> dict | None:
+        return self._db.open_table("meta").to_arrow().to_pylist()[0] if self._has("meta") else None
+
+    def _checked_model(self, recorded: dict | None) -> tuple[torch.nn.Module, str, str]:
+        """(model, name, fingerprint), checked against the model recorded in the index."""
+        name = self._model_name or (recorded["model"] if recorded else "lite")
+        if self._model is None:
+            from vidmm.models import load  # here, not at the top: reading an index needs no model code
+
+            self._model = load(name)
+        found = fingerprint(self._model)
+        if recorded and (name, found) != (recorded["model"], recorded["fingerprint"]):
+            raise ModelMismatchError(
+                f"{self.path} holds vectors from model {recorded['model']!r} (fingerprint "
+                f"{recorded['fingerprint']}), not from {name!r} ({found}); use that model, or another index folder"
+            )
+        return self._model, name, found
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def add(
+        self,
+        paths: str | Path | Iterable[str | Path],
+        *,
+        window_s: float = 2.0,
+        stride_s: float = 1.0,
+        frames_per_window: int = 4,
+        timeout_s: float = 60.0,
+        fail_fast: bool = False,
+        progress: Callable[[str, str], None] | None = None,
+    ) -> AddReport:
+        """Index video files and folders (recursively); unchanged files are skipped.
+
+        Each file is decoded in an isolated worker (`timeout_s` per window), cut into windows of
+        `window_s` every `stride_s` with `frames_per_window` frames, and embedded. Bad files are
+        recorded and reported, and the run goes on; with `fail_fast` the first one's `VideoError`
+        is raised instead. progress(path, outcome) is called per file, outcome being "added",
+        "skipped" or "failed". Raises `IndexLockedError` while another process is adding.
+        """
+        files, rejected = collect([paths] if isinstance(paths, (str, Path)) else paths, exclude=self.path)
+        if fail_fast and rejected:
+            raise NotAVideoError(*rejected[0])
+        outcomes: dict[str, list] = {"added": [], "skipped": [], "failed": list(rejected)}
+        window = (window_s, stride_s, frames_per_window)
+        with WriterLock(self.path):
+            model, name, found = self._checked_model(self._recorded_model())
+            if not self._has("meta"):
+                self._append("meta", [{"model": name, "fingerprint": found, "created_at": _now()}], _META)
+            done, known = self._drop_unfinished()
+            with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
+                for path in files:
+                    vid = video_id(path)
+                    try:
+                        outcome = self._add_one(reader, model, f"{name}:{found}", path, vid, done, known, window)
+                    except VideoError as e:
+                        self._forget(vid, known)
+                        self._record(vid, path, None, FAILED, known, error=e.reason)
+                        outcomes["failed"].append((str(path), e.reason))
+                        if fail_fast:
+                            raise
+                        outcome = "failed"
+                    else:
+                        outcomes[outcome].append(str(path))
+                    if progress is not None:
+                        progress(str(path), outcome)
+            self._compact()
+        return AddReport(tuple(outcomes["added"]), tuple(outcomes["skipped"]), tuple(outcomes["failed"]))
+
+    def _compact(self) -> None:
+        """Merge the small files of per-video commits and prune versions past LanceDB's retention.
+
+        Without it every video leaves its own fragment, and a search over an archive opens
+        thousands of files. Compaction is one more atomic commit: a reader sees before or after.
+        """
+        for name in ("windows", "videos"):
+            if self._has(name):
+                self._db.open_table(name).optimize()
+
+    def _videos(self) -> list[dict]:
+        return self._db.open_table("videos").to_arrow().to_pylist() if self._has("videos") else []
+
+    def _drop_unfinished(self) -> tuple[dict[str, FileStamp], set[str]]:
+        """Delete windows of videos not recorded done (a killed run's debris).
+
+        Returns the stamps of done videos by id, and the ids of every recorded video.
+        """
+        videos = self._videos()
+        done = {
+            v["video_id"]: FileStamp(v["size"], v["mtime_ns"], v["quick_hash"]) for v in videos if v["status"] == DONE
+        }
+        if self._has("windows"):
+            table = self._db.open_table("windows")
+            present = set(table.search().select(["video_id"]).limit(None).to_arrow()["video_id"].to_pylist())
+            if orphans := present - done.keys():
+                table.delete("video_id IN ({})".format(", ".join(f"'{v}'" for v in sorted(orphans))))
+        return done, {v["video_id"] for v in videos}
+
+    def _add_one(
+        self,
+        reader: IsolatedReader,
+        model: torch.nn.Module,
+        model_tag: str,
+        path: Path,
+        vid: str,
+        done: dict[str, FileStamp],
+        known: set[str],
+        window: tuple[float, float, int],
+    ) -> str:
+        """Index one file unless done with the same stamp; window: (length_s, stride_s, frames)."""
+        try:
+            stamp = FileStamp.of(path)
+        except OSError as e:
+            raise VideoNotFoundError(str(path), e.strerror or str(e)) from None
+        if done.get(vid) == stamp:
+            return "skipped"
+        self._forget(vid, known)
+        spans, vectors = self._embed(reader.iter(path, "windows", *window, short_side=224), model)
+        if len(spans):
+            rows = {
+                "video_id": [vid] * len(spans),
+                "path": [str(path)] * len(spans),
+                "start_s": spans[:, 0],
+                "end_s": spans[:, 1],
+                "model": [model_tag] * len(spans),
+                "vector": pa.FixedSizeListArray.from_arrays(vectors.reshape(-1), vectors.shape[1]),
+            }
+            self._append("windows", rows, _windows_schema(vectors.shape[1]))  # one commit: all windows or none
+        # Recorded done last: until this commit, the windows above are debris to be dropped.
+        duration_s = float(spans[:, 1].max()) if len(spans) else 0.0
+        self._record(vid, path, stamp, DONE, known, duration_s=duration_s, n_windows=len(spans))
+        return "added"
+
+    def _append(self, name: str, rows: dict | list[dict], schema: pa.Schema) -> None:
+        """Add rows to a table in one commit, making the table on first use."""
+        table = pa.Table.from_pydict(rows, schema) if isinstance(rows, dict) else pa.Table.from_pylist(rows, schema)
+        if self._has(name):
+            self._db.open_table(name).add(table)
+        else:
+            self._db.create_table(name, table)
+
+    def _forget(self, vid: str, known: set[str]) -> None:
+        """Delete a video's rows, if any. The ledger row goes first: a crash in between leaves
+        windows without a done video, which are debris, rather than a done video without windows."""
+        if vid not in known:
+            return
+        self._db.open_table("videos").delete(f"video_id = '{vid}'")
+        if self._has("windows"):
+            self._db.open_table("windows").delete(f"video_id = '{vid}'")
+        known.discard(vid)
+
+    @staticmethod
+    def _embed(windows: Iterator[ClipWindow], model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+        """Spans `(N, 2)` and raw vectors `(N, E)` float32 of a stream of windows."""
+        spans, vectors = [], []
+        for batch in _batches(windows, _BATCH):
+            spans += [(w.start_s, w.end_s) for w in batch]
+            clips = np.stack([w.frames.data for w in batch])  # (B, T, H, W, 3) uint8
+            with torch.no_grad():
+                vectors.append(model.encode_video(clips, normalize=False).float().cpu().numpy())
+        if not spans:
+            return np.zeros((0, 2)), np.zeros((0, 0), np.float32)
+        return np.array(spans, np.float64), np.concatenate(vectors)
+
+    def _record(
+        self, vid: str, path: Path, stamp: FileStamp | None, status: str, known: set[str], *,
+        error: str | None = None, duration_s: float | None = None, n_windows: int = 0,
+    ) -> None:
+        """Write a video's ledger row (the caller has forgotten any older one)."""
+        row = {
+            "video_id": vid, "path": str(path), "status": status, "error": error, "duration_s": duration_s,
+            "n_windows": n_windows, "indexed_at": _now(),
+            "size": stamp.size if stamp else None, "mtime_ns": stamp.mtime_ns if stamp else None,
+            "quick_hash": stamp.quick_hash if stamp else None,
+        }
+        self._append("videos", [row], _VIDEOS)
+        known.add(vid)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 10, *, margin: float = 0.25) -> list[Hit]:
+        """The `k` best moments for `query`, at most one per video, best first.
+
+        Every window is scored exactly with the model's own `similarity`; a moment is the best
+        window of a video grown over touching windows within `margin` of it (see `best_moments`).
+        Videos still being indexed (not recorded done) are not searched. Raises
+        `IndexNotFoundError` where nothing was ever added.
+        """
+        recorded = self._recorded_model()
+        if recorded is None:
+            raise IndexNotFoundError(f"{self.path}: no index here (nothing has been added to it)")
+        if not self._has("windows"):  # every file added so far failed
+            return []
+        model, _, _ = self._checked_model(recorded)
+        paths = {v["video_id"]: v["path"] for v in self._videos() if v["status"] == DONE}
+        columns = ["video_id", "start_s", "end_s", "vector"]
+        rows = self._db.open_table("windows").search().select(columns).limit(None).to_arrow()
+        ids = np.asarray(rows["video_id"].to_pylist())
+        keep = np.isin(ids, list(paths))
+        if not keep.any():
+            return []
+        vectors = rows["vector"].combine_chunks()
+        vectors = vectors.flatten().to_numpy().reshape(len(rows), vectors.type.list_size)[keep]  # (N, E)
+        names, groups = np.unique(ids[keep], return_inverse=True)
+        moments = best_moments(
+            groups,
+            rows["start_s"].to_numpy()[keep],
+            rows["end_s"].to_numpy()[keep],
+            self._scores(model, query, vectors),
+            margin=margin,
+        )
+        return [Hit(paths[names[m.group]], m.start_s, m.end_s, m.score) for m in moments[:k]]
+
+    @staticmethod
+    def _scores(model: torch.nn.Module, query: str, vectors: np.ndarray) -> np.ndarray:
+        """`(N,)` scores of raw window vectors against `query`, in chunks to bound memory."""
+        with torch.no_grad():
+            text = model.encode_text([query], normalize=False)  # (1, E)
+            chunks = [
+                model.similarity(torch.from_numpy(vectors[i : i + _CHUNK]).to(text.device, text.dtype), text)[:, 0]
+                for i in range(0, len(vectors), _CHUNK)
+            ]
+        return torch.cat(chunks).float().cpu().numpy()
