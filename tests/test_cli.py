@@ -67,3 +67,22 @@ def test_classify_needs_labels_and_unknown_models_are_one_line(media):
     assert result.exit_code == 2 and "--labels" in result.stderr
     result = runner.invoke(app, ["tag", str(media("shape.mp4")), "--model", "no-such-model"])
     assert result.exit_code == 2 and "no-such-model" in result.stderr and "Traceback" not in result.output
+
+
+def test_index_then_search_with_thumbnails(tmp_path, media):
+    from vidmm.data.synthetic import Crossword, TrafficLight, write_video
+
+    folder = tmp_path / "videos"
+    write_video(folder / "crossword.mp4", Crossword(), duration_s=3.0)
+    write_video(folder / "light.mp4", TrafficLight(), duration_s=3.0)
+    (folder / "notes.txt").write_text("not a video")
+    db = tmp_path / "x.vidmm"
+    result = runner.invoke(app, ["index", str(folder), "--db", str(db)])
+    assert result.exit_code == 1 and "2 added, 0 unchanged, 1 failed" in result.stderr and "notes.txt" in result.stderr
+    result = runner.invoke(app, ["search", "a traffic light", "--db", str(db), "--json", "--thumbnails", str(tmp_path / "thumbs")])
+    assert result.exit_code == 0, result.output
+    hits = [json.loads(line) for line in result.stdout.splitlines()]
+    assert hits[0]["path"].endswith("light.mp4") and hits[0]["end_s"] <= 3.0
+    assert (tmp_path / "thumbs" / "01-light.jpg").stat().st_size > 0
+    result = runner.invoke(app, ["search", "anything", "--db", str(tmp_path / "empty.vidmm")])
+    assert result.exit_code == 2 and "error:" in result.stderr
