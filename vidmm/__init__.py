@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClipWindow",
+    "Index",
     "Frames",
     "IsolatedReader",
     "Video",
@@ -38,10 +39,14 @@ _MODEL_VERBS = ("list_models", "load", "model_table")
 
 
 def __getattr__(name: str):
-    # The model verbs import torch (seconds, and ~700 MB): only when asked for, so that decoding
-    # alone, and the isolated decoder's worker processes, stay light.
+    # The model verbs and the index import torch (seconds, and ~700 MB): only when asked for, so
+    # that decoding alone, and the isolated decoder's worker processes, stay light.
     if name in _MODEL_VERBS:
         from vidmm.models import registry
 
         return getattr(registry, name)
+    if name == "Index":
+        from vidmm.index import Index
+
+        return Index
     raise AttributeError(f"module 'vidmm' has no attribute {name!r}")
