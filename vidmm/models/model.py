@@ -197,9 +197,17 @@ class VideoModel(nn.Module):
         if labels is None:
             classifier = self._require(self.classifier, "a trained classifier (pass labels for zero-shot)")
             return classifier(self.encode(video, mask).video).softmax(-1)
-        video_emb = self.encode_video(video, mask, normalize=False)
+        return self.zero_shot(video, labels, mask)[0]
+
+    @torch.inference_mode()
+    def zero_shot(self, video: Video, labels: Sequence[str], mask: Mask = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero-shot over N labels from one pass through the frame encoder: probabilities per video
+        `(B, N)`, and each frame's scores `(B, T, N)` (which label fits where)."""
+        features = self.encode(video, mask)
         text = self.encode_text(labels, normalize=False)
-        return (self.retrieval.logit_scale.exp() * self.similarity(video_emb, text)).softmax(-1)
+        video_emb, frames_emb = self.retrieval.video_proj(features.video), self.retrieval.video_proj(features.frames)
+        probs = (self.retrieval.logit_scale.exp() * self.similarity(video_emb, text)).softmax(-1)
+        return probs, self.similarity(frames_emb, text)
 
     @torch.inference_mode()
     def answer(self, video: Video, question: str, mask: Mask = None) -> torch.Tensor:

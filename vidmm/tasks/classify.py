@@ -17,8 +17,8 @@ def classify(model, path: str | Path, labels: Sequence[str], *, frames: int = 16
     if not labels:
         raise ValueError("classify needs at least one label")
     video, sampled, evidence = sample(path, frames)
-    probs = model.classify_frames(sampled.data, list(labels))[0].float().cpu().numpy()  # (N,)
-    frame_best = model.frame_scores(sampled.data, list(labels))[0].float().cpu().numpy().argmax(-1)  # (T,)
+    probs, frame_scores = model.zero_shot(sampled.data, list(labels))  # (1, N), (1, T, N)
+    probs, frame_best = probs[0].float().cpu().numpy(), frame_scores[0].float().cpu().numpy().argmax(-1)
     duration = video.info.duration_s
     scored = [
         LabelScore(label, float(p), spans_where(frame_best == n, sampled.timestamps, duration))
