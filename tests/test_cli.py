@@ -86,3 +86,22 @@ def test_index_then_search_with_thumbnails(tmp_path, media):
     assert (tmp_path / "thumbs" / "01-light.jpg").stat().st_size > 0
     result = runner.invoke(app, ["search", "anything", "--db", str(tmp_path / "empty.vidmm")])
     assert result.exit_code == 2 and "error:" in result.stderr
+
+
+def test_ask_tag_embed_and_the_other_formats(tmp_path):
+    import numpy as np
+
+    from vidmm.data.synthetic import write_sample
+
+    path = str(write_sample(tmp_path / "sample.mp4"))
+    result = runner.invoke(app, ["ask", path, "is there a traffic light?", "-f", "jsonl", "--frames", "8"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["text"] == "yes" and answer["spans"][0][0] >= 2.5 and len(answer["evidence"]["timestamps"]) == 8
+    result = runner.invoke(app, ["tag", path, "--frames", "8", "-f", "csv", "--top", "2"])
+    assert result.exit_code == 0 and result.stdout.splitlines()[0] == "path,name,score,spans"
+    assert {line.split(",")[1] for line in result.stdout.splitlines()[1:]} == {"crossword puzzle", "traffic light"}
+    result = runner.invoke(app, ["caption", path, "--frames", "4", "-f", "vtt"])
+    assert result.exit_code == 0 and result.stdout.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:03.000\n")
+    result = runner.invoke(app, ["embed", path, "-o", str(tmp_path / "v.npy"), "--frames", "4"])
+    assert result.exit_code == 0 and np.load(tmp_path / "v.npy").shape == (384,)
