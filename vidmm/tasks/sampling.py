@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vidmm.io import Frames, Video, open_video
+from vidmm.models.lite import runs
 from vidmm.tasks.results import Evidence
 
 SHORT_SIDE = 224  # every frame encoder here resizes to 224 or less: decode no larger
@@ -22,9 +23,7 @@ def sample(path: str | Path, frames: int) -> tuple[Video, Frames, Evidence]:
 def spans_where(flags: np.ndarray, timestamps: np.ndarray, duration_s: float) -> tuple[tuple[float, float], ...]:
     """Time ranges of runs of True in per-frame `flags`; a frame holds until the next one (or the end)."""
     ends = np.append(timestamps[1:], duration_s)
-    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-    return tuple((float(timestamps[a]), float(ends[b])) for a, b in zip(starts, stops))
+    return tuple((float(timestamps[a]), float(ends[b])) for a, b in runs(flags))
 
 
 def within(spans, duration_s: float) -> tuple[tuple[float, float], ...]:
