@@ -69,14 +69,35 @@ class ModelEntry:
     description: str
 
 
-_FAMILIES: dict[str, Family] = {"vidmm": VideoModel, "lite": LiteModel}
+_FAMILIES: dict[str, Family | str] = {
+    "vidmm": VideoModel,
+    "lite": LiteModel,
+    # Hub adapters, as "module:Class": imported on first use, so `vidmm models` stays quick.
+    "xclip": "vidmm.models.adapters.xclip:XClipAdapter",
+    "videomae": "vidmm.models.adapters.videomae:VideoMAEAdapter",
+    "git": "vidmm.models.adapters.git:GitAdapter",
+    "smolvlm": "vidmm.models.adapters.smolvlm:SmolVLMAdapter",
+}
+# A folder written by transformers' save_pretrained names its model_type, not a vidmm family.
+_MODEL_TYPES = {"xclip": "xclip", "videomae": "videomae", "git": "git", "smolvlm": "smolvlm"}
 _SPECS: dict[str, ModelSpec] = {}
 _loaded_config_dir = False
 
 
-def register_family(name: str, family: Family) -> None:
-    """Make `family` build every config (and saved folder) whose ``family`` is `name`."""
+def register_family(name: str, family: Family | str) -> None:
+    """Make `family` (a class, or ``"module:Class"`` imported on first use) build every config
+    (and saved folder) whose ``family`` is `name`."""
     _FAMILIES[name] = family
+
+
+def _family(name: str) -> Family:
+    family = _FAMILIES[name]
+    if isinstance(family, str):
+        import importlib
+
+        module, _, attr = family.partition(":")
+        family = _FAMILIES[name] = getattr(importlib.import_module(module), attr)
+    return family
 
 
 def register(
@@ -115,7 +136,7 @@ def model_table(cache_dir: str | None = None, revision: str | None = None) -> li
             family=spec.config["family"],
             tasks=spec.tasks,
             params=spec.params,
-            local=_FAMILIES[spec.config["family"]].weights_available(spec.config, hub),
+            local=_family(spec.config["family"]).weights_available(spec.config, hub),
             description=spec.description,
         )
         for spec in (_specs()[name] for name in list_models())
@@ -141,9 +162,9 @@ def load(
     name = str(name_or_path)
     if name in specs:
         spec = specs[name]
-        model = _FAMILIES[spec.config["family"]].from_config(spec.config, HubOptions(cache_dir, revision))
+        model = _family(spec.config["family"]).from_config(spec.config, HubOptions(cache_dir, revision))
     else:
-        model = _FAMILIES[_folder_family(Path(name_or_path), specs)].from_dir(name_or_path)
+        model = _family(_folder_family(Path(name_or_path), specs)).from_dir(name_or_path)
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     return model.to(device=device, dtype=dtype).eval()
 
@@ -155,7 +176,8 @@ def _folder_family(path: Path, specs: Mapping[str, ModelSpec]) -> str:
             f"Unknown model {str(path)!r}: not a registered name ({', '.join(sorted(specs))}) "
             "nor a folder with a config.json"
         )
-    family = json.loads(config_file.read_text()).get("family")
+    saved = json.loads(config_file.read_text())
+    family = saved.get("family") or _MODEL_TYPES.get(saved.get("model_type"))
     if family not in _FAMILIES:
         raise ValueError(f"{config_file} names no known model family ({family!r}); known: {sorted(_FAMILIES)}")
     return family

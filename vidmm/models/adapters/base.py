@@ -1,0 +1,117 @@
+"""What every hub adapter shares: its config, loading through `hub.pretrained`, saving, device."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import torch
+import torch.nn as nn
+
+from ..hub import HubOptions, is_local, pretrained
+
+ADAPTER_CONFIG = "vidmm.json"  # beside transformers' own config.json in a saved adapter folder
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """A hub model as vidmm uses it.
+
+    family: the adapter (``xclip``, ``git``, …); source: a hub id or a local folder;
+    num_frames: how many frames the model was trained to see (tasks sample that many by default);
+    max_new_tokens: the generation budget of captioning / answering models;
+    prompt: a generative model's instruction for captions, where it takes one.
+    """
+
+    family: str
+    source: str
+    num_frames: int = 8
+    max_new_tokens: int = 40
+    prompt: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AdapterConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        if unknown := set(data) - names:
+            raise ValueError(f"AdapterConfig has no field(s) {sorted(unknown)}; expected some of {sorted(names)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class FrameAnswer:
+    """An answer to a question about a video: text, score in [0, 1], and the spans (s) it rests on."""
+
+    text: str
+    score: float
+    spans: tuple[tuple[float, float], ...]
+
+
+class HubAdapter(nn.Module):
+    """A transformers model + its processor, built from an `AdapterConfig`.
+
+    Subclasses name their transformers classes and default frame count, and add the task verbs.
+    """
+
+    family: ClassVar[str]
+    hf_class: ClassVar[str]  # e.g. "XCLIPModel"
+    processor_class: ClassVar[str] = "AutoProcessor"
+    default_frames: ClassVar[int] = 8
+
+    def __init__(self, config: AdapterConfig, model: nn.Module, processor: Any):
+        super().__init__()
+        self.config, self.model, self.processor = config, model, processor
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | AdapterConfig, hub: HubOptions = HubOptions()) -> HubAdapter:
+        """Load the model and processor from `config.source` (hub id or folder) with `from_pretrained`."""
+        import transformers
+
+        if not isinstance(config, AdapterConfig):
+            config = AdapterConfig.from_dict(config)
+        model = pretrained(getattr(transformers, cls.hf_class).from_pretrained, config.source, hub)
+        processor = pretrained(getattr(transformers, cls.processor_class).from_pretrained, config.source, hub)
+        return cls(config, model, processor).eval()
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> HubAdapter:
+        """A folder written by `save`, or by transformers' ``save_pretrained`` (model + processor)."""
+        path = Path(path)
+        saved = path / ADAPTER_CONFIG
+        data = json.loads(saved.read_text()) if saved.is_file() else {"family": cls.family, "num_frames": cls.default_frames}
+        return cls.from_config({**data, "source": str(path)}, HubOptions())
+
+    @classmethod
+    def weights_available(cls, config: Mapping[str, Any], hub: HubOptions = HubOptions()) -> bool:
+        return is_local(config["source"], hub)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the transformers model and processor, and ``vidmm.json``, into folder `path`."""
+        path = Path(path)
+        self.model.save_pretrained(path)
+        self.processor.save_pretrained(path)
+        (path / ADAPTER_CONFIG).write_text(json.dumps({**self.config.to_dict(), "source": None}, indent=2) + "\n")
+        return path
+
+    @property
+    def num_frames(self) -> int:
+        return self.config.num_frames
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def unsupported(self, task: str) -> NotImplementedError:
+        return NotImplementedError(f"{self.config.source} ({self.family}) does not {task}; see `vidmm models`")
