@@ -8,7 +8,7 @@ A *scene* is any callable ``scene(t, width, height) -> (H, W, 3) uint8``; `write
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Sequence
@@ -45,6 +45,7 @@ class MovingShape:
 
     Positions are fractions of the frame (0..1), velocity is in frame-fractions per second, and
     `size` is the half-width as a fraction of the short side, so one scene renders at any size.
+    visible: the shape is on screen for ``visible[0] <= t < visible[1]`` (seconds), always by default.
     """
 
     kind: str = "square"
@@ -53,6 +54,7 @@ class MovingShape:
     velocity: tuple[float, float] = (0.3, 0.0)
     size: float = 0.12
     background: RGB = GRAY
+    visible: tuple[float, float] = (-math.inf, math.inf)
 
     def center(self, t: float, width: int, height: int) -> tuple[float, float]:
         """Pixel centre (x, y) of the shape at time t."""
@@ -60,11 +62,43 @@ class MovingShape:
         fy = self.start[1] + self.velocity[1] * t
         return fx * width, fy * height
 
+    def paint(self, frame: np.ndarray, t: float) -> None:
+        """Draw the shape into `frame` `(H, W, 3)` in place, if it is on screen at time t."""
+        if not self.visible[0] <= t < self.visible[1]:
+            return
+        height, width = frame.shape[:2]
+        cx, cy = self.center(t, width, height)
+        frame[_shape_mask(self.kind, cx, cy, self.size * min(width, height), width, height)] = self.color
+
+    def reversed(self, end_s: float) -> MovingShape:
+        """This shape played backwards: at time t it is where this one is at ``end_s - t``.
+
+        The window's open end flips sides, so put window edges between frame times, not on them.
+        """
+        x, y = self.start[0] + self.velocity[0] * end_s, self.start[1] + self.velocity[1] * end_s
+        on, off = self.visible
+        return replace(self, start=(x, y), velocity=(-self.velocity[0], -self.velocity[1]), visible=(end_s - off, end_s - on))
+
     def __call__(self, t: float, width: int, height: int) -> np.ndarray:
         frame = np.empty((height, width, 3), np.uint8)
         frame[:] = self.background
-        cx, cy = self.center(t, width, height)
-        frame[_shape_mask(self.kind, cx, cy, self.size * min(width, height), width, height)] = self.color
+        self.paint(frame, t)
+        return frame
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Several shapes over one plain background (the shapes' own backgrounds are unused), later
+    shapes drawn on top."""
+
+    shapes: tuple[MovingShape, ...]
+    background: RGB = GRAY
+
+    def __call__(self, t: float, width: int, height: int) -> np.ndarray:
+        frame = np.empty((height, width, 3), np.uint8)
+        frame[:] = self.background
+        for shape in self.shapes:
+            shape.paint(frame, t)
         return frame
 
 
