@@ -74,7 +74,7 @@ def info(
 
 ModelOpt = typer.Option("lite", "--model", "-m", help="A registered model (see `vidmm models`) or a model folder.")
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda, cuda:1, … (default: cpu).")
-FramesOpt = typer.Option(16, "--frames", help="Frames to sample over each video.")
+FramesOpt = typer.Option(None, "--frames", help="Frames to sample over each video (default: the model's own count, else 16).")
 FormatOpt = typer.Option("txt", "--format", "-f", help="txt, json, jsonl, srt, vtt or csv.")
 OutputOpt = typer.Option(None, "--output-dir", "-o", help="Write one file per input, named after it.")
 FailFastOpt = typer.Option(False, "--fail-fast", help="Stop at the first file that fails.")
@@ -160,6 +160,7 @@ def classify(
     files: List[Path] = typer.Argument(..., help="Video files."),
     labels: str = typer.Option(None, "--labels", "-l", help='Comma-separated labels: "cooking, driving, sports".'),
     labels_file: Path = typer.Option(None, "--labels-file", help="One label per line."),
+    top_k: int = typer.Option(None, "--top", help="Show only the best N labels."),
     model: str = ModelOpt,
     device: str = DeviceOpt,
     frames: int = FramesOpt,
@@ -167,17 +168,17 @@ def classify(
     output_dir: Path = OutputOpt,
     fail_fast: bool = FailFastOpt,
 ) -> None:
-    """Rank labels for each video (zero-shot), with where each label fits best."""
+    """Rank labels for each video, with where each label fits best.
+
+    With --labels, zero-shot; without, a classifier's own label set (e.g. --model videomae-kinetics).
+    """
     from vidmm.tasks import classify as run
 
     names = [x.strip() for x in (labels or "").split(",") if x.strip()]
     if labels_file is not None:
         names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
-    if not names:
-        typer.echo("error: give labels with --labels or --labels-file", err=True)
-        raise typer.Exit(2)
     m = _load_model(model, device)
-    _run_each(files, lambda p: run(m, p, names, frames=frames), fmt, output_dir, fail_fast)
+    _run_each(files, lambda p: run(m, p, names or None, frames=frames, top_k=top_k), fmt, output_dir, fail_fast)
 
 
 @app.command()

@@ -112,6 +112,11 @@ class VideoModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     @property
+    def label_names(self) -> tuple[str, ...]:
+        """The trained classifier's labels (``config.labels``); empty for zero-shot-only models."""
+        return self.config.labels if self.classifier is not None else ()
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
