@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, List
@@ -90,36 +91,51 @@ def _load_model(name: str, device: str | None):
         raise typer.Exit(2)
 
 
+def _progress_bar(desc: str, total: int | None = None, unit: str = "file"):
+    """A tqdm bar on stderr, shown only on a terminal: logs and pipes stay clean."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+
 def _run_each(files: list[Path], task: Callable, fmt: str, output_dir: Path | None, fail_fast: bool) -> None:
     """Run `task(path) -> result` on each file; print or write it; report failures at the end."""
-    from vidmm.writers import render
-
     if fmt not in ("txt", "json", "jsonl", "srt", "vtt", "csv"):
         typer.echo(f"error: unknown format {fmt!r}", err=True)
         raise typer.Exit(2)
     failures: list[VideoError] = []
-    for path in files:
-        try:
-            text = render(task(path), fmt)
-        except VideoError as err:
-            failures.append(err)
-            typer.echo(f"error: {err}", err=True)
-            if fail_fast:
+    with _progress_bar("videos", total=len(files)) as bar:
+        for path in files:
+            bar.set_postfix_str(path.name, refresh=False)
+            _run_one(path, task, fmt, output_dir, failures, multiple=len(files) > 1)
+            bar.update(1)
+            if fail_fast and failures:
                 break
-            continue
-        except (NotImplementedError, ValueError) as err:  # the model cannot do this, or bad options
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2)
-        if output_dir is not None:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            target = output_dir / f"{path.stem}.{fmt}"
-            target.write_text(text)
-            typer.echo(f"wrote {target}", err=True)
-        else:
-            if fmt == "txt" and len(files) > 1:
-                typer.echo(f"==> {path} <==")
-            typer.echo(text, nl=False)
     _report_failures(failures)
+
+
+def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, failures: list, multiple: bool) -> None:
+    """One file of `_run_each`: a bad video joins `failures`; a task the model cannot do exits 2."""
+    from vidmm.writers import render
+
+    try:
+        text = render(task(path), fmt)
+    except VideoError as err:
+        failures.append(err)
+        typer.echo(f"error: {err}", err=True)
+        return
+    except (NotImplementedError, ValueError) as err:  # the model cannot do this, or bad options
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        target = output_dir / f"{path.stem}.{fmt}"
+        target.write_text(text)
+        typer.echo(f"wrote {target}", err=True)
+    else:
+        if fmt == "txt" and multiple:
+            typer.echo(f"==> {path} <==")
+        typer.echo(text, nl=False)
 
 
 @app.command()
@@ -240,14 +256,21 @@ def index_files(
     """Add videos to an index, resumably: unchanged files are skipped, an interrupted run goes on."""
     from vidmm.index import Index, VidmmIndexError
 
-    def progress(path: str, outcome: str) -> None:
-        typer.echo(f"{outcome:8s} {path}", err=True)
+    bar = _progress_bar("indexing", unit="file")
+
+    def progress(path: str, outcome: str, done: int, total: int) -> None:
+        if bar.disable or outcome == "failed":  # a log gets every file; a terminal, the bar and failures
+            bar.write(f"{outcome:8s} {path}", file=sys.stderr)
+        bar.total = total
+        bar.set_postfix_str(Path(path).name, refresh=False)
+        bar.update(1)
 
     try:
-        report = Index(db, model_name=model).add(
-            paths, window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s,
-            fail_fast=fail_fast, progress=progress,
-        )
+        with bar:
+            report = Index(db, model_name=model).add(
+                paths, window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s,
+                fail_fast=fail_fast, progress=progress,
+            )
     except VidmmIndexError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)

@@ -172,6 +172,8 @@ class VideoModel(nn.Module):
         pooled = self.retrieval.text_proj(self.text_encoder(list(texts)).pooled)
         return F.normalize(pooled, dim=-1) if normalize else pooled
 
+    similarity_metric = "cosine"  # what `similarity` computes, for vector indexes (vidmm.index)
+
     def similarity(self, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Scores of visual embeddings `(…, E)` against text embeddings `(N, E)` -> `(…, N)`: cosine."""
         return F.normalize(visual, dim=-1) @ F.normalize(text, dim=-1).T
