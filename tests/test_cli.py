@@ -27,7 +27,7 @@ def test_info_json_lines_and_failures_at_the_end(media):
 def test_demo_captions_searches_and_labels_its_sample(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "sample.mp4").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crossword.mp4", "light.mp4", "sample.mp4"]
     assert "2 shots: 0.00–3.00 s, 3.00–6.00 s" in result.stdout
     captions = result.stdout.split("caption (templates")[1].splitlines()
     assert "[0:00.0–0:03.0] Mostly: crossword puzzle" in captions and "[0:03.0–0:06.0] Mostly: traffic light" in captions

@@ -320,10 +320,13 @@ def _write_thumbnail(hit, target: Path) -> None:
 
 @app.command()
 def demo(
-    out_dir: Path = typer.Option(None, "--out", help="Where to write the sample video (default: a temp folder)."),
+    out_dir: Path = typer.Option(None, "--out", help="Where to write the sample videos (default: a temp folder)."),
     query: str = typer.Option("a traffic light", help="What to search the sample for."),
 ) -> None:
-    """Write a short sample video and run the offline `lite` model on it: caption, search, labels."""
+    """Write sample videos and run the offline `lite` model on one: caption, search, labels.
+
+    `vidmm demo --out samples/` leaves three videos there to try `vidmm index samples/` on.
+    """
     from vidmm.demo import run_demo
     from vidmm.writers import to_txt
 

@@ -386,7 +386,7 @@ class Index:
         """Ids of the done videos owning the nearest windows in the ANN index, nearest first."""
         query = torch.nn.functional.normalize(text[0].float(), dim=-1).cpu().numpy()  # lite's dot is with unit text
         nearest = (
-            table.search(query).distance_type(_metric(model)).select(["video_id"])
+            table.search(query).distance_type(_metric(model)).select(["video_id", "_distance"])
             .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
         )
         return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
