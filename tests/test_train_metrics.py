@@ -1,5 +1,6 @@
 import itertools
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -163,13 +164,13 @@ def test_bleu4_by_hand():
     # 2: 3/3, 2/2, 1/1, 0/0; candidate 3 words, reference 6
     # corpus: (8/9 * 5/7 * 3/5 * 1/3) ** (1/4), brevity penalty exp(1 - 12/9)
     expected = (8 / 9 * 5 / 7 * 3 / 5 * 1 / 3) ** 0.25 * math.exp(1 - 12 / 9)
-    assert caption_metrics(candidates, references)["BLEU-4"] == pytest.approx(100 * expected)
+    assert caption_metrics(candidates, references, meteor=False)["BLEU-4"] == pytest.approx(100 * expected)
 
 
 def test_rouge_l_by_hand():
     # LCS("a man plays", "a man plays a guitar") = 3: P = 1, R = 3/5; F = (1 + 1.2²) P R / (R + 1.2² P)
     expected = (1 + 1.44) * 1 * 0.6 / (0.6 + 1.44 * 1)
-    m = caption_metrics(["a man plays"], [["a man plays a guitar", "a bird"]])
+    m = caption_metrics(["a man plays"], [["a man plays a guitar", "a bird"]], meteor=False)
     # the second reference has LCS 1 ("a"): P 1/3, R 1/2; the best P and best R are kept
     assert m["ROUGE-L"] == pytest.approx(100 * expected)
 
@@ -183,14 +184,32 @@ def test_cider_by_hand():
     # video 2: identical: cos 1, 1, 0, 0.
     video1 = 10 * (2 / math.sqrt(6) + 1 / math.sqrt(2)) / 4 * math.exp(-1 / 72)
     video2 = 10 * (1 + 1) / 4
-    assert caption_metrics(candidates, references)["CIDEr"] == pytest.approx(100 * (video1 + video2) / 2)
+    assert caption_metrics(candidates, references, meteor=False)["CIDEr"] == pytest.approx(100 * (video1 + video2) / 2)
 
 
-def test_caption_metrics_say_what_they_leave_out():
+def test_caption_metrics_say_what_they_leave_out(monkeypatch):
+    monkeypatch.setattr("vidmm.train.metrics.shutil.which", lambda name: None)
     m = caption_metrics(["a cat"], [["a cat"]])
-    assert "METEOR" not in m and "SPICE" not in m and "METEOR and SPICE omitted" in m["note"]
+    assert "METEOR" not in m and "SPICE" not in m
+    assert "METEOR (needs java)" in m["note"] and "SPICE" in m["note"]
+    with pytest.raises(RuntimeError, match="METEOR needs java"):
+        caption_metrics(["a cat"], [["a cat"]], meteor=True)
+    assert "METEOR (not asked for)" in caption_metrics(["a cat"], [["a cat"]], meteor=False)["note"]
     with pytest.raises(ValueError, match="non-empty reference"):
-        caption_metrics(["a cat"], [["!!"]])
+        caption_metrics(["a cat"], [["!!"]], meteor=False)
+
+
+@pytest.mark.slow
+def test_meteor_from_coco_caption_where_java_is_present():
+    pytest.importorskip("pycocoevalcap.meteor.meteor")
+    if shutil.which("java") is None:
+        pytest.skip("no java")
+    candidates = ["A man is playing a guitar.", "a dog runs"]
+    references = [["a man is playing the guitar", "someone plays guitar"], ["a dog runs on the grass"]]
+    m = caption_metrics(candidates, references)  # 10-20 s: the jar loads its paraphrase table
+    # pycocoevalcap 1.2's Meteor().compute_score on these tokens, run once by hand: 0.39241892991857985
+    assert m["METEOR"] == pytest.approx(39.241892991857985)
+    assert "METEOR" not in m["note"]
 
 
 def _random_captions(rng, n):
@@ -218,7 +237,7 @@ def test_caption_metrics_agree_with_pycocoevalcap():
         bleu, _ = bleu_mod.Bleu(4).compute_score(gts, res, verbose=0)
         rouge, _ = rouge_mod.Rouge().compute_score(gts, res)
         cider, _ = cider_mod.Cider().compute_score(gts, res)
-        ours = caption_metrics(candidates, references)
+        ours = caption_metrics(candidates, references, meteor=False)
         diffs = [abs(ours["BLEU-4"] - 100 * bleu[3]), abs(ours["ROUGE-L"] - 100 * rouge), abs(ours["CIDEr"] - 100 * cider)]
         worst = max(worst, *diffs)
     assert worst < 1e-6  # on the 0-100 scale; the reference's division guards add ~1e-9
@@ -227,6 +246,6 @@ def test_caption_metrics_agree_with_pycocoevalcap():
 def test_bleu4_without_any_4gram_match_is_zero_where_coco_caption_gives_a_tiny_number():
     bleu_mod = pytest.importorskip("pycocoevalcap.bleu.bleu")
     bleu, _ = bleu_mod.Bleu(4).compute_score({0: ["a dog runs on the grass"]}, {0: ["a dog runs"]}, verbose=0)
-    assert caption_metrics(["a dog runs"], [["a dog runs on the grass"]])["BLEU-4"] == 0.0
+    assert caption_metrics(["a dog runs"], [["a dog runs on the grass"]], meteor=False)["BLEU-4"] == 0.0
     # coco-caption guards 0/0 as (0 + 1e-15) / (0 + 1e-9): p4 = 1e-6, and (1e-6) ** (1/4) is not small
     assert 100 * bleu[3] == pytest.approx(100 * (1 * 1 * 1 * 1e-6) ** 0.25 * math.exp(1 - 6 / 3))

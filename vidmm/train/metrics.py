@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+from importlib.util import find_spec
 from collections import Counter
 from typing import Iterable, Sequence
 
@@ -119,7 +120,9 @@ def tokenize(text: str) -> list[str]:
     return re.findall(r"[^\W_]+(?:['’-][^\W_]+)*", text.lower())
 
 
-def caption_metrics(candidates: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float | str]:
+def caption_metrics(
+    candidates: Sequence[str], references: Sequence[Sequence[str]], *, meteor: bool | None = None
+) -> dict[str, float | str]:
     """BLEU-4, ROUGE-L and CIDEr (CIDEr-D) as coco-caption computes them, after `tokenize`.
 
     candidates: one generated caption per video; references: (one or more) reference captions per
@@ -128,7 +131,11 @@ def caption_metrics(candidates: Sequence[str], references: Sequence[Sequence[str
     precision and best recall over a candidate's references, averaged over candidates. CIDEr-D: 1–4
     grams, TF-IDF with document frequencies over the *reference* sets of this corpus (so it needs
     many videos to mean anything), clipped, Gaussian length penalty sigma 6, x10.
-    METEOR and SPICE need Java and coco-caption's jars and are not computed here; "note" says so.
+
+    meteor: METEOR from coco-caption's own jar (pip package ``pycocoevalcap``, run with ``java``;
+    about 15 s to start); None computes it when both are present, True requires it. SPICE is never
+    computed (coco-caption downloads Stanford CoreNLP for it on first use). "note" says what was
+    left out and why.
     """
     if len(candidates) != len(references) or not candidates:
         raise ValueError(f"need one reference list per candidate (and some): {len(candidates)} vs {len(references)}")
@@ -136,13 +143,44 @@ def caption_metrics(candidates: Sequence[str], references: Sequence[Sequence[str
     refs = [[tokenize(r) for r in rs] for rs in references]
     if any(not rs or not all(rs) for rs in refs):
         raise ValueError("every candidate needs at least one non-empty reference")
-    java = "Java is installed but METEOR/SPICE are not wired in" if shutil.which("java") else "no Java found"
-    return {
+    metrics: dict[str, float | str] = {
         "BLEU-4": 100.0 * bleu(cands, refs),
         "ROUGE-L": 100.0 * float(np.mean([rouge_l(c, rs) for c, rs in zip(cands, refs)])),
         "CIDEr": 100.0 * float(np.mean(cider_d(cands, refs))),
-        "note": f"METEOR and SPICE omitted ({java}); tokens from vidmm's tokenizer, not coco-caption's PTB tokenizer",
     }
+    left_out = ["SPICE (needs Stanford CoreNLP, which coco-caption downloads)"]
+    missing = _meteor_missing()
+    if meteor is False:
+        left_out.insert(0, "METEOR (not asked for)")
+    elif missing:
+        if meteor:
+            raise RuntimeError(f"METEOR needs {missing}")
+        left_out.insert(0, f"METEOR (needs {missing})")
+    else:
+        metrics["METEOR"] = 100.0 * coco_meteor(cands, refs)
+    metrics["note"] = f"not computed: {'; '.join(left_out)}. Tokens by vidmm.train.metrics.tokenize, not the PTB tokenizer"
+    return metrics
+
+
+def coco_meteor(candidates: Sequence[list[str]], references: Sequence[Sequence[list[str]]]) -> float:
+    """Corpus METEOR 1.5 (0–1) of tokenised captions, by coco-caption's jar in a Java process."""
+    from pycocoevalcap.meteor.meteor import Meteor  # optional: Java and a 6 MB jar
+
+    scorer = Meteor()
+    try:
+        score, _ = scorer.compute_score(
+            {i: [" ".join(r) for r in refs] for i, refs in enumerate(references)},
+            {i: [" ".join(c)] for i, c in enumerate(candidates)},
+        )
+    finally:
+        del scorer  # its __del__ ends the Java process
+    return float(score)
+
+
+def _meteor_missing() -> str | None:
+    """What METEOR lacks here (a ``java`` on PATH, the pycocoevalcap package), or None."""
+    lacking = [name for name, ok in (("java", shutil.which("java")), ("pycocoevalcap", find_spec("pycocoevalcap"))) if not ok]
+    return " and ".join(lacking) or None
 
 
 def bleu(candidates: Sequence[list[str]], references: Sequence[Sequence[list[str]]], n: int = 4) -> float:
