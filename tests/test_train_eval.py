@@ -181,3 +181,19 @@ def test_lite_finds_and_names_what_it_recognises(lite, scenes):
     assert classify.metrics["top1"] == 100.0 and classify.metrics["mean_class_acc"] == 100.0
     qa = evaluate(lite, scenes, "qa", frames=2, progress=False)
     assert qa.metrics == {"accuracy": 100.0}, qa.predictions
+
+
+def test_a_training_model_is_evaluated_in_eval_mode_and_handed_back_training(videos):
+    class TrainingModel(torch.nn.Module, ColourModel):
+        def __init__(self):
+            torch.nn.Module.__init__(self)
+            ColourModel.__init__(self)
+            self.modes = []
+
+        def zero_shot(self, video, labels):
+            self.modes.append(self.training)
+            return ColourModel.zero_shot(self, video, labels)
+
+    model = TrainingModel().train()
+    evaluate(model, [Example(videos["red"], label="red")], "classify", progress=False)
+    assert model.modes == [False] and model.training

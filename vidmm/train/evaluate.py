@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -36,6 +37,7 @@ from vidmm.train.metrics import caption_metrics, classification_metrics, positiv
 
 SHORT_SIDE = 224
 TASKS = tuple(TASK_FIELDS)
+_SHOWN_FAILURES = 20
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def evaluate(
 
     frames: frames per clip; default the model's ``num_frames``, else 16. progress: a tqdm bar on
     stderr (shown only on a terminal). meteor: passed to `caption_metrics` (None: where Java is).
+    A torch model runs in eval mode and is handed back in the mode it came in.
     Raises ValueError for an unknown task or examples lacking the task's fields, `ManifestError`
     for a bad manifest; a video that cannot be read is a failure in the report, not an error.
     """
@@ -80,11 +83,17 @@ def evaluate(
         examples = list(manifest_path_or_examples)
         _check_fields(examples, task)
     clips = _ClipReader(examples, frames or getattr(model, "num_frames", None) or 16, progress)
-    with torch.inference_mode():
-        if task == "caption":
-            metrics, predictions, notes = _caption(model, clips, meteor)
-        else:
-            metrics, predictions, notes = {"retrieval": _retrieval, "classify": _classify, "qa": _qa}[task](model, clips)
+    run = {"retrieval": _retrieval, "classify": _classify, "qa": _qa, "caption": partial(_caption, meteor=meteor)}[task]
+    # A model handed over mid-training is put in eval mode (no dropout) for the run, then back.
+    training = isinstance(model, torch.nn.Module) and model.training
+    if training:
+        model.eval()
+    try:
+        with torch.inference_mode():
+            metrics, predictions, notes = run(model, clips)
+    finally:
+        if training:
+            model.train()
     return EvalReport(task, metrics, clips.n_examples, tuple(clips.failures), tuple(predictions), tuple(notes))
 
 
@@ -110,7 +119,9 @@ def format_report(report: EvalReport) -> str:
         width = max(6, *map(len, columns))
         lines.append(" " * 5 + "".join(f"{c:>{width + 2}}" for c in columns))
         lines += [f"{name:<5}" + "".join(f"{row[c]:>{width + 2}.2f}" for c in columns) for name, row in numbers.items()]
-    lines += [f"failed: {path}: {reason}" for path, reason in report.failures]
+    lines += [f"failed: {path}: {reason}" for path, reason in report.failures[:_SHOWN_FAILURES]]
+    if len(report.failures) > _SHOWN_FAILURES:
+        lines.append(f"… and {len(report.failures) - _SHOWN_FAILURES} more failures (all are in the JSON report)")
     lines += [f"note: {note}" for note in report.notes]
     return "\n".join(lines)
 
@@ -214,7 +225,7 @@ def _open_answer(model, frames: Frames, question: str) -> str:
     return model.config.qa.answers[int(probs.argmax())]
 
 
-def _caption(model, clips: _ClipReader, meteor: bool | None):
+def _caption(model, clips: _ClipReader, *, meteor: bool | None):
     predictions = []
     for group, frames in clips:
         caption = model.caption_frames(frames.data, frames.timestamps)[0]
