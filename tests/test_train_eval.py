@@ -1,6 +1,7 @@
 """evaluate(): the model verbs each task uses, exact metrics through a fake model, lite end to end."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -197,3 +198,21 @@ def test_a_training_model_is_evaluated_in_eval_mode_and_handed_back_training(vid
     model = TrainingModel().train()
     evaluate(model, [Example(videos["red"], label="red")], "classify", progress=False)
     assert model.modes == [False] and model.training
+
+
+def test_a_tiny_videomodel_serves_every_task(tmp_path):
+    """The real verbs of `VideoModel` (trained classifier, multiple choice, QA head, caption decoder)."""
+    helpers = pytest.importorskip("train_helpers")  # tests/train_helpers.py, from the training tests
+    from vidmm.models import VideoModel
+
+    torch.manual_seed(0)
+    config = {**helpers.tiny_config(helpers.tiny_clip(tmp_path / "clip")), "labels": ["blue", "red"], "qa": {"answers": ["red", "blue"], "layers": 1, "heads": 4}}
+    model = VideoModel.from_config(config)
+    examples = helpers.colour_videos(tmp_path / "videos", per_class=1)
+    examples[0] = replace(examples[0], choices=("red", "blue"))  # one multiple-choice question
+    reports = {task: evaluate(model, examples, task, progress=False, meteor=False) for task in ("retrieval", "classify", "qa", "caption")}
+    assert all(r.n == 2 and not r.failures for r in reports.values())
+    assert set(reports["retrieval"].metrics["t2v"]) == {"R@1", "R@5", "R@10", "MdR", "MnR"}
+    assert reports["classify"].notes == ("trained classifier over its 2 classes",)
+    assert {p["prediction"] for p in reports["qa"].predictions} <= {"red", "blue"}
+    assert {"BLEU-4", "ROUGE-L", "CIDEr"} <= set(reports["caption"].metrics)
