@@ -115,10 +115,9 @@ def format_report(report: EvalReport) -> str:
     tables = report.metrics if report.task == "retrieval" else {"": report.metrics}
     numbers = {name: {k: v for k, v in row.items() if isinstance(v, (int, float))} for name, row in tables.items() if row}
     if numbers:
-        columns = list(next(iter(numbers.values())))
-        width = max(6, *map(len, columns))
-        lines.append(" " * 5 + "".join(f"{c:>{width + 2}}" for c in columns))
-        lines += [f"{name:<5}" + "".join(f"{row[c]:>{width + 2}.2f}" for c in columns) for name, row in numbers.items()]
+        widths = {c: max(7, len(c)) + 2 for c in next(iter(numbers.values()))}
+        lines.append(" " * 5 + "".join(f"{c:>{w}}" for c, w in widths.items()))
+        lines += [f"{name:<5}" + "".join(f"{row[c]:>{w}.2f}" for c, w in widths.items()) for name, row in numbers.items()]
     lines += [f"failed: {path}: {reason}" for path, reason in report.failures[:_SHOWN_FAILURES]]
     if len(report.failures) > _SHOWN_FAILURES:
         lines.append(f"… and {len(report.failures) - _SHOWN_FAILURES} more failures (all are in the JSON report)")
