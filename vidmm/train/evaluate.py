@@ -150,7 +150,8 @@ class _ClipReader:
 
 # -- tasks: (model, clips) -> (metrics, predictions, notes) ------------------------------------------
 
-_NOTHING_READ = ({}, [], ["no clip could be read"])
+def _nothing_read():
+    return {}, [], ["no clip could be read"]
 
 
 def _retrieval(model, clips: _ClipReader):
@@ -159,7 +160,7 @@ def _retrieval(model, clips: _ClipReader):
         queries += [(len(videos), example, caption) for example in group for caption in example.captions]
         videos.append(model.encode_video(frames.data, normalize=False))
     if not videos:
-        return _NOTHING_READ
+        return _nothing_read()
     texts = [caption for _, _, caption in queries]
     text_emb = torch.cat([model.encode_text(texts[i : i + 256], normalize=False) for i in range(0, len(texts), 256)])  # (T, E)
     sim = model.similarity(torch.cat(videos), text_emb).T.float().cpu().numpy()  # (T, V)
@@ -188,7 +189,7 @@ def _classify(model, clips: _ClipReader):
             truth.append(classes.index(example.label))
             predictions.append({**_where(example), "label": example.label, "prediction": classes[best], "score": float(probs[best])})
     if not scores:
-        return _NOTHING_READ
+        return _nothing_read()
     how = f"trained classifier over its {len(classes)} classes" if use_trained else f"zero-shot over the manifest's {len(classes)} labels"
     return classification_metrics(np.stack(scores), truth), predictions, [how]
 
@@ -210,7 +211,7 @@ def _qa(model, clips: _ClipReader):
                 prediction = _open_answer(model, frames, example.question)
             predictions.append({**_where(example), "question": example.question, "answer": example.answer, "prediction": prediction})
     if not predictions:
-        return _NOTHING_READ
+        return _nothing_read()
     accuracy = qa_accuracy([p["prediction"] for p in predictions], [p["answer"] for p in predictions])
     return {"accuracy": accuracy}, predictions, notes
 
@@ -230,7 +231,7 @@ def _caption(model, clips: _ClipReader, *, meteor: bool | None):
         caption = model.caption_frames(frames.data, frames.timestamps)[0]
         predictions.append({**_where(group[0]), "prediction": caption, "references": [c for e in group for c in e.captions]})
     if not predictions:
-        return _NOTHING_READ
+        return _nothing_read()
     metrics = caption_metrics([p["prediction"] for p in predictions], [p["references"] for p in predictions], meteor=meteor)
     note = metrics.pop("note")
     return metrics, predictions, [note]
