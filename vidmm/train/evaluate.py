@@ -8,7 +8,7 @@ Tasks and the model verbs they use (see `vidmm.models.adapters` for the verb lis
 
     retrieval  encode_video per clip, encode_text per caption, similarity -> `retrieval_metrics`
     classify   zero_shot over the manifest's sorted label set; a model with a trained classifier
-               whose labels (``label_names``, or ``config.labels``) include every manifest label is
+               whose labels (``label_names``) include every manifest label is
                scored by that classifier instead (classify_frames(video, None)), over all its classes
     qa         choose(video, question, choices) for multiple choice when the model can; otherwise
                ask_frames (concept models) or answer over the QA head's vocabulary -> `qa_accuracy`
@@ -176,7 +176,7 @@ def _retrieval(model, clips: _ClipReader):
 
 def _classify(model, clips: _ClipReader):
     labels = sorted({example.label for example in clips.examples})
-    trained = tuple(getattr(model, "label_names", None) or getattr(getattr(model, "config", None), "labels", ()) or ())
+    trained = tuple(getattr(model, "label_names", ()))
     use_trained = bool(trained) and set(labels) <= set(trained)
     classes = list(trained) if use_trained else labels
     scores, truth, predictions = [], [], []
