@@ -33,7 +33,8 @@ from vidmm.models.adapters.smolvlm import SmolVLMAdapter
 from vidmm.tasks import Answer, ask
 
 # SmolVLM2's processor looks these up by name; <row_i_col_j> only matter for tiled still images.
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>", "<global-img>"]
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>"]
+SPECIAL += ["<fake_token_around_image>", "<image>", "<global-img>"]
 SPECIAL += [f"<row_{r}_col_{c}>" for r in (1, 2) for c in (1, 2)]
 # SmolVLM2's chat_template.json. For a video the processor substitutes its own template (which also
 # prints "<video>"), but the folder should hold what the real one holds.
@@ -68,10 +69,12 @@ def folder(tmp_path_factory):
     """A tiny random SmolVLM2 and its processor, written by ``save_pretrained`` as the hub holds them."""
     torch.manual_seed(0)
     tokenizer = tiny_tokenizer()
-    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    ids["pad_token_id"] = tokenizer.pad_token_id
     config = transformers.SmolVLMConfig(
         vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=SIDE, patch_size=8
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            image_size=SIDE, patch_size=8,
         ),
         text_config=dict(
             model_type="llama", vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -134,8 +137,9 @@ def model_card(folder, path, prompt, max_new_tokens):
 
 
 # The frames SmolVLM2's sampler keeps from a 6 s, 150-frame video: round(1 frame/s x 6 s) = 6,
-# spread from the first to the last frame (indices 0, 29, 59, 89, 119, 149 at 25 fps).
-CARD_TIMES = [0.0, 1.16, 2.36, 3.56, 4.76, 5.96]
+# spread evenly from the first frame to the last, at 25 fps.
+CARD_INDICES = [0, 29, 59, 89, 119, 149]
+CARD_TIMES = [i / 25 for i in CARD_INDICES]
 
 
 def test_vidmm_generates_what_the_model_card_generates(folder, model, sample, pyav_decoding):
@@ -143,7 +147,7 @@ def test_vidmm_generates_what_the_model_card_generates(folder, model, sample, py
     inputs, card_ids, card_text = model_card(folder, sample, prompt, model.config.max_new_tokens)
     frames = open_video(sample).frames_at(CARD_TIMES)  # full size: the processor decodes full size
     np.testing.assert_allclose(frames.timestamps, CARD_TIMES, atol=1e-6)
-    reference_frames, _ = load_video(str(sample), backend="pyav", sample_indices_fn=lambda metadata, **_: [0, 29, 59, 89, 119, 149])
+    reference_frames, _ = load_video(str(sample), backend="pyav", sample_indices_fn=lambda **_: CARD_INDICES)
     assert np.array_equal(frames.data, reference_frames)  # both sides see the same pixels
 
     ours = model.inputs(frames.data, frames.timestamps, prompt)  # no duration given, as tasks call it
@@ -203,7 +207,8 @@ def test_ask_end_to_end_and_the_cli(folder, model, sample):
     assert isinstance(result, Answer)
     assert result.text == model.ask_frames(frames.data, frames.timestamps, "What is shown?")[0].text
     assert result.spans[0][0] == pytest.approx(0.75, abs=0.05) and result.spans[0][1] <= 6.0
-    cli = CliRunner().invoke(app, ["ask", str(sample), "What is shown?", "--model", str(folder), "--frames", "4", "-f", "json"])
+    command = ["ask", str(sample), "What is shown?", "--model", str(folder), "--frames", "4", "-f", "json"]
+    cli = CliRunner().invoke(app, command)
     assert cli.exit_code == 0, cli.output
     printed = json.loads(cli.stdout)
     assert printed["question"] == "What is shown?" and printed["text"] and 0.0 < printed["score"] <= 1.0

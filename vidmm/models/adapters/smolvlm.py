@@ -55,7 +55,9 @@ class SmolVLMAdapter(HubAdapter):
         """The model's reply to a free `prompt` about each video."""
         return [reply.text for reply in self.replies(video, timestamps, prompt, duration_s=duration_s)]
 
-    def ask_frames(self, video: Video, timestamps, question: str, *, duration_s: float | None = None) -> list[FrameAnswer]:
+    def ask_frames(
+        self, video: Video, timestamps, question: str, *, duration_s: float | None = None
+    ) -> list[FrameAnswer]:
         """An answer per video. score: the probability the model gives its whole (greedy) answer, the
         product of its tokens' probabilities, end-of-utterance included when reached. The answer
         rests on every frame shown, so its one span runs from the first frame to one step past the last."""
