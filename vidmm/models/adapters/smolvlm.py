@@ -118,5 +118,7 @@ class SmolVLMAdapter(HubAdapter):
 
 def _times(timestamps, batch: int) -> np.ndarray:
     """Timestamps `(T,)` or `(B, T)` as `(B, T)` float seconds."""
+    if timestamps is None:
+        raise ValueError("SmolVLM2 reads each frame's time in its prompt: pass the frames' timestamps")
     times = np.asarray(timestamps, dtype=np.float64)
     return np.broadcast_to(times, (batch, times.shape[-1]))
