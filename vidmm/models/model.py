@@ -112,6 +112,11 @@ class VideoModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     @property
+    def label_names(self) -> tuple[str, ...]:
+        """The trained classifier's labels (``config.labels``); empty for zero-shot-only models."""
+        return self.config.labels if self.classifier is not None else ()
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
@@ -166,6 +171,8 @@ class VideoModel(nn.Module):
         """N strings -> embeddings in the joint space `(N, E)`."""
         pooled = self.retrieval.text_proj(self.text_encoder(list(texts)).pooled)
         return F.normalize(pooled, dim=-1) if normalize else pooled
+
+    similarity_metric = "cosine"  # what `similarity` computes, for vector indexes (vidmm.index)
 
     def similarity(self, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Scores of visual embeddings `(…, E)` against text embeddings `(N, E)` -> `(…, N)`: cosine."""

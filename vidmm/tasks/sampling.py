@@ -13,6 +13,14 @@ from vidmm.tasks.results import Evidence
 SHORT_SIDE = 224  # every frame encoder here resizes to 224 or less: decode no larger
 
 
+DEFAULT_FRAMES = 16
+
+
+def frame_count(model, frames: int | None) -> int:
+    """`frames`, else the count the model was trained to see (hub models: 6, 8, 16…), else 16."""
+    return frames or getattr(model, "num_frames", None) or DEFAULT_FRAMES
+
+
 def sample(path: str | Path, frames: int) -> tuple[Video, Frames, Evidence]:
     """Open `path` and take `frames` frames spread over it."""
     video = open_video(path)

@@ -62,6 +62,7 @@ class HubAdapter(nn.Module):
     hf_class: ClassVar[str]  # e.g. "XCLIPModel"
     processor_class: ClassVar[str] = "AutoProcessor"
     default_frames: ClassVar[int] = 8
+    similarity_metric: ClassVar[str] = "cosine"  # what `similarity` computes, for vector indexes
 
     def __init__(self, config: AdapterConfig, model: nn.Module, processor: Any):
         super().__init__()
