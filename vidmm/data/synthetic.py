@@ -80,10 +80,7 @@ class MovingShape:
         return replace(self, start=(x, y), velocity=(-self.velocity[0], -self.velocity[1]), visible=(end_s - off, end_s - on))
 
     def __call__(self, t: float, width: int, height: int) -> np.ndarray:
-        frame = np.empty((height, width, 3), np.uint8)
-        frame[:] = self.background
-        self.paint(frame, t)
-        return frame
+        return Stage((self,), self.background)(t, width, height)
 
 
 @dataclass(frozen=True)
