@@ -22,6 +22,8 @@ class AdapterConfig:
 
     family: the adapter (``xclip``, ``git``, …); source: a hub id or a local folder;
     num_frames: how many frames the model was trained to see (tasks sample that many by default);
+    frames_per_second: for models trained on a frame rate rather than a count (SmolVLM2: 1), the
+        rate; tasks then take duration x rate frames, at most num_frames;
     max_new_tokens: the generation budget of captioning / answering models;
     prompt: a generative model's instruction for captions, where it takes one.
     """
@@ -29,6 +31,7 @@ class AdapterConfig:
     family: str
     source: str
     num_frames: int = 8
+    frames_per_second: float | None = None
     max_new_tokens: int = 40
     prompt: str | None = None
 
@@ -104,6 +107,10 @@ class HubAdapter(nn.Module):
         return self.config.num_frames
 
     @property
+    def frames_per_second(self) -> float | None:
+        return self.config.frames_per_second
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
@@ -113,6 +120,28 @@ class HubAdapter(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    # The task verbs (see the package docstring): an adapter overrides those its model serves, and
+    # the others say so in one sentence instead of an AttributeError.
+    label_names: tuple[str, ...] = ()  # a closed-set classifier's own labels
+
+    def encode_video(self, video, normalize: bool = True) -> torch.Tensor:
+        raise self.unsupported("embed videos (search, index, embed)")
+
+    def encode_text(self, texts, normalize: bool = True) -> torch.Tensor:
+        raise self.unsupported("embed text (search)")
+
+    def zero_shot(self, video, labels):
+        raise self.unsupported("classify zero-shot (with --labels)")
+
+    def classify_frames(self, video, labels=None) -> torch.Tensor:
+        raise self.unsupported("classify")
+
+    def caption_frames(self, video, timestamps=None) -> list[str]:
+        raise self.unsupported("caption")
+
+    def ask_frames(self, video, timestamps, question: str) -> list[FrameAnswer]:
+        raise self.unsupported("answer questions")
 
     def unsupported(self, task: str) -> NotImplementedError:
         return NotImplementedError(f"{self.config.source} ({self.family}) does not {task}; see `vidmm models`")
