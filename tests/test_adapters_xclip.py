@@ -1,0 +1,202 @@
+"""X-CLIP through vidmm equals X-CLIP called as its model card shows, on a tiny random checkpoint.
+
+A tiny `XCLIPModel` and its `XCLIPProcessor` (VideoMAE image processor + a CLIP tokenizer over
+single letters) are written with `save_pretrained` and loaded through vidmm by path, by a
+registered name, and by hub id out of a hub-style cache folder.
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never touch the network
+
+import string
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from vidmm.index import Index
+from vidmm.models import ModelNotAvailableError, load, model_table, register
+from vidmm.models import registry
+from vidmm.models.adapters.xclip import XClipAdapter
+from vidmm.tasks import classify
+
+FRAMES = 4  # the tiny model's clip length (the real ones: 8)
+LABELS = ["a red square", "a blue circle", "people dancing"]
+
+
+def tiny_clip_tokenizer() -> transformers.CLIPTokenizer:
+    """CLIP's byte-level BPE over the 26 letters and no merges; the specials come last, where X-CLIP's
+    text tower looks for the end token (the largest id)."""
+    letters = string.ascii_lowercase
+    vocab = [*letters, *(c + "</w>" for c in letters), "<|startoftext|>", "<|endoftext|>"]
+    return transformers.CLIPTokenizer(vocab={token: i for i, token in enumerate(vocab)}, merges=[])
+
+
+def save_tiny_xclip(folder, frames: int = FRAMES):
+    tokenizer = tiny_clip_tokenizer()
+    tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+    config = transformers.XCLIPConfig(
+        text_config=dict(tower, vocab_size=len(tokenizer), max_position_embeddings=24),
+        vision_config=dict(
+            tower, image_size=32, patch_size=8, num_frames=frames,
+            mit_hidden_size=16, mit_intermediate_size=32, mit_num_hidden_layers=1, mit_num_attention_heads=2,
+        ),
+        projection_dim=16, prompt_layers=1, prompt_num_attention_heads=2,
+    )
+    clip_mean, clip_std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+    images = transformers.VideoMAEImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_mean=clip_mean, image_std=clip_std
+    )
+    transformers.XCLIPModel(config).save_pretrained(folder)
+    transformers.XCLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    torch.manual_seed(0)
+    return save_tiny_xclip(tmp_path_factory.mktemp("xclip") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def adapter(folder):
+    return load(folder)
+
+
+@pytest.fixture(scope="module")
+def reference(folder):
+    """The transformers model and processor, loaded without vidmm."""
+    return transformers.XCLIPModel.from_pretrained(folder).eval(), transformers.AutoProcessor.from_pretrained(folder)
+
+
+def _videos(B=2, T=FRAMES, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (B, T, 40, 56, 3), dtype=np.uint8)
+
+
+def test_a_saved_transformers_folder_loads_by_its_model_type(adapter):
+    assert type(adapter) is XClipAdapter and not adapter.training
+    assert adapter.model_frames == FRAMES and adapter.num_frames == XClipAdapter.default_frames
+
+
+def test_zero_shot_equals_the_model_card(adapter, reference):
+    model, processor = reference
+    videos = _videos()
+    inputs = processor(text=LABELS, videos=[list(v) for v in videos], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        out = model(**inputs)
+        expected = out.logits_per_video.softmax(dim=1)
+        # Per-frame scores, computed apart: each frame's projected [CLS] against the plain label texts.
+        frames = model.visual_projection(model.vision_model(inputs["pixel_values"].flatten(0, 1)).pooler_output)
+        texts = model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).pooler_output
+    cosine = torch.nn.functional.cosine_similarity(frames[:, None], texts[None], dim=-1).view(2, FRAMES, len(LABELS))
+    probs, frame_scores = adapter.zero_shot(videos, LABELS)
+    assert probs.shape == (2, 3) and frame_scores.shape == (2, FRAMES, 3)
+    torch.testing.assert_close(probs, expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(frame_scores, cosine, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(adapter.classify_frames(videos[1], LABELS), expected[1:], atol=1e-5, rtol=1e-4)
+
+
+def test_embeddings_equal_get_video_and_text_features(adapter, reference):
+    model, processor = reference
+    videos = _videos(seed=1)
+    with torch.no_grad():
+        video = model.get_video_features(**processor(videos=[list(v) for v in videos], return_tensors="pt")).pooler_output
+        text = model.get_text_features(**processor(text=LABELS, return_tensors="pt", padding=True)).pooler_output
+        ours_video, ours_text = adapter.encode_video(videos, normalize=False), adapter.encode_text(LABELS, normalize=False)
+        unit = adapter.encode_video(videos)
+    torch.testing.assert_close(ours_video, video, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(ours_text, text, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(unit.norm(dim=-1), torch.ones(2))
+    expected = video @ text.T / (video.norm(dim=-1)[:, None] * text.norm(dim=-1)[None])
+    torch.testing.assert_close(adapter.similarity(ours_video, ours_text), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_other_clip_lengths_are_resampled_to_the_models(adapter):
+    long = _videos(T=2 * FRAMES, seed=2)
+    probs, frame_scores = adapter.zero_shot(long, LABELS)
+    centres = adapter.zero_shot(long[:, 1::2], LABELS)  # segment centres of 8 frames in 4 segments
+    assert torch.equal(probs, centres[0]) and frame_scores.shape == (2, 2 * FRAMES, 3)
+    assert torch.equal(frame_scores[:, ::2], centres[1]) and torch.equal(frame_scores[:, 1::2], centres[1])
+    short = _videos(B=1, T=2, seed=3)
+    with torch.no_grad():
+        torch.testing.assert_close(adapter.encode_video(short), adapter.encode_video(short[:, [0, 0, 1, 1]]))
+
+
+def test_closed_set_classification_is_refused_clearly(adapter):
+    with pytest.raises(NotImplementedError, match="open-set"):
+        adapter.classify_frames(_videos(), None)
+
+
+def test_classify_a_video_file_end_to_end(adapter, media):
+    result = classify(adapter, media("shape.mp4"), LABELS, frames=6)
+    assert sorted(s.name for s in result.labels) == sorted(LABELS)
+    scores = [s.score for s in result.labels]
+    assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-5
+    assert any(s.spans for s in result.labels)
+
+
+def test_an_index_built_with_xclip_searches(adapter, media, tmp_path):
+    index = Index(tmp_path / "x.vidmm", model=adapter, model_name="tiny-xclip")
+    assert index.add(media("shape.mp4")).added
+    hits = index.search("a red square", k=3)
+    assert hits and all(h.path.endswith("shape.mp4") and h.end_s > h.start_s for h in hits)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+
+
+def test_save_then_load_gives_identical_outputs(adapter, tmp_path):
+    loaded = load(adapter.save(tmp_path / "saved"))
+    assert type(loaded) is XClipAdapter and loaded.config == replace(adapter.config, source=str(tmp_path / "saved"))
+    videos = _videos(seed=4)
+    for a, b in zip(loaded.zero_shot(videos, LABELS), adapter.zero_shot(videos, LABELS)):
+        assert torch.equal(a, b)
+
+
+def test_bfloat16_runs_and_stays_close(folder, adapter):
+    half = load(folder, dtype="bfloat16")
+    videos = _videos(seed=5)
+    probs, frame_scores = half.zero_shot(videos, LABELS)
+    assert probs.dtype == torch.bfloat16
+    torch.testing.assert_close(probs.float(), adapter.zero_shot(videos, LABELS)[0], atol=0.03, rtol=0)
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """Registrations made by a test vanish after it."""
+    monkeypatch.setattr(registry, "_SPECS", dict(registry._specs()))
+
+
+def test_a_registered_config_loads_the_folder(folder, scratch_registry):
+    register("tiny-xclip", {"family": "xclip", "source": str(folder), "num_frames": FRAMES}, tasks=["search", "classify"])
+    model = load("tiny-xclip")
+    assert type(model) is XClipAdapter and model.num_frames == FRAMES
+    assert {row.name: row for row in model_table()}["tiny-xclip"].local
+
+
+def hub_cache(root, repo_id: str, files_from) -> str:
+    """A Hugging Face cache folder holding `files_from` as the snapshot of `repo_id` (what a download leaves)."""
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for file in files_from.iterdir():
+        (snapshot / file.name).write_bytes(file.read_bytes())
+    return str(root)
+
+
+def test_named_xclip_loads_from_a_local_copy_and_is_one_clear_sentence_without(folder, tmp_path):
+    cache = hub_cache(tmp_path / "hub", "microsoft/xclip-base-patch32", folder)
+    rows = {row.name: row for row in model_table(cache_dir=cache)}
+    assert rows["xclip-b32"].local and not rows["xclip-b16"].local
+    model = load("xclip-b32", cache_dir=cache)
+    assert type(model) is XClipAdapter and model.num_frames == 8  # sampled 8, resampled to the tiny model's 4
+    with pytest.raises(ModelNotAvailableError) as caught:
+        load("xclip-b16", cache_dir=cache)
+    message = str(caught.value)
+    assert "offline" in message and "huggingface-cli download microsoft/xclip-base-patch16" in message
+    assert caught.value.__suppress_context__
