@@ -9,14 +9,18 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never touch the network
 
+import json
 import string
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+import huggingface_hub
 import transformers
+from typer.testing import CliRunner
 
+from vidmm.cli import app
 from vidmm.index import Index
 from vidmm.models import ModelNotAvailableError, load, model_table, register
 from vidmm.models import registry
@@ -25,6 +29,7 @@ from vidmm.tasks import classify
 
 FRAMES = 4  # the tiny model's clip length (the real ones: 8)
 LABELS = ["a red square", "a blue circle", "people dancing"]
+runner = CliRunner()
 
 
 def tiny_clip_tokenizer() -> transformers.CLIPTokenizer:
@@ -200,3 +205,22 @@ def test_named_xclip_loads_from_a_local_copy_and_is_one_clear_sentence_without(f
     message = str(caught.value)
     assert "offline" in message and "huggingface-cli download microsoft/xclip-base-patch16" in message
     assert caught.value.__suppress_context__
+
+
+def test_the_cli_classifies_and_searches_with_xclip_b32(folder, media, tmp_path, monkeypatch):
+    # Where a download would have put microsoft/xclip-base-patch32 (read at each call, so patchable).
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", hub_cache(tmp_path / "hub", "microsoft/xclip-base-patch32", folder))
+    video, db = str(media("shape.mp4")), str(tmp_path / "x.vidmm")
+    labels = runner.invoke(app, ["classify", video, "-m", "xclip-b32", "-l", "a red square, a blue circle", "-f", "json"])
+    assert labels.exit_code == 0, labels.output
+    assert sorted(label["name"] for label in json.loads(labels.stdout)["labels"]) == ["a blue circle", "a red square"]
+    assert runner.invoke(app, ["index", video, "--db", db, "-m", "xclip-b32"]).exit_code == 0
+    found = runner.invoke(app, ["search", "a red square", "--db", db, "-k", "2", "--json"])
+    assert found.exit_code == 0, found.output
+    hits = [json.loads(line) for line in found.stdout.splitlines()]
+    assert hits and all(hit["path"] == video for hit in hits)
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    missing = runner.invoke(app, ["classify", video, "-m", "xclip-b32", "-l", "a red square"])
+    assert missing.exit_code == 2
+    assert "huggingface-cli download microsoft/xclip-base-patch32" in missing.stderr and "Traceback" not in missing.output
