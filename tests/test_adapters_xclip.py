@@ -25,7 +25,9 @@ from vidmm.index import Index
 from vidmm.models import ModelNotAvailableError, load, model_table, register
 from vidmm.models import registry
 from vidmm.models.adapters.xclip import XClipAdapter
+from vidmm.models.hub import is_local
 from vidmm.tasks import classify
+from vidmm.tasks.sampling import sample
 
 FRAMES = 4  # the tiny model's clip length (the real ones: 8)
 LABELS = ["a red square", "a blue circle", "people dancing"]
@@ -224,3 +226,17 @@ def test_the_cli_classifies_and_searches_with_xclip_b32(folder, media, tmp_path,
     missing = runner.invoke(app, ["classify", video, "-m", "xclip-b32", "-l", "a red square"])
     assert missing.exit_code == 2
     assert "huggingface-cli download microsoft/xclip-base-patch32" in missing.stderr and "Traceback" not in missing.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["xclip-b32", "xclip-b16", "xclip-b16-k600", "videomae-kinetics"])
+def test_real_checkpoints_have_the_size_and_clip_length_their_yaml_states(name, media):
+    """Runs only where the real weights are already downloaded (any hub adapter, VideoMAE too)."""
+    spec = registry._specs()[name]
+    if not is_local(spec.config["source"]):
+        pytest.skip(f"{spec.config['source']} is not in the local cache")
+    model = load(name)
+    assert model.num_parameters() == spec.params and model.model_frames == spec.config["num_frames"]
+    _, frames, _ = sample(media("shape.mp4"), model.num_frames)
+    probs = model.classify_frames(frames.data, ["a red square", "people dancing"] if model.family == "xclip" else None)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(1))

@@ -32,6 +32,11 @@ class VideoMAEAdapter(HubAdapter):
     default_frames = 16
 
     @property
+    def model_frames(self) -> int:
+        """The clip length the checkpoint is built for; every clip is resampled to it."""
+        return self.model.config.num_frames
+
+    @property
     def label_names(self) -> tuple[str, ...]:
         """The classifier's labels, in class-id order (the columns of `classify_frames`)."""
         id2label = self.model.config.id2label
@@ -45,7 +50,7 @@ class VideoMAEAdapter(HubAdapter):
         """
         if labels is not None:
             raise self.unsupported(_FREE_LABELS)
-        pixels = pixel_values(self.processor, video, self.model.config.num_frames, self.device, self.dtype)
+        pixels = pixel_values(self.processor, video, self.model_frames, self.device, self.dtype)
         return self.model(pixel_values=pixels).logits.softmax(-1)
 
     def zero_shot(self, video: Video, labels: Sequence[str]):
