@@ -16,7 +16,7 @@ import pytest
 import torch
 import transformers
 
-from test_adapters_xclip import hub_cache
+from adapters_support import hub_cache, random_videos
 from vidmm.models import ModelNotAvailableError, load, model_table, register
 from vidmm.models import registry
 from vidmm.models.adapters.videomae import VideoMAEAdapter
@@ -46,7 +46,7 @@ def adapter(folder):
 
 
 def _videos(B=2, T=FRAMES, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (B, T, 40, 56, 3), dtype=np.uint8)
+    return random_videos(B, T, seed)
 
 
 def test_a_saved_transformers_folder_loads_by_its_model_type(adapter):

@@ -10,6 +10,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never touch the network
 
 import json
+import shutil
 import string
 from dataclasses import replace
 
@@ -20,6 +21,7 @@ import huggingface_hub
 import transformers
 from typer.testing import CliRunner
 
+from adapters_support import hub_cache, random_videos
 from vidmm.cli import app
 from vidmm.index import Index
 from vidmm.models import ModelNotAvailableError, load, model_table, register
@@ -31,6 +33,7 @@ from vidmm.tasks.sampling import sample
 
 FRAMES = 4  # the tiny model's clip length (the real ones: 8)
 LABELS = ["a red square", "a blue circle", "people dancing"]
+CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
 runner = CliRunner()
 
 
@@ -42,20 +45,19 @@ def tiny_clip_tokenizer() -> transformers.CLIPTokenizer:
     return transformers.CLIPTokenizer(vocab={token: i for i, token in enumerate(vocab)}, merges=[])
 
 
-def save_tiny_xclip(folder, frames: int = FRAMES):
+def save_tiny_xclip(folder):
     tokenizer = tiny_clip_tokenizer()
     tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
     config = transformers.XCLIPConfig(
         text_config=dict(tower, vocab_size=len(tokenizer), max_position_embeddings=24),
         vision_config=dict(
-            tower, image_size=32, patch_size=8, num_frames=frames,
+            tower, image_size=32, patch_size=8, num_frames=FRAMES,
             mit_hidden_size=16, mit_intermediate_size=32, mit_num_hidden_layers=1, mit_num_attention_heads=2,
         ),
         projection_dim=16, prompt_layers=1, prompt_num_attention_heads=2,
     )
-    clip_mean, clip_std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
     images = transformers.VideoMAEImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_mean=clip_mean, image_std=clip_std
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_mean=CLIP_MEAN, image_std=CLIP_STD
     )
     transformers.XCLIPModel(config).save_pretrained(folder)
     transformers.XCLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
@@ -80,12 +82,27 @@ def reference(folder):
 
 
 def _videos(B=2, T=FRAMES, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (B, T, 40, 56, 3), dtype=np.uint8)
+    return random_videos(B, T, seed)
 
 
 def test_a_saved_transformers_folder_loads_by_its_model_type(adapter):
     assert type(adapter) is XClipAdapter and not adapter.training
     assert adapter.model_frames == FRAMES and adapter.num_frames == XClipAdapter.default_frames
+
+
+def test_the_hubs_2022_processor_files_load_the_same_processor(folder, adapter, tmp_path):
+    # The microsoft/xclip-* repos hold a feature-extractor-era preprocessor_config.json, no processor_config.json.
+    legacy = tmp_path / "legacy"
+    shutil.copytree(folder, legacy)
+    (legacy / "processor_config.json").unlink()
+    (legacy / "preprocessor_config.json").write_text(json.dumps({
+        "feature_extractor_type": "VideoMAEFeatureExtractor", "processor_class": "XCLIPProcessor",
+        "do_resize": True, "size": 32, "resample": 2, "do_center_crop": True, "crop_size": 32, "do_normalize": True,
+        "image_mean": CLIP_MEAN, "image_std": CLIP_STD,
+    }))
+    videos = _videos(seed=6)
+    for ours, theirs in zip(load(legacy).zero_shot(videos, LABELS), adapter.zero_shot(videos, LABELS)):
+        assert torch.equal(ours, theirs)
 
 
 def test_zero_shot_equals_the_model_card(adapter, reference):
@@ -181,19 +198,6 @@ def test_a_registered_config_loads_the_folder(folder, scratch_registry):
     model = load("tiny-xclip")
     assert type(model) is XClipAdapter and model.num_frames == FRAMES
     assert {row.name: row for row in model_table()}["tiny-xclip"].local
-
-
-def hub_cache(root, repo_id: str, files_from) -> str:
-    """A Hugging Face cache folder holding `files_from` as the snapshot of `repo_id` (what a download leaves)."""
-    repo = root / f"models--{repo_id.replace('/', '--')}"
-    commit = "0" * 40
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    for file in files_from.iterdir():
-        (snapshot / file.name).write_bytes(file.read_bytes())
-    return str(root)
 
 
 def test_named_xclip_loads_from_a_local_copy_and_is_one_clear_sentence_without(folder, tmp_path):
