@@ -149,9 +149,11 @@ def test_other_clip_lengths_are_resampled_to_the_models(adapter):
         torch.testing.assert_close(adapter.encode_video(short), adapter.encode_video(short[:, [0, 0, 1, 1]]))
 
 
-def test_closed_set_classification_is_refused_clearly(adapter):
+def test_closed_set_classification_is_refused_clearly(adapter, media):
     with pytest.raises(NotImplementedError, match="open-set"):
         adapter.classify_frames(_videos(), None)
+    with pytest.raises(ValueError, match="pass labels"):
+        classify(adapter, media("shape.mp4"))
 
 
 def test_classify_a_video_file_end_to_end(adapter, media):
