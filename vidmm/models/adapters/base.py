@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Mapping
 import torch
 import torch.nn as nn
 
+from ..file_tasks import FileTasks
 from ..hub import HubOptions, is_local, pretrained
 
 ADAPTER_CONFIG = "vidmm.json"  # beside transformers' own config.json in a saved adapter folder
@@ -55,7 +56,7 @@ class FrameAnswer:
     spans: tuple[tuple[float, float], ...]
 
 
-class HubAdapter(nn.Module):
+class HubAdapter(FileTasks, nn.Module):
     """A transformers model + its processor, built from an `AdapterConfig`.
 
     Subclasses name their transformers classes and default frame count, and add the task verbs.
@@ -87,8 +88,14 @@ class HubAdapter(nn.Module):
         """A folder written by `save`, or by transformers' ``save_pretrained`` (model + processor)."""
         path = Path(path)
         saved = path / ADAPTER_CONFIG
-        data = json.loads(saved.read_text()) if saved.is_file() else {"family": cls.family, "num_frames": cls.default_frames}
-        return cls.from_config({**data, "source": str(path)}, HubOptions())
+        if saved.is_file():
+            return cls.from_config({**json.loads(saved.read_text()), "source": str(path)}, HubOptions())
+        adapter = cls.from_config({"family": cls.family, "source": str(path), "num_frames": cls.default_frames})
+        # A plain transformers folder: a model built for a clip length (a 16-frame X-CLIP) sees that many.
+        frames = getattr(adapter, "model_frames", None)
+        if frames:
+            adapter.config = dataclasses.replace(adapter.config, num_frames=frames)
+        return adapter
 
     @classmethod
     def weights_available(cls, config: Mapping[str, Any], hub: HubOptions = HubOptions()) -> bool:
