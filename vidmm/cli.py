@@ -318,6 +318,39 @@ def _write_thumbnail(hit, target: Path) -> None:
     Image.fromarray(frame).save(target, quality=90)
 
 
+# -- training and evaluation ------------------------------------------------------------------
+
+
+@app.command("eval")
+def evaluate(
+    model: str = typer.Argument(..., help="A registered model or a model folder (e.g. a training checkpoint)."),
+    manifest: Path = typer.Argument(..., help="A .jsonl or .csv manifest of videos and task fields."),
+    task: str = typer.Option(..., "--task", "-t", help="retrieval, classify, qa or caption."),
+    output: Path = typer.Option(None, "--output", "-o", help="The JSON report (default: eval-<manifest>-<task>.json)."),
+    device: str = DeviceOpt,
+    frames: int = FramesOpt,
+) -> None:
+    """Score a model on a manifest with the task's standard metrics; print them, write a JSON report.
+
+    Exits 1 if some videos could not be read (they are listed; the rest is scored).
+    """
+    from vidmm.train.evaluate import evaluate as run, format_report
+    from vidmm.train.manifest import ManifestError
+
+    m = _load_model(model, device)
+    try:
+        report = run(m, manifest, task, frames=frames, progress=sys.stderr.isatty())
+    except (ManifestError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    target = output or Path(f"eval-{manifest.stem}-{task}.json")
+    target.write_text(report.to_json() + "\n")
+    typer.echo(format_report(report))
+    typer.echo(f"wrote {target}", err=True)
+    if report.failures:
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(
     out_dir: Path = typer.Option(None, "--out", help="Where to write the sample videos (default: a temp folder)."),
