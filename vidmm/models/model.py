@@ -33,6 +33,7 @@ from .hub import HubOptions, is_local
 from .preprocess import Video, as_batch, preprocess
 from .temporal import build_temporal
 from .text_encoders import build_text_encoder
+from .verbs import FileVerbs
 
 Mask = torch.Tensor | None
 
@@ -46,7 +47,7 @@ class VideoFeatures:
     mask: Mask
 
 
-class VideoModel(nn.Module):
+class VideoModel(FileVerbs, nn.Module):
     """A frame encoder, a temporal module and a text encoder, with retrieval, classification, QA and
     captioning heads (each optional but retrieval). Built from a `ModelConfig`."""
 
@@ -248,32 +249,6 @@ class VideoModel(nn.Module):
         features = self.encode(video, mask)
         ids = captioner.generate(features.frames, features.mask, beam_size=beam_size)
         return self.text_encoder.tokenizer.batch_decode(ids, skip_special_tokens=True)
-
-    # -- tasks on files, whisper-style: model.caption("talk.mp4") (see vidmm.tasks) -------------
-
-    def caption(self, path: str | Path, **options):
-        """Caption a video file: `vidmm.tasks.caption` -> Caption(text, segments, evidence)."""
-        from vidmm import tasks
-
-        return tasks.caption(self, path, **options)
-
-    def ask(self, path: str | Path, question: str, **options):
-        """Answer a question about a video file: `vidmm.tasks.ask` -> Answer(text, score, spans, evidence)."""
-        from vidmm import tasks
-
-        return tasks.ask(self, path, question, **options)
-
-    def classify(self, path: str | Path, labels: Sequence[str], **options):
-        """Rank labels for a video file: `vidmm.tasks.classify` -> Labels(labels, evidence)."""
-        from vidmm import tasks
-
-        return tasks.classify(self, path, labels, **options)
-
-    def tag(self, path: str | Path, **options):
-        """The concepts a video file shows: `vidmm.tasks.tag` -> Tags(tags, evidence)."""
-        from vidmm import tasks
-
-        return tasks.tag(self, path, **options)
 
     def _require(self, head: nn.Module | None, what: str) -> nn.Module:
         if head is None:

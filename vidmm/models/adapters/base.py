@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from ..hub import HubOptions, is_local, pretrained
+from ..verbs import FileVerbs
 
 ADAPTER_CONFIG = "vidmm.json"  # beside transformers' own config.json in a saved adapter folder
 
@@ -55,7 +56,7 @@ class FrameAnswer:
     spans: tuple[tuple[float, float], ...]
 
 
-class HubAdapter(nn.Module):
+class HubAdapter(FileVerbs, nn.Module):
     """A transformers model + its processor, built from an `AdapterConfig`.
 
     Subclasses name their transformers classes and default frame count, and add the task verbs.

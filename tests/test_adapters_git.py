@@ -1,0 +1,243 @@
+"""GIT video adapter: conformance with transformers' own GIT on a tiny random model, end to end.
+
+A tiny `GitForCausalLM` (hidden 32, 2 layers, 6 temporal embeddings) is saved with a `GitProcessor`
+(a BERT WordPiece tokenizer over a 24-word vocabulary and an image processor) and loaded by path
+through vidmm. Its weights are drawn wider than transformers' default (std 0.2, not 0.02) so that
+what it writes depends on the frames, and their order: the comparisons could fail.
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never touch the network
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from typer.testing import CliRunner
+
+import vidmm
+from vidmm.cli import app
+from vidmm.models import ModelNotAvailableError
+from vidmm.models.adapters.git import GitAdapter
+from vidmm.models.hub import HubOptions, is_local
+from vidmm.tasks import Caption
+
+WORDS = "a the red square circle is what color moving on left right blue yellow man woman video ? .".split()
+VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8)
+MAX_NEW = 8
+QUESTION = "what color is the square?"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models spend their time in thread hand-offs, not arithmetic: run them on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _git(tokenizer, num_image_with_embedding=6) -> transformers.GitForCausalLM:
+    torch.manual_seed(0)
+    config = transformers.GitConfig(
+        vision_config=dict(VISION, initializer_range=0.2, initializer_factor=10.0),
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=64,
+        num_image_with_embedding=num_image_with_embedding,
+        initializer_range=0.2,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = transformers.GitForCausalLM(config).eval()
+    with torch.no_grad():  # initialised to zeros: make frame order matter
+        for embedding in getattr(model.git, "img_temporal_embedding", []):
+            embedding.normal_(0, 1)
+    return model
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """{"videomae": folder, "clip": folder, "image": folder}: one tiny GIT, two image processors
+    (the hub's video checkpoints ship VideoMAE's, image ones CLIP's), and an image-only GIT."""
+    root = tmp_path_factory.mktemp("git")
+    (root / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    tokenizer = transformers.BertTokenizer(str(root / "vocab.txt"))
+    size = dict(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processors = {
+        "videomae": transformers.VideoMAEImageProcessor(**size),
+        "clip": transformers.CLIPImageProcessor(**size),
+    }
+    model = _git(tokenizer)
+    for name, image_processor in processors.items():
+        model.save_pretrained(root / name)
+        transformers.GitProcessor(image_processor, tokenizer).save_pretrained(root / name)
+    _git(tokenizer, num_image_with_embedding=None).save_pretrained(root / "image")
+    transformers.GitProcessor(processors["clip"], tokenizer).save_pretrained(root / "image")
+    (root / "videomae" / "vidmm.json").write_text(f'{{"family": "git", "num_frames": 6, "max_new_tokens": {MAX_NEW}}}')
+    return {name: root / name for name in ("videomae", "clip", "image")}
+
+
+@pytest.fixture(scope="module")
+def git(folders) -> GitAdapter:
+    return vidmm.load(folders["videomae"])
+
+
+@pytest.fixture(scope="module")
+def reference(folders):
+    """transformers' own model and processor, loaded as the model card loads them."""
+    path = folders["videomae"]
+    return transformers.GitForCausalLM.from_pretrained(path).eval(), transformers.AutoProcessor.from_pretrained(path)
+
+
+def _frames(seed: int, T: int = 6) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (T, 40, 56, 3), dtype=np.uint8)
+
+
+def _card_caption(model, processor, frames: np.ndarray) -> str:
+    """The model card's video captioning: frames -> processor -> generate(max_length) -> decode."""
+    pixel_values = processor(images=list(frames), return_tensors="pt").pixel_values
+    if pixel_values.ndim == 4:  # a CLIP image processor returns frames, not a clip
+        pixel_values = pixel_values[None]
+    ids = model.generate(pixel_values=pixel_values, max_length=1 + MAX_NEW)  # [CLS] + the caption
+    return processor.batch_decode(ids, skip_special_tokens=True)[0]
+
+
+def test_a_saved_transformers_folder_loads_as_the_git_adapter(git, folders):
+    assert isinstance(git, GitAdapter) and not git.training
+    assert (git.num_frames, git.trained_frames, git.config.max_new_tokens) == (6, 6, MAX_NEW)
+    plain = vidmm.load(folders["clip"])  # no vidmm.json: the family's defaults
+    assert (plain.num_frames, plain.config.max_new_tokens) == (6, 40)
+
+
+@pytest.mark.parametrize("kind", ["videomae", "clip"])
+def test_captions_equal_the_model_cards_generate(folders, reference, kind):
+    model, _ = reference
+    processor = transformers.AutoProcessor.from_pretrained(folders[kind])
+    git = GitAdapter.from_dir(folders[kind])
+    git.config = dataclasses.replace(git.config, max_new_tokens=MAX_NEW)
+    captions = [git.caption_frames(_frames(seed))[0] for seed in range(3)]
+    expected = [_card_caption(model, processor, _frames(seed)) for seed in range(3)]
+    assert captions == expected
+    assert len(set(expected)) > 1  # the frames matter to this tiny model, so equality means something
+
+
+def test_a_batch_captions_each_video_as_alone(git):
+    video = np.stack([_frames(0), _frames(1)])  # (2, 6, H, W, 3)
+    assert git.caption_frames(video) == [git.caption_frames(_frames(0))[0], git.caption_frames(_frames(1))[0]]
+
+
+@pytest.mark.parametrize("T, keep", [(16, [0, 3, 6, 9, 12, 15]), (4, [0, 1, 1, 2, 2, 3])])
+def test_other_frame_counts_are_resampled_evenly_to_six(git, T, keep):
+    frames = _frames(7, T)
+    assert git.caption_frames(frames) == git.caption_frames(frames[keep])
+    assert git.caption_frames(frames) != git.caption_frames(frames[keep][::-1])  # order reaches the model
+
+
+def _card_answer(model, processor, frames: np.ndarray) -> tuple[str, float]:
+    """The model card's VQA: [CLS] + question tokens, generate, decode, strip the question. The
+    score is recomputed here with one forward pass over the whole sequence."""
+    pixel_values = processor(images=list(frames), return_tensors="pt").pixel_values
+    prompt = [processor.tokenizer.cls_token_id] + processor(text=QUESTION, add_special_tokens=False).input_ids
+    input_ids = torch.tensor(prompt)[None]
+    ids = model.generate(pixel_values=pixel_values, input_ids=input_ids, max_length=len(prompt) + MAX_NEW)
+    text = processor.batch_decode(ids, skip_special_tokens=True)[0]
+    question = processor.batch_decode(input_ids, skip_special_tokens=True)[0]
+    assert text.startswith(question)
+    with torch.no_grad():
+        logits = model(input_ids=ids, pixel_values=pixel_values).logits[0]  # (image tokens + L, V)
+    text_logits = logits[-ids.shape[1] :]  # the text positions come after the image tokens
+    probability = 1.0
+    for position in range(len(prompt), ids.shape[1]):  # each answer token given everything before it
+        probability *= text_logits[position - 1].softmax(-1)[ids[0, position]].item()
+        if ids[0, position] == processor.tokenizer.sep_token_id:
+            break
+    return text[len(question) :].strip(), probability
+
+
+def test_answers_and_scores_equal_the_model_cards_generate(git, reference):
+    model, processor = reference
+    seeds = range(6)
+    video = np.stack([_frames(seed) for seed in seeds])  # (6, 6, H, W, 3)
+    times = np.linspace(0.0, 2.5, 6)
+    answers = git.ask_frames(video, times, QUESTION)
+    expected = [_card_answer(model, processor, _frames(seed)) for seed in seeds]
+    assert [a.text for a in answers] == [text for text, _ in expected]
+    np.testing.assert_allclose([a.score for a in answers], [score for _, score in expected], rtol=1e-4)
+    assert all(0.0 < a.score <= 1.0 for a in answers)
+    assert all(a.spans == ((0.0, 3.0),) for a in answers)  # first frame to one step past the last
+    # Some answers end with [SEP] before the budget and some do not, so both ways of scoring are checked.
+    lengths = {len(processor.tokenizer(a.text, add_special_tokens=False).input_ids) for a in answers}
+    assert len(lengths) > 1
+
+
+def test_caption_task_end_to_end_with_shots(git, media):
+    path = media("cut.mp4")  # two shots, cut at 1.2 s
+    result = git.caption(path, frames=6, frames_per_shot=4)
+    assert isinstance(result, Caption) and result.text
+    assert len(result.segments) == 2 and all(s.text for s in result.segments)
+    assert result.segments[0].start_s == 0.0 and result.segments[0].end_s == pytest.approx(1.2, abs=0.05)
+    answer = git.ask(path, QUESTION, frames=6)
+    assert answer.spans == ((answer.evidence.timestamps[0], answer.evidence.duration_s),)  # the sampled range
+
+
+def test_cli_caption_writes_srt(folders, media):
+    result = CliRunner().invoke(app, ["caption", str(media("cut.mp4")), "--model", str(folders["videomae"]), "-f", "srt"])
+    assert result.exit_code == 0, result.output
+    blocks = result.stdout.strip().split("\n\n")
+    assert len(blocks) == 2
+    for number, block in enumerate(blocks, 1):
+        index, times, text = block.split("\n")
+        assert index == str(number) and text
+        assert re.fullmatch(r"\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}", times)
+
+
+def test_save_and_load_give_the_same_outputs(git, tmp_path):
+    git.save(tmp_path / "saved")
+    again = vidmm.load(tmp_path / "saved")
+    assert again.config == dataclasses.replace(git.config, source=str(tmp_path / "saved"))
+    frames = _frames(3)
+    assert again.caption_frames(frames) == git.caption_frames(frames)
+    assert again.ask_frames(frames, np.arange(6.0), QUESTION) == git.ask_frames(frames, np.arange(6.0), QUESTION)
+
+
+def test_bfloat16_runs(folders):
+    git = vidmm.load(folders["videomae"], dtype="bfloat16")
+    assert git.dtype == torch.bfloat16 and git.pixels(_frames(0)).dtype == torch.bfloat16
+    assert isinstance(git.caption_frames(_frames(0))[0], str)
+    assert 0.0 <= git.ask_frames(_frames(0), np.arange(6.0), QUESTION)[0].score <= 1.0
+
+
+def test_an_image_git_is_refused_with_a_reason(folders):
+    with pytest.raises(ValueError, match="image GIT model"):
+        vidmm.load(folders["image"])
+
+
+def test_registered_git_models():
+    names = {"git-base-vatex": "caption", "git-large-vatex": "caption", "git-base-msrvtt-qa": "ask"}
+    rows = {row.name: row for row in vidmm.model_table()}
+    for name, task in names.items():
+        assert rows[name].family == "git" and rows[name].tasks == (task,) and rows[name].params > 1e8
+
+
+def test_a_missing_model_offline_is_one_sentence(tmp_path, media):
+    config = {"family": "git", "source": "microsoft/git-base-vatex", "num_frames": 6}
+    with pytest.raises(ModelNotAvailableError) as raised:
+        GitAdapter.from_config(config, HubOptions(cache_dir=str(tmp_path)))
+    message = str(raised.value)
+    assert "'microsoft/git-base-vatex'" in message and "huggingface-cli download microsoft/git-base-vatex" in message
+    assert "\n" not in message
+    if is_local("microsoft/git-base-vatex"):
+        pytest.skip("git-base-vatex is in this machine's hub cache: the CLI would load it")
+    result = CliRunner().invoke(app, ["caption", str(media("shape.mp4")), "--model", "git-base-vatex"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {message}"
+    assert "Traceback" not in result.output
