@@ -1,7 +1,7 @@
 """GIT video adapter: conformance with transformers' own GIT on a tiny random model, end to end.
 
 A tiny `GitForCausalLM` (hidden 32, 2 layers, 6 temporal embeddings) is saved with a `GitProcessor`
-(a BERT WordPiece tokenizer over a 24-word vocabulary and an image processor) and loaded by path
+(a BERT WordPiece tokenizer over a 24-token vocabulary and an image processor) and loaded by path
 through vidmm. Its weights are drawn wider than transformers' default (std 0.2, not 0.02) so that
 what it writes depends on the frames, and their order: the comparisons could fail.
 """
@@ -27,7 +27,7 @@ from vidmm.models.hub import HubOptions, is_local
 from vidmm.tasks import Caption
 
 WORDS = "a the red square circle is what color moving on left right blue yellow man woman video ? .".split()
-VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8)
+TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
 MAX_NEW = 8
 QUESTION = "what color is the square?"
 
@@ -44,12 +44,9 @@ def one_thread():
 def _git(tokenizer, num_image_with_embedding=6) -> transformers.GitForCausalLM:
     torch.manual_seed(0)
     config = transformers.GitConfig(
-        vision_config=dict(VISION, initializer_range=0.2, initializer_factor=10.0),
+        vision_config=dict(TOWER, image_size=32, patch_size=8, initializer_range=0.2, initializer_factor=10.0),
+        **TOWER,
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
         max_position_embeddings=64,
         num_image_with_embedding=num_image_with_embedding,
         initializer_range=0.2,
@@ -66,8 +63,8 @@ def _git(tokenizer, num_image_with_embedding=6) -> transformers.GitForCausalLM:
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    """{"videomae": folder, "clip": folder, "image": folder}: one tiny GIT, two image processors
-    (the hub's video checkpoints ship VideoMAE's, image ones CLIP's), and an image-only GIT."""
+    """Folders of one tiny GIT with either image processor ("videomae", as the hub's video
+    checkpoints ship, and "clip", as its image ones do), its QA twin ("qa"), and an image GIT."""
     root = tmp_path_factory.mktemp("git")
     (root / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
     tokenizer = transformers.BertTokenizer(str(root / "vocab.txt"))
@@ -80,10 +77,15 @@ def folders(tmp_path_factory):
     for name, image_processor in processors.items():
         model.save_pretrained(root / name)
         transformers.GitProcessor(image_processor, tokenizer).save_pretrained(root / name)
+    with torch.no_grad():  # a QA twin that ends its answers after 0-3 words, not at the token budget
+        model.output.bias[tokenizer.sep_token_id] += 1.5
+    model.save_pretrained(root / "qa")
+    transformers.GitProcessor(processors["videomae"], tokenizer).save_pretrained(root / "qa")
     _git(tokenizer, num_image_with_embedding=None).save_pretrained(root / "image")
     transformers.GitProcessor(processors["clip"], tokenizer).save_pretrained(root / "image")
-    (root / "videomae" / "vidmm.json").write_text(f'{{"family": "git", "num_frames": 6, "max_new_tokens": {MAX_NEW}}}')
-    return {name: root / name for name in ("videomae", "clip", "image")}
+    for name in ("videomae", "qa"):
+        (root / name / "vidmm.json").write_text(f'{{"family": "git", "num_frames": 6, "max_new_tokens": {MAX_NEW}}}')
+    return {name: root / name for name in ("videomae", "clip", "qa", "image")}
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +93,8 @@ def git(folders) -> GitAdapter:
     return vidmm.load(folders["videomae"])
 
 
-@pytest.fixture(scope="module")
-def reference(folders):
+def _reference(path):
     """transformers' own model and processor, loaded as the model card loads them."""
-    path = folders["videomae"]
     return transformers.GitForCausalLM.from_pretrained(path).eval(), transformers.AutoProcessor.from_pretrained(path)
 
 
@@ -119,9 +119,8 @@ def test_a_saved_transformers_folder_loads_as_the_git_adapter(git, folders):
 
 
 @pytest.mark.parametrize("kind", ["videomae", "clip"])
-def test_captions_equal_the_model_cards_generate(folders, reference, kind):
-    model, _ = reference
-    processor = transformers.AutoProcessor.from_pretrained(folders[kind])
+def test_captions_equal_the_model_cards_generate(folders, kind):
+    model, processor = _reference(folders[kind])
     git = GitAdapter.from_dir(folders[kind])
     git.config = dataclasses.replace(git.config, max_new_tokens=MAX_NEW)
     captions = [git.caption_frames(_frames(seed))[0] for seed in range(3)]
@@ -142,9 +141,9 @@ def test_other_frame_counts_are_resampled_evenly_to_six(git, T, keep):
     assert git.caption_frames(frames) != git.caption_frames(frames[keep][::-1])  # order reaches the model
 
 
-def _card_answer(model, processor, frames: np.ndarray) -> tuple[str, float]:
+def _card_answer(model, processor, frames: np.ndarray) -> tuple[str, float, bool]:
     """The model card's VQA: [CLS] + question tokens, generate, decode, strip the question. The
-    score is recomputed here with one forward pass over the whole sequence."""
+    score is recomputed here with one forward pass over the whole sequence. Also: did it end?"""
     pixel_values = processor(images=list(frames), return_tensors="pt").pixel_values
     prompt = [processor.tokenizer.cls_token_id] + processor(text=QUESTION, add_special_tokens=False).input_ids
     input_ids = torch.tensor(prompt)[None]
@@ -155,28 +154,28 @@ def _card_answer(model, processor, frames: np.ndarray) -> tuple[str, float]:
     with torch.no_grad():
         logits = model(input_ids=ids, pixel_values=pixel_values).logits[0]  # (image tokens + L, V)
     text_logits = logits[-ids.shape[1] :]  # the text positions come after the image tokens
-    probability = 1.0
+    probability, ended = 1.0, False
     for position in range(len(prompt), ids.shape[1]):  # each answer token given everything before it
         probability *= text_logits[position - 1].softmax(-1)[ids[0, position]].item()
         if ids[0, position] == processor.tokenizer.sep_token_id:
+            ended = True
             break
-    return text[len(question) :].strip(), probability
+    return text[len(question) :].strip(), probability, ended
 
 
-def test_answers_and_scores_equal_the_model_cards_generate(git, reference):
-    model, processor = reference
+def test_answers_and_scores_equal_the_model_cards_generate(folders):
+    git = vidmm.load(folders["qa"])
+    model, processor = _reference(folders["qa"])
     seeds = range(6)
     video = np.stack([_frames(seed) for seed in seeds])  # (6, 6, H, W, 3)
-    times = np.linspace(0.0, 2.5, 6)
-    answers = git.ask_frames(video, times, QUESTION)
-    expected = [_card_answer(model, processor, _frames(seed)) for seed in seeds]
-    assert [a.text for a in answers] == [text for text, _ in expected]
-    np.testing.assert_allclose([a.score for a in answers], [score for _, score in expected], rtol=1e-4)
+    answers = git.ask_frames(video, np.linspace(0.0, 2.5, 6), QUESTION)
+    texts, scores, ended = zip(*(_card_answer(model, processor, _frames(seed)) for seed in seeds))
+    assert [a.text for a in answers] == list(texts)
+    np.testing.assert_allclose([a.score for a in answers], scores, rtol=1e-4)
     assert all(0.0 < a.score <= 1.0 for a in answers)
     assert all(a.spans == ((0.0, 3.0),) for a in answers)  # first frame to one step past the last
-    # Some answers end with [SEP] before the budget and some do not, so both ways of scoring are checked.
-    lengths = {len(processor.tokenizer(a.text, add_special_tokens=False).input_ids) for a in answers}
-    assert len(lengths) > 1
+    # The batch holds answers of different lengths, each ended by [SEP] and padded after it.
+    assert all(ended) and len(set(texts)) > 1
 
 
 def test_caption_task_end_to_end_with_shots(git, media):
@@ -190,7 +189,8 @@ def test_caption_task_end_to_end_with_shots(git, media):
 
 
 def test_cli_caption_writes_srt(folders, media):
-    result = CliRunner().invoke(app, ["caption", str(media("cut.mp4")), "--model", str(folders["videomae"]), "-f", "srt"])
+    command = ["caption", str(media("cut.mp4")), "--model", str(folders["videomae"]), "-f", "srt"]
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
     blocks = result.stdout.strip().split("\n\n")
     assert len(blocks) == 2
