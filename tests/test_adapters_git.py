@@ -30,15 +30,7 @@ WORDS = "a the red square circle is what color moving on left right blue yellow 
 TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
 MAX_NEW = 8
 QUESTION = "what color is the square?"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models spend their time in thread hand-offs, not arithmetic: run them on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _git(tokenizer, num_image_with_embedding=6) -> transformers.GitForCausalLM:
