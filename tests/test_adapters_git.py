@@ -11,7 +11,12 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never touch the network
 
 import dataclasses
+import json
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +31,7 @@ from vidmm.models.adapters.git import GitAdapter
 from vidmm.models.hub import HubOptions, is_local
 from vidmm.tasks import Caption
 
+ROOT = Path(__file__).resolve().parents[1]
 WORDS = "a the red square circle is what color moving on left right blue yellow man woman video ? .".split()
 TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
 MAX_NEW = 8
@@ -180,16 +186,26 @@ def test_caption_task_end_to_end_with_shots(git, media):
     assert answer.spans == ((answer.evidence.timestamps[0], answer.evidence.duration_s),)  # the sampled range
 
 
-def test_cli_caption_writes_srt(folders, media):
-    command = ["caption", str(media("cut.mp4")), "--model", str(folders["videomae"]), "-f", "srt"]
-    result = CliRunner().invoke(app, command)
+def test_cli_caption_writes_srt(git, folders, media):
+    path = media("cut.mp4")
+    result = CliRunner().invoke(app, ["caption", str(path), "--model", str(folders["videomae"]), "-f", "srt"])
     assert result.exit_code == 0, result.output
     blocks = result.stdout.strip().split("\n\n")
-    assert len(blocks) == 2
-    for number, block in enumerate(blocks, 1):
+    expected = git.caption(path).segments  # the command's defaults are the task's
+    assert len(blocks) == len(expected) == 2
+    for number, (block, segment) in enumerate(zip(blocks, expected), 1):
         index, times, text = block.split("\n")
-        assert index == str(number) and text
+        assert index == str(number) and text == segment.text
         assert re.fullmatch(r"\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}", times)
+
+
+def test_cli_ask(folders, media):
+    path = media("shape.mp4")
+    result = CliRunner().invoke(app, ["ask", str(path), QUESTION, "--model", str(folders["qa"]), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    expected = vidmm.load(folders["qa"]).ask(path, QUESTION)
+    assert (answer["text"], answer["score"]) == (expected.text, pytest.approx(expected.score))
 
 
 def test_save_and_load_give_the_same_outputs(git, tmp_path):
@@ -218,6 +234,32 @@ def test_registered_git_models():
     rows = {row.name: row for row in vidmm.model_table()}
     for name, task in names.items():
         assert rows[name].family == "git" and rows[name].tasks == (task,) and rows[name].params > 1e8
+
+
+def _hub_cache(root, repo_id: str, folder) -> str:
+    """A Hugging Face hub cache under `root` holding `folder`'s files as `repo_id` at revision main."""
+    commit = "0" * 40
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return str(root)
+
+
+def test_a_registered_name_loads_from_the_hub_cache_offline(folders, tmp_path, media):
+    cache = _hub_cache(tmp_path / "hub", "microsoft/git-base-vatex", folders["clip"])
+    git = vidmm.load("git-base-vatex", cache_dir=cache, revision="main")
+    assert isinstance(git, GitAdapter) and git.config.source == "microsoft/git-base-vatex"
+    frames = _frames(2)
+    assert git.caption_frames(frames) == vidmm.load(folders["clip"]).caption_frames(frames)
+    # The command line finds it through HF_HOME (read when huggingface_hub is imported: a new process).
+    shutil.copytree(tmp_path / "hub", tmp_path / "home" / "hub")
+    env = dict(os.environ, HF_HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1")
+    env.pop("HF_HUB_CACHE", None)  # it would override HF_HOME
+    command = ["caption", str(media("shape.mp4")), "--model", "git-base-vatex", "-f", "json"]
+    done = subprocess.run([sys.executable, "-m", "vidmm", *command], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["text"] == git.caption(media("shape.mp4")).text
 
 
 def test_a_missing_model_offline_is_one_sentence(tmp_path, media):
