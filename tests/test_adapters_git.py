@@ -13,11 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported:
 import dataclasses
 import json
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
+import huggingface_hub
 import numpy as np
 import pytest
 import torch
@@ -26,12 +23,13 @@ from typer.testing import CliRunner
 
 import vidmm
 from vidmm.cli import app
-from vidmm.models import ModelNotAvailableError
+from vidmm.models import ModelNotAvailableError, registry
 from vidmm.models.adapters.git import GitAdapter
 from vidmm.models.hub import HubOptions, is_local
 from vidmm.tasks import Caption
 
-ROOT = Path(__file__).resolve().parents[1]
+from adapters_support import hub_cache, random_videos
+
 WORDS = "a the red square circle is what color moving on left right blue yellow man woman video ? .".split()
 TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
 MAX_NEW = 8
@@ -97,7 +95,7 @@ def _reference(path):
 
 
 def _frames(seed: int, T: int = 6) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (T, 40, 56, 3), dtype=np.uint8)
+    return random_videos(1, T, seed)[0]  # (T, 40, 56, 3)
 
 
 def _card_caption(model, processor, frames: np.ndarray) -> str:
@@ -111,7 +109,7 @@ def _card_caption(model, processor, frames: np.ndarray) -> str:
 
 def test_a_saved_transformers_folder_loads_as_the_git_adapter(git, folders):
     assert isinstance(git, GitAdapter) and not git.training
-    assert (git.num_frames, git.trained_frames, git.config.max_new_tokens) == (6, 6, MAX_NEW)
+    assert (git.num_frames, git.model_frames, git.config.max_new_tokens) == (6, 6, MAX_NEW)
     plain = vidmm.load(folders["clip"])  # no vidmm.json: the family's defaults
     assert (plain.num_frames, plain.config.max_new_tokens) == (6, 40)
 
@@ -132,7 +130,8 @@ def test_a_batch_captions_each_video_as_alone(git):
     assert git.caption_frames(video) == [git.caption_frames(_frames(0))[0], git.caption_frames(_frames(1))[0]]
 
 
-@pytest.mark.parametrize("T, keep", [(16, [0, 3, 6, 9, 12, 15]), (4, [0, 1, 1, 2, 2, 3])])
+# The frames at the centres of 6 equal segments: (i + 0.5) * T / 6, rounded down.
+@pytest.mark.parametrize("T, keep", [(16, [1, 4, 6, 9, 12, 14]), (4, [0, 1, 1, 2, 3, 3])])
 def test_other_frame_counts_are_resampled_evenly_to_six(git, T, keep):
     frames = _frames(7, T)
     assert git.caption_frames(frames) == git.caption_frames(frames[keep])
@@ -236,42 +235,44 @@ def test_registered_git_models():
         assert rows[name].family == "git" and rows[name].tasks == (task,) and rows[name].params > 1e8
 
 
-def _hub_cache(root, repo_id: str, folder) -> str:
-    """A Hugging Face hub cache under `root` holding `folder`'s files as `repo_id` at revision main."""
-    commit = "0" * 40
-    repo = root / f"models--{repo_id.replace('/', '--')}"
-    shutil.copytree(folder, repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    return str(root)
-
-
-def test_a_registered_name_loads_from_the_hub_cache_offline(folders, tmp_path, media):
-    cache = _hub_cache(tmp_path / "hub", "microsoft/git-base-vatex", folders["clip"])
+def test_a_registered_name_loads_from_the_hub_cache_offline(folders, tmp_path, media, monkeypatch):
+    cache = hub_cache(tmp_path / "hub", "microsoft/git-base-vatex", folders["clip"])
     git = vidmm.load("git-base-vatex", cache_dir=cache, revision="main")
     assert isinstance(git, GitAdapter) and git.config.source == "microsoft/git-base-vatex"
     frames = _frames(2)
     assert git.caption_frames(frames) == vidmm.load(folders["clip"]).caption_frames(frames)
-    # The command line finds it through HF_HOME (read when huggingface_hub is imported: a new process).
-    shutil.copytree(tmp_path / "hub", tmp_path / "home" / "hub")
-    env = dict(os.environ, HF_HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1")
-    env.pop("HF_HUB_CACHE", None)  # it would override HF_HOME
+    # The command line finds it in the default cache (HF_HOME's, read when huggingface_hub is imported).
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", cache)
     command = ["caption", str(media("shape.mp4")), "--model", "git-base-vatex", "-f", "json"]
-    done = subprocess.run([sys.executable, "-m", "vidmm", *command], env=env, cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["text"] == git.caption(media("shape.mp4")).text
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["text"] == git.caption(media("shape.mp4")).text
 
 
-def test_a_missing_model_offline_is_one_sentence(tmp_path, media):
+def test_a_missing_model_offline_is_one_sentence(tmp_path, media, monkeypatch):
     config = {"family": "git", "source": "microsoft/git-base-vatex", "num_frames": 6}
     with pytest.raises(ModelNotAvailableError) as raised:
         GitAdapter.from_config(config, HubOptions(cache_dir=str(tmp_path)))
     message = str(raised.value)
     assert "'microsoft/git-base-vatex'" in message and "huggingface-cli download microsoft/git-base-vatex" in message
     assert "\n" not in message
-    if is_local("microsoft/git-base-vatex"):
-        pytest.skip("git-base-vatex is in this machine's hub cache: the CLI would load it")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
     result = CliRunner().invoke(app, ["caption", str(media("shape.mp4")), "--model", "git-base-vatex"])
     assert result.exit_code == 2
     assert result.stderr.strip() == f"error: {message}"
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["git-base-vatex", "git-large-vatex", "git-base-msrvtt-qa"])
+def test_real_checkpoints_have_the_size_and_clip_length_their_yaml_states(name, media):
+    """Runs only where the real weights are already downloaded."""
+    spec = registry._specs()[name]
+    if not is_local(spec.config["source"]):
+        pytest.skip(f"{spec.config['source']} is not in the local cache")
+    model = vidmm.load(name)
+    assert model.num_parameters() == spec.params and model.model_frames == spec.config["num_frames"]
+    if "caption" in spec.tasks:
+        assert model.caption(media("shape.mp4")).text
+    else:
+        assert model.ask(media("shape.mp4"), "what is moving?").text

@@ -1,7 +1,7 @@
 """GIT (Generative Image-to-text Transformer) on video: captions and answers from 6 frames.
 
     frames (B, T, H, W, 3) uint8 -> resampled to the F frames GIT was trained on (F = 6)
-      -> processor, per video                     -> pixels (B, F, 3, S, S)
+      -> the checkpoint's image processor         -> pixels (B, F, 3, S, S)
       -> CLIP ViT per frame + temporal embedding  -> F * (patches + 1) image tokens
       -> 6-layer BERT-sized decoder, greedy       -> [CLS] (question) answer / caption [SEP]
 
@@ -20,8 +20,9 @@ import torch
 import torch.nn as nn
 
 from ..lite import frame_ends
-from ..preprocess import Video, as_batch
+from ..preprocess import Video
 from .base import AdapterConfig, FrameAnswer, HubAdapter
+from .frames import pixel_values
 
 
 class GitAdapter(HubAdapter):
@@ -44,24 +45,18 @@ class GitAdapter(HubAdapter):
             )
 
     @property
-    def trained_frames(self) -> int:
-        """How many frames the model has temporal embeddings for (6 on the hub's checkpoints)."""
+    def model_frames(self) -> int:
+        """The clip length the checkpoint has temporal embeddings for (6 on the hub's); every clip is
+        resampled to it, as GIT was fine-tuned on that many frames spread over each clip."""
         return self.model.config.num_image_with_embedding
 
     def pixels(self, video: Video) -> torch.Tensor:
         """uint8 video -> the model's pixel values `(B, F, 3, S, S)`, on its device and in its dtype."""
-        video = as_batch(video)  # (B, T, H, W, 3)
-        F = self.trained_frames
-        # The temporal embeddings exist for F frame positions only, and GIT was fine-tuned on F
-        # frames spread over each clip: other counts are resampled to F, evenly, first and last
-        # kept (fewer than F repeat frames rather than leaving positions the model never saw empty).
-        keep = np.linspace(0, video.shape[1] - 1, F).round().astype(np.int64)
-        clips = video[:, keep].cpu().numpy()  # (B, F, H, W, 3)
-        per_video = [self.processor(images=list(clip), return_tensors="pt").pixel_values for clip in clips]
-        # The hub's video checkpoints ship a VideoMAE image processor, which reads the list as one
-        # clip (1, F, 3, S, S); a CLIP image processor reads F images (F, 3, S, S).
-        pixels = torch.stack([p.reshape(F, *p.shape[-3:]) for p in per_video])  # (B, F, 3, S, S)
-        return pixels.to(self.device, self.dtype)
+        F = self.model_frames
+        pixels = pixel_values(self.processor.image_processor, video, F, self.device, self.dtype)
+        # The hub's video checkpoints ship a VideoMAE image processor, which returns clips; a CLIP
+        # one (GIT's image checkpoints) returns the B * F frames one after another.
+        return pixels.view(-1, F, *pixels.shape[-3:])
 
     @torch.inference_mode()
     def caption_frames(self, video: Video, timestamps=None) -> list[str]:
