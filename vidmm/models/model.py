@@ -27,13 +27,13 @@ from safetensors.torch import load_model, save_model
 
 from .concepts import ConceptBank, concept_names
 from .config import ModelConfig
+from .file_tasks import FileTasks
 from .frame_encoders import build_frame_encoder
 from .heads import CaptionDecoder, QAHead, RetrievalHead
 from .hub import HubOptions, is_local
 from .preprocess import Video, as_batch, preprocess
 from .temporal import build_temporal
 from .text_encoders import build_text_encoder
-from .verbs import FileVerbs
 
 Mask = torch.Tensor | None
 
@@ -47,7 +47,7 @@ class VideoFeatures:
     mask: Mask
 
 
-class VideoModel(FileVerbs, nn.Module):
+class VideoModel(FileTasks, nn.Module):
     """A frame encoder, a temporal module and a text encoder, with retrieval, classification, QA and
     captioning heads (each optional but retrieval). Built from a `ModelConfig`."""
 

@@ -11,8 +11,8 @@ from typing import Any, ClassVar, Mapping
 import torch
 import torch.nn as nn
 
+from ..file_tasks import FileTasks
 from ..hub import HubOptions, is_local, pretrained
-from ..verbs import FileVerbs
 
 ADAPTER_CONFIG = "vidmm.json"  # beside transformers' own config.json in a saved adapter folder
 
@@ -56,7 +56,7 @@ class FrameAnswer:
     spans: tuple[tuple[float, float], ...]
 
 
-class HubAdapter(FileVerbs, nn.Module):
+class HubAdapter(FileTasks, nn.Module):
     """A transformers model + its processor, built from an `AdapterConfig`.
 
     Subclasses name their transformers classes and default frame count, and add the task verbs.

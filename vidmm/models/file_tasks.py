@@ -1,8 +1,4 @@
-"""The verbs on files, whisper-style (``model.caption("talk.mp4")``), for every model family.
-
-Each forwards to `vidmm.tasks`, which samples the frames and calls the model's frame verbs
-(`caption_frames`, `ask_frames` / `answer`, `zero_shot`, …), so a family gets these by inheriting.
-"""
+"""Tasks on files as model methods, whisper-style: ``model.caption("talk.mp4")`` (see `vidmm.tasks`)."""
 
 from __future__ import annotations
 
@@ -10,7 +6,12 @@ from pathlib import Path
 from typing import Sequence
 
 
-class FileVerbs:
+class FileTasks:
+    """`caption`, `ask`, `classify` and `tag` on a video file, for any model with the task verbs.
+
+    `vidmm.tasks` is imported on call: the models package does not depend on it.
+    """
+
     def caption(self, path: str | Path, **options):
         """Caption a video file: `vidmm.tasks.caption` -> Caption(text, segments, evidence)."""
         from vidmm import tasks
@@ -23,8 +24,8 @@ class FileVerbs:
 
         return tasks.ask(self, path, question, **options)
 
-    def classify(self, path: str | Path, labels: Sequence[str], **options):
-        """Rank labels for a video file: `vidmm.tasks.classify` -> Labels(labels, evidence)."""
+    def classify(self, path: str | Path, labels: Sequence[str] | None = None, **options):
+        """Rank labels (or the model's own) for a video file: `vidmm.tasks.classify` -> Labels."""
         from vidmm import tasks
 
         return tasks.classify(self, path, labels, **options)
