@@ -52,7 +52,7 @@ def _videos(B=2, T=FRAMES, seed=0) -> np.ndarray:
 
 def test_a_saved_transformers_folder_loads_by_its_model_type(adapter):
     assert type(adapter) is VideoMAEAdapter and not adapter.training
-    assert adapter.label_names == KINDS and adapter.num_frames == VideoMAEAdapter.default_frames
+    assert adapter.label_names == KINDS and adapter.num_frames == FRAMES  # the clip length it was built for
 
 
 def test_probabilities_equal_the_model_card(adapter, folder):
@@ -88,7 +88,7 @@ def test_open_set_verbs_say_what_the_model_cannot_do(adapter):
 
 def test_top_labels_of_a_video_file(adapter, media):
     path = media("shape.mp4")
-    _, frames, _ = sample(path, adapter.num_frames)  # what the task samples: the model's own count
+    _, frames, _ = sample(path, adapter, None)  # what the task samples: the model's own count
     probs = adapter.classify_frames(frames.data)[0]
     expected = [adapter.label_names[i] for i in probs.argsort(descending=True)[:3]]
     result = classify(adapter, path, top_k=3)

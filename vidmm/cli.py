@@ -249,7 +249,7 @@ def index_files(
     model: str = typer.Option(None, "--model", "-m", help="Model for a new index (default lite); an existing one keeps its own."),
     window_s: float = typer.Option(2.0, "--window", help="Window length, seconds."),
     stride_s: float = typer.Option(1.0, "--stride", help="Window stride, seconds."),
-    frames: int = typer.Option(4, "--frames", help="Frames per window."),
+    frames: int = typer.Option(None, "--frames", help="Frames per window (default: the model's own count, else 4)."),
     timeout_s: float = typer.Option(60.0, "--timeout", help="Give up on a file making no progress this long."),
     fail_fast: bool = FailFastOpt,
 ) -> None:
@@ -350,7 +350,9 @@ def models(as_json: bool = typer.Option(False, "--json", help="One JSON object p
         for row in rows:
             typer.echo(json.dumps(dataclasses.asdict(row)))
         return
-    typer.echo(f"{'name':<14} {'params':>8}  {'local':<5}  {'tasks':<32} description")
+    width = max(len(row.name) for row in rows)
+    typer.echo(f"{'name':<{width}} {'params':>8}  {'local':<5}  {'tasks':<24} description")
     for row in rows:
         params = f"{row.params / 1e6:.1f}M" if row.params else "?"
-        typer.echo(f"{row.name:<14} {params:>8}  {'yes' if row.local else 'no':<5}  {', '.join(row.tasks):<32} {row.description}")
+        tasks = ", ".join(row.tasks)
+        typer.echo(f"{row.name:<{width}} {params:>8}  {'yes' if row.local else 'no':<5}  {tasks:<24} {row.description}")

@@ -88,8 +88,14 @@ class HubAdapter(FileTasks, nn.Module):
         """A folder written by `save`, or by transformers' ``save_pretrained`` (model + processor)."""
         path = Path(path)
         saved = path / ADAPTER_CONFIG
-        data = json.loads(saved.read_text()) if saved.is_file() else {"family": cls.family, "num_frames": cls.default_frames}
-        return cls.from_config({**data, "source": str(path)}, HubOptions())
+        if saved.is_file():
+            return cls.from_config({**json.loads(saved.read_text()), "source": str(path)}, HubOptions())
+        adapter = cls.from_config({"family": cls.family, "source": str(path), "num_frames": cls.default_frames})
+        # A plain transformers folder: a model built for a clip length (a 16-frame X-CLIP) sees that many.
+        frames = getattr(adapter, "model_frames", None)
+        if frames:
+            adapter.config = dataclasses.replace(adapter.config, num_frames=frames)
+        return adapter
 
     @classmethod
     def weights_available(cls, config: Mapping[str, Any], hub: HubOptions = HubOptions()) -> bool:
