@@ -383,9 +383,9 @@ def models(as_json: bool = typer.Option(False, "--json", help="One JSON object p
         for row in rows:
             typer.echo(json.dumps(dataclasses.asdict(row)))
         return
-    width = max(len(row.name) for row in rows)
-    typer.echo(f"{'name':<{width}} {'params':>8}  {'local':<5}  {'tasks':<24} description")
+    width, tasks_width = max(len(row.name) for row in rows), max(len(", ".join(row.tasks)) for row in rows)
+    typer.echo(f"{'name':<{width}} {'params':>7}  {'local':<5}  {'tasks':<{tasks_width}}  description")
     for row in rows:
-        params = f"{row.params / 1e6:.1f}M" if row.params else "?"
+        params = "?" if not row.params else f"{row.params / 1e9:.1f}B" if row.params >= 1e9 else f"{row.params / 1e6:.1f}M"
         tasks = ", ".join(row.tasks)
-        typer.echo(f"{row.name:<{width}} {params:>8}  {'yes' if row.local else 'no':<5}  {tasks:<24} {row.description}")
+        typer.echo(f"{row.name:<{width}} {params:>7}  {'yes' if row.local else 'no':<5}  {tasks:<{tasks_width}}  {row.description}")
