@@ -223,10 +223,12 @@ def test_the_cli_classifies_and_searches_with_xclip_b32(folder, media, tmp_path,
     assert labels.exit_code == 0, labels.output
     assert sorted(label["name"] for label in json.loads(labels.stdout)["labels"]) == ["a blue circle", "a red square"]
     assert runner.invoke(app, ["index", video, "--db", db, "-m", "xclip-b32"]).exit_code == 0
-    found = runner.invoke(app, ["search", "a red square", "--db", db, "-k", "2", "--json"])
+    found = runner.invoke(app, ["search", "a red square", "--db", db, "-k", "2", "--json", "--model", "xclip-b32"])
     assert found.exit_code == 0, found.output
     hits = [json.loads(line) for line in found.stdout.splitlines()]
     assert hits and all(hit["path"] == video for hit in hits)
+    other = runner.invoke(app, ["search", "a red square", "--db", db, "--model", "lite"])
+    assert other.exit_code == 2 and "holds vectors from model 'xclip-b32'" in other.stderr
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     missing = runner.invoke(app, ["classify", video, "-m", "xclip-b32", "-l", "a red square"])

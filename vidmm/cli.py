@@ -287,13 +287,14 @@ def search(
     k: int = typer.Option(10, "-k", help="How many moments."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per moment."),
     thumbnails: Path = typer.Option(None, "--thumbnails", help="Write a JPEG of each moment's middle frame here."),
+    model: str = typer.Option(None, "--model", "-m", help="Check the index was made by this model (it always searches with its own)."),
 ) -> None:
     """Find the moments that match a query, best first: video, start–end, score."""
     from vidmm.index import Index, VidmmIndexError
     from vidmm.writers import short_clock
 
     try:
-        hits = Index(db).search(query, k=k)
+        hits = Index(db, model_name=model).search(query, k=k)
     except VidmmIndexError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
