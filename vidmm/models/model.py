@@ -149,7 +149,13 @@ class VideoModel(nn.Module):
     def encode(self, video: Video, mask: Mask = None) -> VideoFeatures:
         """uint8 video -> contextualised frames `(B, T, D)` and video embedding `(B, D)`."""
         mask = None if mask is None else torch.as_tensor(mask, device=self.device).view(-1, mask.shape[-1])  # (B, T)
-        frames, pooled = self.temporal(self.frame_features(video), mask)
+        return self.encode_features(self.frame_features(video), mask)
+
+    def encode_features(self, features: torch.Tensor, mask: Mask = None) -> VideoFeatures:
+        """Frame features `(B, T, D)` (from `frame_features`, or a feature cache) -> the temporal
+        module's output. Training on cached features starts here: everything after the frozen
+        frame encoder."""
+        frames, pooled = self.temporal(features, mask)
         return VideoFeatures(frames=frames, video=pooled, mask=mask)
 
     def encode_frames(self, video: Video, mask: Mask = None, normalize: bool = True) -> torch.Tensor:

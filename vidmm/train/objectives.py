@@ -1,0 +1,219 @@
+"""What each task trains and how it is scored, on cached frame features `(B, T, D)`.
+
+An objective sets up the model's heads from the training data (`configure`: class names, answer
+vocabulary), encodes the frozen text side once (`targets`: labels, question tokens, caption
+embeddings or token ids), and then gives a training `loss` for a batch of rows and a validation
+`score` for a whole split. Frame encoder and text encoder are frozen, so only the temporal module,
+the retrieval projections and temperature, and the task's head learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from vidmm.models.config import CaptionConfig, ModelConfig, QAConfig
+from vidmm.models.heads import info_nce
+from vidmm.models.text_encoders import TextFeatures
+from vidmm.train.manifest import Example
+
+EVAL_BATCH = 256  # rows per forward pass when scoring a split: bounds memory on large sets
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a split is trained toward, on the model's device.
+
+    y: class or answer index per row `(N,)` (-1 where validation has one unseen in training);
+    text: frozen question tokens (QA) or caption embeddings (retrieval); ids: caption token ids;
+    captions: for each row, its captions' rows in `text` / `ids`; clips: clip identity per row `(N,)`.
+    """
+
+    y: torch.Tensor | None = None
+    text: TextFeatures | None = None
+    ids: torch.Tensor | None = None
+    captions: tuple[tuple[int, ...], ...] = ()
+    clips: torch.Tensor | None = None
+
+
+class Objective:
+    """Base: `metric` names the validation score; `higher_is_better` says which way it improves."""
+
+    metric = "accuracy"
+    higher_is_better = True
+    manifest_task = "classify"  # the fields `read_manifest` must find on every row
+
+    def configure(self, config: ModelConfig, train: Sequence[Example]) -> ModelConfig:
+        return config
+
+    def targets(self, model, examples: Sequence[Example]) -> Targets:
+        raise NotImplementedError
+
+    def loss(self, model, features: torch.Tensor, targets: Targets, rows: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, model, features: torch.Tensor, targets: Targets) -> float:
+        raise NotImplementedError
+
+
+class _Vocabulary(Objective):
+    """Cross-entropy over a fixed vocabulary (class labels, answers); scored by accuracy."""
+
+    def logits(self, model, features: torch.Tensor, targets: Targets, rows: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, model, features, targets, rows):
+        return F.cross_entropy(self.logits(model, features, targets, rows), targets.y[rows])
+
+    def score(self, model, features, targets):
+        rows = torch.arange(len(features))
+        predicted = torch.cat(
+            [self.logits(model, features[r].to(model.device), targets, r).argmax(-1) for r in rows.split(EVAL_BATCH)]
+        )
+        return (predicted == targets.y).float().mean().item()
+
+
+class Classify(_Vocabulary):
+    """The classifier head on the video embedding; classes are the training set's labels."""
+
+    def configure(self, config, train):
+        return replace(config, labels=tuple(sorted({e.label for e in train})))
+
+    def targets(self, model, examples):
+        index = {label: i for i, label in enumerate(model.config.labels)}
+        return Targets(y=torch.tensor([index.get(e.label, -1) for e in examples], device=model.device))
+
+    def logits(self, model, features, targets, rows):
+        return model.classifier(model.encode_features(features).video)
+
+
+class QA(_Vocabulary):
+    """Open-ended QA as classification over the training set's answers (the QA head's vocabulary)."""
+
+    manifest_task = "qa"
+
+    def configure(self, config, train):
+        answers = tuple(sorted({e.answer for e in train}))
+        return replace(config, qa=replace(config.qa or QAConfig(), answers=answers))
+
+    def targets(self, model, examples):
+        index = {answer: i for i, answer in enumerate(model.config.qa.answers)}
+        y = torch.tensor([index.get(e.answer, -1) for e in examples], device=model.device)
+        return Targets(y=y, text=frozen_text(model, [e.question for e in examples]))
+
+    def logits(self, model, features, targets, rows):
+        video = model.encode_features(features)
+        return model.qa(targets.text.tokens[rows], targets.text.mask[rows], video.frames, video.mask)
+
+
+class Retrieval(Objective):
+    """Symmetric InfoNCE between videos and one of their captions, drawn afresh each step; scored by
+    R@1, the mean of text-to-video and video-to-text (a hit is any row of the same clip).
+
+    Rows of one clip in one batch count as negatives of each other: keep one row per clip in the
+    training manifest (several captions go in one row).
+    """
+
+    metric = "r1"
+    manifest_task = "retrieval"
+
+    def targets(self, model, examples):
+        texts, captions = _flatten_captions(examples)
+        return Targets(text=frozen_text(model, texts), captions=captions, clips=_clip_ids(examples, model.device))
+
+    def _embed(self, model, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(model.retrieval.video_proj(model.encode_features(features).video), dim=-1)  # (B, E)
+
+    def loss(self, model, features, targets, rows):
+        picked = _draw(targets.captions, rows)
+        text = F.normalize(model.retrieval.text_proj(targets.text.pooled[picked]), dim=-1)  # (B, E)
+        return info_nce(model.retrieval.logits(self._embed(model, features), text))
+
+    def score(self, model, features, targets):
+        video = torch.cat([self._embed(model, f.to(model.device)) for f in features.split(EVAL_BATCH)])  # (N, E)
+        first = [rows[0] for rows in targets.captions]
+        text = model.retrieval.text_proj(targets.text.pooled[first])  # (N, E)
+        scores = model.similarity(video, text)  # (N videos, N texts)
+        clips = targets.clips
+        video_to_text = (clips[scores.argmax(1)] == clips).float().mean()
+        text_to_video = (clips[scores.argmax(0)] == clips).float().mean()
+        return ((video_to_text + text_to_video) / 2).item()
+
+
+class Caption(Objective):
+    """The caption decoder, teacher-forced on one caption per row drawn afresh each step; scored by
+    the validation loss on each row's first caption (lower is better)."""
+
+    metric = "val_loss"
+    higher_is_better = False
+    manifest_task = "caption"
+
+    def configure(self, config, train):
+        return replace(config, caption=config.caption or CaptionConfig())
+
+    def targets(self, model, examples):
+        texts, captions = _flatten_captions(examples)
+        batch = model.text_encoder.tokenizer(
+            texts, padding="max_length", truncation=True, max_length=model.config.caption.max_length, return_tensors="pt"
+        )
+        return Targets(ids=batch["input_ids"].to(model.device), captions=captions)
+
+    def loss(self, model, features, targets, rows):
+        return model.captioner.loss(targets.ids[_draw(targets.captions, rows)], *_frames(model, features))
+
+    def score(self, model, features, targets):
+        first = torch.tensor([rows[0] for rows in targets.captions])
+        losses = [
+            len(r) * model.captioner.loss(targets.ids[first[r]], *_frames(model, features[r].to(model.device)))
+            for r in torch.arange(len(features)).split(EVAL_BATCH)
+        ]
+        return (sum(losses) / len(features)).item()
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "classify": Classify(),
+    "probe": Classify(),  # the same labels and accuracy; fitted by `probe.fit_probe`, not by a loss
+    "qa": QA(),
+    "retrieval": Retrieval(),
+    "caption": Caption(),
+}
+
+
+@torch.no_grad()
+def frozen_text(model, texts: Sequence[str], batch_size: int = 64) -> TextFeatures:
+    """The frozen text encoder on N strings, in batches padded to one length: tokens `(N, L, Dt)`."""
+    chunks = [model.text_encoder(list(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
+    L = max(c.tokens.shape[1] for c in chunks)
+    tokens = torch.cat([F.pad(c.tokens, (0, 0, 0, L - c.tokens.shape[1])) for c in chunks])
+    mask = torch.cat([F.pad(c.mask, (0, L - c.mask.shape[1])) for c in chunks])
+    return TextFeatures(tokens=tokens, mask=mask, pooled=torch.cat([c.pooled for c in chunks]))
+
+
+def _flatten_captions(examples: Sequence[Example]) -> tuple[list[str], tuple[tuple[int, ...], ...]]:
+    """Every caption once in a flat list, and for each example the positions of its captions."""
+    texts: list[str] = []
+    rows = []
+    for e in examples:
+        rows.append(tuple(range(len(texts), len(texts) + len(e.captions))))
+        texts.extend(e.captions)
+    return texts, tuple(rows)
+
+
+def _draw(captions: tuple[tuple[int, ...], ...], rows: torch.Tensor) -> torch.Tensor:
+    """One caption position per row, uniformly among that row's captions (torch's global RNG)."""
+    counts = torch.tensor([len(captions[r]) for r in rows.tolist()])
+    picks = (torch.rand(len(counts)) * counts).long()
+    return torch.tensor([captions[r][k] for r, k in zip(rows.tolist(), picks.tolist())], device=rows.device)
+
+
+def _clip_ids(examples: Sequence[Example], device) -> torch.Tensor:
+    ids: dict[tuple, int] = {}
+    return torch.tensor([ids.setdefault(e.key(), len(ids)) for e in examples], device=device)
+
+
+def _frames(model, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    video = model.encode_features(features)
+    return video.frames, video.mask
