@@ -60,7 +60,7 @@ def colour_videos(folder: Path, per_class: int, offset: int = 0) -> list[Example
             examples.append(
                 Example(
                     video=path,
-                    captions=(f"a {label} square", f"a {label} box moving"),
+                    captions=(f"a {label} square, number {i + offset}", f"the {label} box {i + offset}"),
                     label=label,
                     question="what colour is the square?",
                     answer=label,
