@@ -65,8 +65,8 @@ def test_classifier_learns_and_its_best_checkpoint_reloads_with_identical_predic
     result = train(recipe(setup, tmp_path / "run"), progress=False)
     losses = [r["train_loss"] for r in result.history]
     assert len(losses) == 4 and losses[-1] < losses[0]
-    assert result.best_metric == max(r["accuracy"] for r in result.history)
-    assert result.history[result.best_epoch - 1]["accuracy"] == result.best_metric
+    assert result.metric == "top1" and result.best_metric == max(r["top1"] for r in result.history)
+    assert result.history[result.best_epoch - 1]["top1"] == result.best_metric
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [1, 2, 3, 4] and lines == list(result.history)
     assert {"step", "train_loss", "lr", "seconds"} <= set(lines[0])
@@ -110,10 +110,10 @@ def test_an_interrupted_run_resumes_and_ends_like_an_unbroken_one(setup, tmp_pat
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
     assert [r["step"] for r in resumed.history] == [r["step"] for r in whole.history]
     for a, b in zip(resumed.history, whole.history):
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["train_loss"] == b["train_loss"]
     last = load_file(tmp_path / "broken" / "last" / "model.safetensors")
     for name, value in load_file(tmp_path / "whole" / "last" / "model.safetensors").items():
-        torch.testing.assert_close(last[name], value, rtol=1e-5, atol=1e-6)
+        assert torch.equal(last[name], value), name
     again = train(recipe(setup, tmp_path / "broken"), progress=False)  # finished: nothing more to do
     assert again.history == resumed.history
 
@@ -129,7 +129,7 @@ def test_every_task_trains_and_its_loss_falls(setup, tmp_path, task):
     result = train(recipe(setup, tmp_path / task, task, epochs=6, lr=1e-2), progress=False)
     losses = [r["train_loss"] for r in result.history]
     assert losses[-1] < losses[0] and all(math.isfinite(x) for x in losses)
-    assert result.metric == {"retrieval": "r1", "qa": "accuracy", "caption": "val_loss"}[task]
+    assert result.metric == {"retrieval": "R@1", "qa": "accuracy", "caption": "val_loss"}[task]
     loaded = vidmm.load(result.checkpoint)
     video = frames(Path(setup[1]).parent / "videos" / "blue0.mp4")
     if task == "qa":
@@ -146,7 +146,7 @@ def test_linear_probe_separates_colours_and_matches_scikit_learn(setup, tmp_path
     from sklearn.linear_model import LogisticRegression
 
     result = train(recipe(setup, tmp_path / "probe", "probe"), progress=False)
-    assert result.best_metric > 0.5 and result.history[0]["accuracy"] == result.best_metric
+    assert result.best_metric > 50 and result.history[0]["top1"] == result.best_metric  # percent; chance is 50
     loaded = vidmm.load(result.checkpoint)
     videos = Path(setup[1]).parent / "videos"
     for name, label in [("red4.mp4", "red"), ("blue5.mp4", "blue")]:

@@ -9,6 +9,7 @@ the retrieval projections and temperature, and the task's head learn.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -19,6 +20,7 @@ from vidmm.models.config import CaptionConfig, ModelConfig, QAConfig
 from vidmm.models.heads import info_nce
 from vidmm.models.text_encoders import TextFeatures
 from vidmm.train.manifest import Example
+from vidmm.train.metrics import classification_metrics, qa_accuracy, retrieval_metrics
 
 EVAL_BATCH = 256  # rows per forward pass when scoring a split: bounds memory on large sets
 
@@ -28,11 +30,13 @@ class Targets:
     """What a split is trained toward, on the model's device.
 
     y: class or answer index per row `(N,)` (-1 where validation has one unseen in training);
-    text: frozen question tokens (QA) or caption embeddings (retrieval); ids: caption token ids;
-    captions: for each row, its captions' rows in `text` / `ids`; clips: clip identity per row `(N,)`.
+    answers: each row's answer text (QA); text: frozen question tokens (QA) or caption embeddings
+    (retrieval); ids: caption token ids; captions: for each row, its captions' rows in `text` /
+    `ids`; clips: clip identity per row `(N,)`, numbered in order of first appearance.
     """
 
     y: torch.Tensor | None = None
+    answers: tuple[str, ...] = ()
     text: TextFeatures | None = None
     ids: torch.Tensor | None = None
     captions: tuple[tuple[int, ...], ...] = ()
@@ -60,9 +64,12 @@ class Objective:
 
 
 class _Vocabulary(Objective):
-    """Cross-entropy over a fixed vocabulary (class labels, answers); scored by accuracy."""
+    """Cross-entropy over a fixed vocabulary (class labels, answers), scored from the logits."""
 
     def logits(self, model, features: torch.Tensor, targets: Targets, rows: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def measure(self, model, logits: torch.Tensor, targets: Targets) -> float:
         raise NotImplementedError
 
     def loss(self, model, features, targets, rows):
@@ -70,14 +77,15 @@ class _Vocabulary(Objective):
 
     def score(self, model, features, targets):
         rows = torch.arange(len(features))
-        predicted = torch.cat(
-            [self.logits(model, features[r].to(model.device), targets, r).argmax(-1) for r in rows.split(EVAL_BATCH)]
-        )
-        return (predicted == targets.y).float().mean().item()
+        logits = [self.logits(model, features[r].to(model.device), targets, r) for r in rows.split(EVAL_BATCH)]
+        return self.measure(model, torch.cat(logits).float().cpu(), targets)  # (N, C) in
 
 
 class Classify(_Vocabulary):
-    """The classifier head on the video embedding; classes are the training set's labels."""
+    """The classifier head on the video embedding; classes are the training set's labels; scored by
+    top-1 accuracy in percent (a tie for first is a miss in expectation, see `metrics`)."""
+
+    metric = "top1"
 
     def configure(self, config, train):
         return replace(config, labels=tuple(sorted({e.label for e in train})))
@@ -89,9 +97,16 @@ class Classify(_Vocabulary):
     def logits(self, model, features, targets, rows):
         return model.classifier(model.encode_features(features).video)
 
+    def measure(self, model, logits, targets):
+        # A label unseen in training gets a column no class can reach: always a miss, never a crash.
+        unseen = logits.new_full((len(logits), 1), -math.inf)
+        y = targets.y.cpu().where(targets.y.cpu() >= 0, logits.shape[1])
+        return classification_metrics(torch.cat([logits, unseen], 1).numpy(), y.numpy())["top1"]
+
 
 class QA(_Vocabulary):
-    """Open-ended QA as classification over the training set's answers (the QA head's vocabulary)."""
+    """Open-ended QA as classification over the training set's answers (the QA head's vocabulary);
+    scored by `qa_accuracy` (percent, answers compared after VQA normalisation)."""
 
     manifest_task = "qa"
 
@@ -102,22 +117,27 @@ class QA(_Vocabulary):
     def targets(self, model, examples):
         index = {answer: i for i, answer in enumerate(model.config.qa.answers)}
         y = torch.tensor([index.get(e.answer, -1) for e in examples], device=model.device)
-        return Targets(y=y, text=frozen_text(model, [e.question for e in examples]))
+        return Targets(y=y, answers=tuple(e.answer for e in examples), text=frozen_text(model, [e.question for e in examples]))
 
     def logits(self, model, features, targets, rows):
         video = model.encode_features(features)
         return model.qa(targets.text.tokens[rows], targets.text.mask[rows], video.frames, video.mask)
 
+    def measure(self, model, logits, targets):
+        vocabulary = model.config.qa.answers
+        return qa_accuracy([vocabulary[i] for i in logits.argmax(-1).tolist()], targets.answers)
+
 
 class Retrieval(Objective):
     """Symmetric InfoNCE between videos and one of their captions, drawn afresh each step; scored by
-    R@1, the mean of text-to-video and video-to-text (a hit is any row of the same clip).
+    R@1 in percent, the mean of text-to-video and video-to-text (`metrics.retrieval_metrics`: each
+    row's first caption against each distinct clip).
 
     Rows of one clip in one batch count as negatives of each other: keep one row per clip in the
     training manifest (several captions go in one row).
     """
 
-    metric = "r1"
+    metric = "R@1"
     manifest_task = "retrieval"
 
     def targets(self, model, examples):
@@ -133,14 +153,15 @@ class Retrieval(Objective):
         return info_nce(model.retrieval.logits(self._embed(model, features), text))
 
     def score(self, model, features, targets):
-        video = torch.cat([self._embed(model, f.to(model.device)) for f in features.split(EVAL_BATCH)])  # (N, E)
-        first = [rows[0] for rows in targets.captions]
-        text = model.retrieval.text_proj(targets.text.pooled[first])  # (N, E)
-        scores = model.similarity(video, text)  # (N videos, N texts)
-        clips = targets.clips
-        video_to_text = (clips[scores.argmax(1)] == clips).float().mean()
-        text_to_video = (clips[scores.argmax(0)] == clips).float().mean()
-        return ((video_to_text + text_to_video) / 2).item()
+        clips = targets.clips.cpu()
+        first_row = [clips.tolist().index(c) for c in range(int(clips.max()) + 1)]  # one video per clip
+        # Scored as search scores: the model's own similarity (lite's is not a cosine) of unnormalised embeddings.
+        project = model.retrieval.video_proj
+        video = torch.cat([project(model.encode_features(f.to(model.device)).video) for f in features[first_row].split(EVAL_BATCH)])
+        text = model.retrieval.text_proj(targets.text.pooled[[rows[0] for rows in targets.captions]])  # (N, E)
+        sim = model.similarity(video, text).T.float().cpu().numpy()  # (N texts, V clips)
+        recall = retrieval_metrics(sim, clips.numpy())
+        return (recall["t2v"]["R@1"] + recall["v2t"]["R@1"]) / 2
 
 
 class Caption(Objective):
