@@ -8,21 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from train_helpers import colour_videos, tiny_clip, tiny_model
+from train_helpers import colour_videos, one_thread, tiny_clip, tiny_model  # noqa: F401 (one_thread: a fixture)
 from vidmm.io import open_video
 from vidmm.train import cache as cache_module
 from vidmm.train.cache import FeatureCache, Sampling, encoder_fingerprint, frame_features
 from vidmm.train.manifest import Example
 
 SAMPLING = Sampling(num_frames=4, short_side=64)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

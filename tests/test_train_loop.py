@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 import vidmm
-from train_helpers import colour_manifests, tiny_clip, tiny_config
+from train_helpers import colour_manifests, one_thread, tiny_clip, tiny_config  # noqa: F401 (one_thread: a fixture)
 from vidmm.io import open_video
 from vidmm.train import FeatureCache, Optim, Recipe, Sampling, frame_features, load_recipe, read_manifest, train
 from vidmm.train import loop as loop_module
@@ -24,14 +24,6 @@ from vidmm.train.probe import video_embeddings
 
 SAMPLING = Sampling(num_frames=4, short_side=64)
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "train"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
