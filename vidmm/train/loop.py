@@ -91,36 +91,37 @@ def train(recipe: Recipe | str | Path, *, progress: bool | None = None) -> Train
     out.mkdir(parents=True, exist_ok=True)
     if recipe.task == "probe":
         return _probe(model, objective, recipe, train_clips, val_clips, train_targets, val_targets, failed)
-    return _Run(model, objective, recipe, progress).fit(train_clips, val_clips, train_targets, val_targets, failed)
+    steps_per_epoch = math.ceil(len(train_clips.features) / recipe.optim.batch_size)
+    run = _Run(model, objective, recipe, steps_per_epoch, progress)
+    return run.fit(train_clips, val_clips, train_targets, val_targets, failed)
 
 
 class _Run:
     """The state of one training run, and the epochs over it."""
 
-    def __init__(self, model: VideoModel, objective: Objective, recipe: Recipe, progress: bool | None):
+    def __init__(self, model: VideoModel, objective: Objective, recipe: Recipe, steps_per_epoch: int, progress: bool | None):
         self.model, self.objective, self.recipe, self.progress = model, objective, recipe, progress
         self.out = Path(recipe.out)
         self.trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
         o = recipe.optim
         self.optimizer = torch.optim.AdamW(self.trainable.values(), lr=o.lr, weight_decay=o.weight_decay)
+        self.steps_per_epoch, total = steps_per_epoch, o.epochs * steps_per_epoch
+        warmup = round(o.warmup * total) if o.warmup < 1 else int(o.warmup)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: warmup_cosine(step, warmup, total))
         self.shuffle = torch.Generator().manual_seed(recipe.seed)
         self.epoch, self.step, self.bad_epochs, self.stopped = 0, 0, 0, False
-        self.best_metric, self.best_epoch = -math.inf if objective.higher_is_better else math.inf, 0
+        self.best_metric, self.best_epoch = math.nan, 0
         self.history: list[dict[str, Any]] = []
 
     def fit(
         self, train: ClipFeatures, val: ClipFeatures, train_targets: Targets, val_targets: Targets, failed
     ) -> TrainResult:
         o = self.recipe.optim
-        steps_per_epoch = math.ceil(len(train.features) / o.batch_size)
-        total = o.epochs * steps_per_epoch
-        warmup = round(o.warmup * total) if o.warmup < 1 else int(o.warmup)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: warmup_cosine(step, warmup, total))
         self._resume()
         while self.epoch < o.epochs and not self.stopped:
             self.epoch += 1
             started = time.perf_counter()
-            loss = self._train_epoch(train.features, train_targets, steps_per_epoch)
+            loss = self._train_epoch(train.features, train_targets)
             self.model.eval()
             with torch.no_grad():
                 value = self.objective.score(self.model, val.features, val_targets)
@@ -153,7 +154,7 @@ class _Run:
             self.model.eval(),
         )
 
-    def _train_epoch(self, features: torch.Tensor, targets: Targets, steps: int) -> float:
+    def _train_epoch(self, features: torch.Tensor, targets: Targets) -> float:
         o, model = self.recipe.optim, self.model
         model.train()
         model.frame_encoder.eval()  # frozen: no dropout, no batch-norm statistics updates
@@ -161,7 +162,8 @@ class _Run:
         order = torch.randperm(len(features), generator=self.shuffle)
         total = 0.0
         batches = order.split(o.batch_size)
-        bar = tqdm(batches, total=steps, desc=f"epoch {self.epoch}", file=sys.stderr, leave=False, disable=bar_disabled(self.progress))
+        quiet = bar_disabled(self.progress)
+        bar = tqdm(batches, total=self.steps_per_epoch, desc=f"epoch {self.epoch}", file=sys.stderr, leave=False, disable=quiet)
         for rows in bar:
             loss = self.objective.loss(model, features[rows].to(model.device), targets, rows)  # (B, T, D) in
             self.optimizer.zero_grad(set_to_none=True)
@@ -176,6 +178,8 @@ class _Run:
         return total / len(features)
 
     def _improves(self, value: float) -> bool:
+        if self.best_epoch == 0:  # the first epoch is the best so far, even with a NaN metric
+            return True
         return value > self.best_metric if self.objective.higher_is_better else value < self.best_metric
 
     def _save_last(self, path: Path) -> None:
