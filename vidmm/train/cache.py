@@ -122,7 +122,7 @@ def frame_features(
     encoder = encoder_fingerprint(model)
     found: dict[tuple, tuple[torch.Tensor, torch.Tensor] | str] = {}
     kept, rows, failed = [], [], []
-    bar = tqdm(examples, desc="features", unit="clip", file=sys.stderr, disable=bar_disabled(progress))
+    bar = tqdm(examples, desc="features", unit="clip", file=sys.stderr, disable=not show_progress(progress))
     for example in bar:
         clip = example.key()
         if clip not in found:
@@ -165,6 +165,6 @@ def _clip_features(
     return features, timestamps
 
 
-def bar_disabled(progress: bool | None) -> bool | None:
-    """tqdm's `disable`: None lets tqdm hide the bar when stderr is not a terminal."""
-    return None if progress is None else not progress
+def show_progress(progress: bool | None) -> bool:
+    """Whether to draw progress on stderr: as asked, or (None) only when stderr is a terminal."""
+    return sys.stderr.isatty() if progress is None else progress

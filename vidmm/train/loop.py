@@ -33,7 +33,7 @@ from tqdm import tqdm
 from vidmm.models.config import ModelConfig
 from vidmm.models.lite import LiteModel
 from vidmm.models.model import VideoModel
-from vidmm.train.cache import ClipFeatures, FeatureCache, bar_disabled, frame_features
+from vidmm.train.cache import ClipFeatures, FeatureCache, frame_features, show_progress
 from vidmm.train.manifest import read_manifest
 from vidmm.train.objectives import OBJECTIVES, Objective, Targets
 from vidmm.train.probe import fit_probe
@@ -141,6 +141,8 @@ class _Run:
             else:
                 self.bad_epochs += 1
             self.stopped = o.patience is not None and self.bad_epochs >= o.patience
+            if show_progress(self.progress):
+                tqdm.write(f"epoch {self.epoch}: train loss {loss:.4f}, {self.objective.metric} {value:.4g}", file=sys.stderr)
             _write_dir(self.out / "last", self._save_last)
             _write_lines(self.out / "metrics.jsonl", self.history)
         load_model(self.model, str(self.out / "best" / "model.safetensors"))
@@ -162,7 +164,7 @@ class _Run:
         order = torch.randperm(len(features), generator=self.shuffle)
         total = 0.0
         batches = order.split(o.batch_size)
-        quiet = bar_disabled(self.progress)
+        quiet = not show_progress(self.progress)
         bar = tqdm(batches, total=self.steps_per_epoch, desc=f"epoch {self.epoch}", file=sys.stderr, leave=False, disable=quiet)
         for rows in bar:
             loss = self.objective.loss(model, features[rows].to(model.device), targets, rows)  # (B, T, D) in
