@@ -62,6 +62,7 @@ def test_classifier_learns_and_its_best_checkpoint_reloads_with_identical_predic
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [1, 2, 3, 4] and lines == list(result.history)
     assert {"step", "train_loss", "lr", "seconds"} <= set(lines[0])
+    assert json.loads((tmp_path / "run" / "recipe.json").read_text())["task"] == "classify"
 
     loaded = vidmm.load(result.checkpoint)
     assert loaded.config == result.model.config and loaded.config.labels == ("blue", "red")

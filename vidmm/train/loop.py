@@ -7,8 +7,9 @@ The run: read the manifests, fill the feature cache (the frozen frame encoder, o
 the model with the task's heads, then epochs of AdamW over shuffled batches of cached features
 (linear warm-up then cosine decay per step, gradient clipping), validating after each. Every epoch
 writes ``out/last/`` (the model and ``trainer.pt``: optimiser, schedule, RNG states, history) and,
-when the metric improves, ``out/best/``; ``out/metrics.jsonl`` has one line per epoch. Run it again
-on the same `out` and it resumes after the last finished epoch, ending where one unbroken run would.
+when the metric improves, ``out/best/``; ``out/metrics.jsonl`` has one line per epoch and
+``out/recipe.json`` the recipe. Run it again on the same `out` and it resumes after the last
+finished epoch, ending with the weights one unbroken run would have (tested bit for bit on CPU).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def train(recipe: Recipe | str | Path, *, progress: bool | None = None) -> Train
 
     out = Path(recipe.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2, default=str) + "\n")  # what made this folder
     if recipe.task == "probe":
         return _probe(model, objective, recipe, train_clips, val_clips, train_targets, val_targets, failed)
     steps_per_epoch = math.ceil(len(train_clips.features) / recipe.optim.batch_size)
