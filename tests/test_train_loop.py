@@ -41,6 +41,7 @@ def recipe(setup, out: Path, task: str = "classify", **optim) -> Recipe:
         "classify": {"temporal": {"kind": "transformer"}},
         "retrieval": {"retrieval": {"embed_dim": 16}},
         "qa": {"qa": {"layers": 1, "heads": 4}},
+        "choice": {"qa": {"layers": 1, "heads": 4}},
     }.get(task, {})
     settings = dict(epochs=4, batch_size=4, lr=3e-3, warmup=2, patience=None) | optim
     return Recipe(
@@ -117,17 +118,20 @@ def test_early_stopping_waits_patience_epochs_without_improvement(setup, tmp_pat
     assert result.best_epoch == 1
 
 
-@pytest.mark.parametrize("task", ["retrieval", "qa", "caption"])
+@pytest.mark.parametrize("task", ["retrieval", "qa", "choice", "caption"])
 def test_every_task_trains_and_its_loss_falls(setup, tmp_path, task):
     result = train(recipe(setup, tmp_path / task, task, epochs=6, lr=1e-2), progress=False)
     losses = [r["train_loss"] for r in result.history]
     assert losses[-1] < losses[0] and all(math.isfinite(x) for x in losses)
-    assert result.metric == {"retrieval": "R@1", "qa": "accuracy", "caption": "val_loss"}[task]
+    assert result.metric == {"retrieval": "R@1", "qa": "accuracy", "choice": "accuracy", "caption": "val_loss"}[task]
     loaded = vidmm.load(result.checkpoint)
     video = frames(Path(setup[1]).parent / "videos" / "blue0.mp4")
     if task == "qa":
         assert loaded.config.qa.answers == ("blue", "red")
         assert torch.equal(loaded.answer(video, "what colour is the square?"), result.model.answer(video, "what colour is the square?"))
+    elif task == "choice":
+        question, choices = "what colour is the square?", ["blue", "red", "green"]
+        assert torch.equal(loaded.choose(video, question, choices), result.model.choose(video, question, choices))
     elif task == "caption":
         assert loaded.caption_frames(video) == result.model.caption_frames(video)
     else:

@@ -74,6 +74,7 @@ def colour_videos(folder: Path, per_class: int, offset: int = 0) -> list[Example
                     label=label,
                     question="what colour is the square?",
                     answer=label,
+                    choices=("green", "red", "blue"),
                 )
             )
     return examples

@@ -37,6 +37,11 @@ from .text_encoders import build_text_encoder
 Mask = torch.Tensor | None
 
 
+def choice_text(question: str, choice: str) -> str:
+    """What the QA head reads to score one candidate answer (training must build the same text)."""
+    return f"{question} {choice}"
+
+
 @dataclass(frozen=True)
 class VideoFeatures:
     """The temporal module's output: frames `(B, T, D)`, video `(B, D)`, mask `(B, T)` or None."""
@@ -229,7 +234,7 @@ class VideoModel(nn.Module):
         qa = self._require(self.qa, "a QA head")
         features = self.encode(video, mask)
         B, C = features.video.shape[0], len(choices)
-        text = self.text_encoder([f"{question} {choice}" for choice in choices])  # tokens (C, L, Dt)
+        text = self.text_encoder([choice_text(question, choice) for choice in choices])  # tokens (C, L, Dt)
         # Pair every video with every candidate, rows ordered (video, candidate).
         frames = features.frames.repeat_interleave(C, dim=0)  # (B*C, T, D)
         frame_mask = None if features.mask is None else features.mask.repeat_interleave(C, dim=0)

@@ -17,7 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from vidmm.models.config import CaptionConfig, ModelConfig, QAConfig
+from torch.nn.utils.rnn import pad_sequence
+
 from vidmm.models.heads import info_nce
+from vidmm.models.model import choice_text
 from vidmm.models.text_encoders import TextFeatures
 from vidmm.train.manifest import Example
 from vidmm.train.metrics import classification_metrics, qa_accuracy, retrieval_metrics
@@ -30,16 +33,17 @@ class Targets:
     """What a split is trained toward, on the model's device.
 
     y: class or answer index per row `(N,)` (-1 where validation has one unseen in training);
-    answers: each row's answer text (QA); text: frozen question tokens (QA) or caption embeddings
-    (retrieval); ids: caption token ids; captions: for each row, its captions' rows in `text` /
-    `ids`; clips: clip identity per row `(N,)`, numbered in order of first appearance.
+    answers: each row's answer text (QA); text: the frozen text encoder's output on the split's
+    texts (questions, question + candidate texts, or captions); ids: caption token ids; groups: for
+    each row, the positions of its texts in `text` / `ids` (its candidates, or its captions); clips:
+    clip identity per row `(N,)`, numbered in order of first appearance.
     """
 
     y: torch.Tensor | None = None
     answers: tuple[str, ...] = ()
     text: TextFeatures | None = None
     ids: torch.Tensor | None = None
-    captions: tuple[tuple[int, ...], ...] = ()
+    groups: tuple[tuple[int, ...], ...] = ()
     clips: torch.Tensor | None = None
 
 
@@ -70,7 +74,7 @@ class _Vocabulary(Objective):
         raise NotImplementedError
 
     def measure(self, model, logits: torch.Tensor, targets: Targets) -> float:
-        raise NotImplementedError
+        return top1(logits, targets.y)
 
     def loss(self, model, features, targets, rows):
         return F.cross_entropy(self.logits(model, features, targets, rows), targets.y[rows])
@@ -97,12 +101,6 @@ class Classify(_Vocabulary):
     def logits(self, model, features, targets, rows):
         return model.classifier(model.encode_features(features).video)
 
-    def measure(self, model, logits, targets):
-        # A label unseen in training gets a column no class can reach: always a miss, never a crash.
-        unseen = logits.new_full((len(logits), 1), -math.inf)
-        y = targets.y.cpu().where(targets.y.cpu() >= 0, logits.shape[1])
-        return classification_metrics(torch.cat([logits, unseen], 1).numpy(), y.numpy())["top1"]
-
 
 class QA(_Vocabulary):
     """Open-ended QA as classification over the training set's answers (the QA head's vocabulary);
@@ -128,6 +126,36 @@ class QA(_Vocabulary):
         return qa_accuracy([vocabulary[i] for i in logits.argmax(-1).tolist()], targets.answers)
 
 
+class Choice(_Vocabulary):
+    """Multiple-choice QA, as `VideoModel.choose` answers it: the QA head scores each question +
+    candidate text, cross-entropy over a row's candidates picks the right one; scored by accuracy
+    (percent). Every row needs ``choices``."""
+
+    manifest_task = "qa"
+
+    def configure(self, config, train):
+        return replace(config, qa=config.qa or QAConfig())
+
+    def targets(self, model, examples):
+        missing = [e.line for e in examples if not e.choices]
+        if missing:
+            raise ValueError(f"multiple-choice rows need choices; none on manifest line(s) {missing[:10]}")
+        texts, groups = _flatten([[choice_text(e.question, c) for c in e.choices] for e in examples])
+        y = torch.tensor([e.choices.index(e.answer) for e in examples], device=model.device)
+        return Targets(y=y, text=frozen_text(model, texts), groups=groups)
+
+    def logits(self, model, features, targets, rows):
+        """Scores of each row's candidates `(B, C)`, padded with -inf past a row's own count."""
+        video = model.encode_features(features)
+        groups = [targets.groups[r] for r in rows.tolist()]
+        counts = torch.tensor([len(g) for g in groups], device=video.frames.device)
+        index = torch.tensor([i for g in groups for i in g])
+        frames = video.frames.repeat_interleave(counts, dim=0)  # (P, T, D): each video once per candidate
+        mask = None if video.mask is None else video.mask.repeat_interleave(counts, dim=0)
+        scores = model.qa.score_choices(targets.text.tokens[index], targets.text.mask[index], frames, mask)  # (P,)
+        return pad_sequence(scores.split(counts.tolist()), batch_first=True, padding_value=-math.inf)  # (B, C)
+
+
 class Retrieval(Objective):
     """Symmetric InfoNCE between videos and one of their captions, drawn afresh each step; scored by
     R@1 in percent, the mean of text-to-video and video-to-text (`metrics.retrieval_metrics`: each
@@ -141,14 +169,14 @@ class Retrieval(Objective):
     manifest_task = "retrieval"
 
     def targets(self, model, examples):
-        texts, captions = _flatten_captions(examples)
-        return Targets(text=frozen_text(model, texts), captions=captions, clips=_clip_ids(examples, model.device))
+        texts, groups = _flatten([e.captions for e in examples])
+        return Targets(text=frozen_text(model, texts), groups=groups, clips=_clip_ids(examples, model.device))
 
     def _embed(self, model, features: torch.Tensor) -> torch.Tensor:
         return F.normalize(model.retrieval.video_proj(model.encode_features(features).video), dim=-1)  # (B, E)
 
     def loss(self, model, features, targets, rows):
-        picked = _draw(targets.captions, rows)
+        picked = _draw(targets.groups, rows)
         text = F.normalize(model.retrieval.text_proj(targets.text.pooled[picked]), dim=-1)  # (B, E)
         return info_nce(model.retrieval.logits(self._embed(model, features), text))
 
@@ -158,7 +186,7 @@ class Retrieval(Objective):
         # Scored as search scores: the model's own similarity (lite's is not a cosine) of unnormalised embeddings.
         project = model.retrieval.video_proj
         video = torch.cat([project(model.encode_features(f.to(model.device)).video) for f in features[first_row].split(EVAL_BATCH)])
-        text = model.retrieval.text_proj(targets.text.pooled[[rows[0] for rows in targets.captions]])  # (N, E)
+        text = model.retrieval.text_proj(targets.text.pooled[[rows[0] for rows in targets.groups]])  # (N, E)
         sim = model.similarity(video, text).T.float().cpu().numpy()  # (N texts, V clips)
         recall = retrieval_metrics(sim, clips.numpy())
         return (recall["t2v"]["R@1"] + recall["v2t"]["R@1"]) / 2
@@ -176,17 +204,17 @@ class Caption(Objective):
         return replace(config, caption=config.caption or CaptionConfig())
 
     def targets(self, model, examples):
-        texts, captions = _flatten_captions(examples)
+        texts, groups = _flatten([e.captions for e in examples])
         batch = model.text_encoder.tokenizer(
             texts, padding="max_length", truncation=True, max_length=model.config.caption.max_length, return_tensors="pt"
         )
-        return Targets(ids=batch["input_ids"].to(model.device), captions=captions)
+        return Targets(ids=batch["input_ids"].to(model.device), groups=groups)
 
     def loss(self, model, features, targets, rows):
-        return model.captioner.loss(targets.ids[_draw(targets.captions, rows)], *_frames(model, features))
+        return model.captioner.loss(targets.ids[_draw(targets.groups, rows)], *_frames(model, features))
 
     def score(self, model, features, targets):
-        first = torch.tensor([rows[0] for rows in targets.captions])
+        first = torch.tensor([rows[0] for rows in targets.groups])
         losses = [
             len(r) * model.captioner.loss(targets.ids[first[r]], *_frames(model, features[r].to(model.device)))
             for r in torch.arange(len(features)).split(EVAL_BATCH)
@@ -198,9 +226,18 @@ OBJECTIVES: dict[str, Objective] = {
     "classify": Classify(),
     "probe": Classify(),  # the same labels and accuracy; fitted by `probe.fit_probe`, not by a loss
     "qa": QA(),
+    "choice": Choice(),
     "retrieval": Retrieval(),
     "caption": Caption(),
 }
+
+
+def top1(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 accuracy in percent of logits `(N, C)` for class indices `(N,)` (-1: a class unseen in
+    training, always a miss), ties counted by expectation (`metrics.classification_metrics`)."""
+    unseen = logits.new_full((len(logits), 1), -math.inf)  # a column no seen class can lose to
+    y = y.cpu().where(y.cpu() >= 0, logits.shape[1])
+    return classification_metrics(torch.cat([logits, unseen], 1).numpy(), y.numpy())["top1"]
 
 
 @torch.no_grad()
@@ -213,14 +250,14 @@ def frozen_text(model, texts: Sequence[str], batch_size: int = 64) -> TextFeatur
     return TextFeatures(tokens=tokens, mask=mask, pooled=torch.cat([c.pooled for c in chunks]))
 
 
-def _flatten_captions(examples: Sequence[Example]) -> tuple[list[str], tuple[tuple[int, ...], ...]]:
-    """Every caption once in a flat list, and for each example the positions of its captions."""
+def _flatten(per_row: Sequence[Sequence[str]]) -> tuple[list[str], tuple[tuple[int, ...], ...]]:
+    """Each row's texts in one flat list, and for each row the positions of its texts there."""
     texts: list[str] = []
-    rows = []
-    for e in examples:
-        rows.append(tuple(range(len(texts), len(texts) + len(e.captions))))
-        texts.extend(e.captions)
-    return texts, tuple(rows)
+    groups = []
+    for row in per_row:
+        groups.append(tuple(range(len(texts), len(texts) + len(row))))
+        texts.extend(row)
+    return texts, tuple(groups)
 
 
 def _draw(captions: tuple[tuple[int, ...], ...], rows: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
     model: lite                      # a registered name, a saved model folder, or a config mapping
     overrides:                       # merged into the model's config before the heads are built
       temporal: {kind: transformer, layers: 2, heads: 4}
-    task: classify                   # retrieval | classify | qa | caption | probe
+    task: classify                   # retrieval | classify | qa | choice | caption | probe
     train: data/train.jsonl          # manifests; paths are relative to the recipe file
     val: data/val.jsonl
     sampling: {num_frames: 8, short_side: 224}
@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from vidmm.models.config import _from_dict
 from vidmm.train.cache import Sampling
 
-TASKS = ("retrieval", "classify", "qa", "caption", "probe")
+TASKS = ("retrieval", "classify", "qa", "choice", "caption", "probe")
 
 
 @dataclass(frozen=True)
