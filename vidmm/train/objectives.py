@@ -15,10 +15,9 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-
-from vidmm.models.config import CaptionConfig, ModelConfig, QAConfig
 from torch.nn.utils.rnn import pad_sequence
 
+from vidmm.models.config import CaptionConfig, ModelConfig, QAConfig
 from vidmm.models.heads import info_nce
 from vidmm.models.model import choice_text
 from vidmm.models.text_encoders import TextFeatures

@@ -22,8 +22,9 @@ from typing import Any, Mapping
 
 from vidmm.models.config import _from_dict
 from vidmm.train.cache import Sampling
+from vidmm.train.objectives import OBJECTIVES
 
-TASKS = ("retrieval", "classify", "qa", "choice", "caption", "probe")
+TASKS = tuple(OBJECTIVES)
 
 
 @dataclass(frozen=True)
