@@ -1,5 +1,9 @@
+import csv
+import io
 import json
+import re
 
+import pytest
 from typer.testing import CliRunner
 
 from vidmm.cli import app
@@ -27,7 +31,7 @@ def test_info_json_lines_and_failures_at_the_end(media):
 def test_demo_captions_searches_and_labels_its_sample(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "sample.mp4").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crossword.mp4", "light.mp4", "sample.mp4"]
     assert "2 shots: 0.00–3.00 s, 3.00–6.00 s" in result.stdout
     captions = result.stdout.split("caption (templates")[1].splitlines()
     assert "[0:00.0–0:03.0] Mostly: crossword puzzle" in captions and "[0:03.0–0:06.0] Mostly: traffic light" in captions
@@ -63,8 +67,8 @@ def test_caption_srt_to_files_and_batch_failures(tmp_path, media):
 
 
 def test_classify_needs_labels_and_unknown_models_are_one_line(media):
-    result = runner.invoke(app, ["classify", str(media("shape.mp4"))])
-    assert result.exit_code == 2 and "--labels" in result.stderr
+    result = runner.invoke(app, ["classify", str(media("shape.mp4"))])  # lite is zero-shot only
+    assert result.exit_code == 2 and "no label set of its own: pass labels" in result.stderr
     result = runner.invoke(app, ["tag", str(media("shape.mp4")), "--model", "no-such-model"])
     assert result.exit_code == 2 and "no-such-model" in result.stderr and "Traceback" not in result.output
 
@@ -105,3 +109,91 @@ def test_ask_tag_embed_and_the_other_formats(tmp_path):
     assert result.exit_code == 0 and result.stdout.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:03.000\n")
     result = runner.invoke(app, ["embed", path, "-o", str(tmp_path / "v.npy"), "--frames", "4"])
     assert result.exit_code == 0 and np.load(tmp_path / "v.npy").shape == (384,)
+
+
+@pytest.fixture(scope="module")
+def cli_sample(tmp_path_factory):
+    from vidmm.data.synthetic import write_sample
+
+    return str(write_sample(tmp_path_factory.mktemp("cli") / "sample.mp4"))
+
+
+@pytest.fixture(scope="module")
+def shared_lite():
+    from vidmm.models import load
+
+    return load("lite")
+
+
+def _parses(fmt: str, text: str) -> bool:
+    """Whether `text` is well-formed `fmt` (subtitle cues: index/time lines in order)."""
+    if fmt == "json":
+        return isinstance(json.loads(text), dict)
+    if fmt == "jsonl":
+        return all(isinstance(json.loads(line), dict) for line in text.splitlines())
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(text)))
+        return len(rows) >= 2 and rows[0][0] == "path" and all(len(r) == len(rows[0]) for r in rows)
+    if fmt in ("srt", "vtt"):
+        sep = "," if fmt == "srt" else "."
+        cue = re.compile(rf"^\d\d:\d\d:\d\d{re.escape(sep)}\d{{3}} --> \d\d:\d\d:\d\d{re.escape(sep)}\d{{3}}$")
+        return sum(bool(cue.match(line)) for line in text.splitlines()) >= 2
+    return bool(text.strip())
+
+
+COMMANDS = {
+    "caption": [],
+    "ask": ["is there a traffic light?"],
+    "classify": ["--labels", "a crossword, a traffic light"],
+    "tag": [],
+}
+
+
+@pytest.fixture(scope="module")
+def computed():
+    return {}  # command -> its result on the sample, computed by the real task once for six formats
+
+
+@pytest.mark.parametrize("fmt", ["txt", "json", "jsonl", "srt", "vtt", "csv"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_in_every_format_writes_it_or_says_why_not(command, fmt, cli_sample, shared_lite, computed, monkeypatch):
+    import vidmm.models
+    import vidmm.tasks
+
+    task = getattr(vidmm.tasks, command)
+
+    def once(*args, **kwargs):
+        if command not in computed:
+            computed[command] = task(*args, **kwargs)
+        return computed[command]
+
+    monkeypatch.setattr(vidmm.models, "load", lambda name, device=None: shared_lite)
+    monkeypatch.setattr(vidmm.tasks, command, once)
+    result = runner.invoke(app, [command, cli_sample, *COMMANDS[command], "--frames", "4", "-f", fmt])
+    if fmt in ("srt", "vtt") and command != "caption":  # only captions have timed text
+        assert result.exit_code == 2 and "srt/vtt need timed segments" in result.stderr
+        assert "Traceback" not in result.output
+    else:
+        assert result.exit_code == 0, result.output
+        assert _parses(fmt, result.stdout), result.stdout
+
+
+def test_eval_prints_metrics_writes_json_and_lists_unreadable_videos(tmp_path, media):
+    from vidmm.data.synthetic import Crossword, TrafficLight, write_video
+    from vidmm.train.manifest import Example, write_manifest
+
+    crossword = write_video(tmp_path / "crossword.mp4", Crossword(), duration_s=2.0)
+    light = write_video(tmp_path / "light.mp4", TrafficLight(), duration_s=2.0)
+    manifest = write_manifest(
+        tmp_path / "test.jsonl",
+        [Example(crossword, label="a crossword puzzle"), Example(light, label="a traffic light"),
+         Example(media("random.mp4"), label="a traffic light")],
+    )
+    out = tmp_path / "report.json"
+    result = runner.invoke(app, ["eval", "lite", str(manifest), "--task", "classify", "-o", str(out), "--frames", "4"])
+    assert result.exit_code == 1, result.output  # one video unreadable: scored the rest, said so
+    assert "classify: 2 example(s), 1 failure(s)" in result.stdout and "random.mp4" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["metrics"]["top1"] == 100.0 and report["n"] == 2
+    result = runner.invoke(app, ["eval", "lite", str(manifest), "--task", "retrieval"])
+    assert result.exit_code == 2 and "caption" in result.stderr  # the manifest has no captions

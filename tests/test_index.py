@@ -198,3 +198,39 @@ def test_searching_where_nothing_was_added_is_an_error(tmp_path, model, media):
         index.search("anything")
     assert index.add(media("notes.txt")).failed  # an index whose every file failed finds nothing
     assert index.search("anything") == []
+
+
+def test_past_the_threshold_an_ann_index_is_built_and_search_gives_the_exact_results(tmp_path, model, folder, built):
+    index = Index(tmp_path / "ann.vidmm", model, ann_min_rows=5)
+    index.add(folder)
+    table = lancedb.connect(index.path).open_table("windows")
+    vector_index = [i for i in table.list_indices() if i.columns == ["vector"]]
+    assert vector_index and vector_index[0].index_details["metric_type"] == "DOT"  # lite's similarity
+    for query in ("a traffic light", "a crossword puzzle", "a dog"):
+        assert index.search(query, k=3) == built.search(query, k=3)  # candidates rescored exactly
+
+
+def test_searching_while_another_process_adds_sees_only_whole_videos(tmp_path, model, folder):
+    db = tmp_path / "x.vidmm"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    log = tmp_path / "child.log"
+    with log.open("w") as stderr:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(folder), "plain"], env=env, stderr=stderr)
+    def done_names() -> set[str]:
+        return {Path(v["path"]).name for v in videos(db) if v["status"] == "done"} if done_count(db) else set()
+
+    index, seen = Index(db, model), set()
+    while child.poll() is None:
+        before = done_names()
+        try:
+            hits = index.search("a traffic light")
+        except IndexNotFoundError:  # the child has not written its first row yet
+            continue
+        after = done_names()
+        found = {Path(h.path).name for h in hits}
+        assert before <= found <= after  # every finished video, and nothing half-written
+        for hit in hits:  # a whole video's windows: moments reach its end
+            assert hit.end_s <= {"cut.mp4": 6.0}.get(Path(hit.path).name, 3.0)
+        seen.add(len(found))
+    assert child.wait() == 0, log.read_text()
+    assert len(seen - {0, 3}) >= 1, f"no search landed mid-add ({seen})"

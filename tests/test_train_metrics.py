@@ -142,7 +142,8 @@ def test_qa_accuracy_normalises_case_punctuation_articles_and_numbers():
     assert normalize_answer("  The Red-Car! ") == "red car"
     assert normalize_answer("Don't know") == "dont know"
     assert normalize_answer("two") == normalize_answer("2") == "2"
-    assert normalize_answer("3.5 m") == "3.5 m"
+    assert normalize_answer("3.5 m.") == "3.5 m"
+    assert normalize_answer("a<b_c") == "b c"
     predictions = ["A dog.", "left", "Three", "blue"]
     answers = ["dog", ["right", "to the left"], "3", "red"]
     # hit, miss ("left" vs "to left" / "right"), hit, miss -> 50 %

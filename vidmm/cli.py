@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, List
@@ -74,7 +75,7 @@ def info(
 
 ModelOpt = typer.Option("lite", "--model", "-m", help="A registered model (see `vidmm models`) or a model folder.")
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda, cuda:1, … (default: cpu).")
-FramesOpt = typer.Option(16, "--frames", help="Frames to sample over each video.")
+FramesOpt = typer.Option(None, "--frames", help="Frames to sample over each video (default: the model's own count, else 16).")
 FormatOpt = typer.Option("txt", "--format", "-f", help="txt, json, jsonl, srt, vtt or csv.")
 OutputOpt = typer.Option(None, "--output-dir", "-o", help="Write one file per input, named after it.")
 FailFastOpt = typer.Option(False, "--fail-fast", help="Stop at the first file that fails.")
@@ -90,36 +91,51 @@ def _load_model(name: str, device: str | None):
         raise typer.Exit(2)
 
 
+def _progress_bar(desc: str, total: int | None = None, unit: str = "file"):
+    """A tqdm bar on stderr, shown only on a terminal: logs and pipes stay clean."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+
 def _run_each(files: list[Path], task: Callable, fmt: str, output_dir: Path | None, fail_fast: bool) -> None:
     """Run `task(path) -> result` on each file; print or write it; report failures at the end."""
-    from vidmm.writers import render
-
     if fmt not in ("txt", "json", "jsonl", "srt", "vtt", "csv"):
         typer.echo(f"error: unknown format {fmt!r}", err=True)
         raise typer.Exit(2)
     failures: list[VideoError] = []
-    for path in files:
-        try:
-            text = render(task(path), fmt)
-        except VideoError as err:
-            failures.append(err)
-            typer.echo(f"error: {err}", err=True)
-            if fail_fast:
+    with _progress_bar("videos", total=len(files)) as bar:
+        for path in files:
+            bar.set_postfix_str(path.name, refresh=False)
+            _run_one(path, task, fmt, output_dir, failures, multiple=len(files) > 1)
+            bar.update(1)
+            if fail_fast and failures:
                 break
-            continue
-        except (NotImplementedError, ValueError) as err:  # the model cannot do this, or bad options
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2)
-        if output_dir is not None:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            target = output_dir / f"{path.stem}.{fmt}"
-            target.write_text(text)
-            typer.echo(f"wrote {target}", err=True)
-        else:
-            if fmt == "txt" and len(files) > 1:
-                typer.echo(f"==> {path} <==")
-            typer.echo(text, nl=False)
     _report_failures(failures)
+
+
+def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, failures: list, multiple: bool) -> None:
+    """One file of `_run_each`: a bad video joins `failures`; a task the model cannot do exits 2."""
+    from vidmm.writers import render
+
+    try:
+        text = render(task(path), fmt)
+    except VideoError as err:
+        failures.append(err)
+        typer.echo(f"error: {err}", err=True)
+        return
+    except (NotImplementedError, ValueError) as err:  # the model cannot do this, or bad options
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        target = output_dir / f"{path.stem}.{fmt}"
+        target.write_text(text)
+        typer.echo(f"wrote {target}", err=True)
+    else:
+        if fmt == "txt" and multiple:
+            typer.echo(f"==> {path} <==")
+        typer.echo(text, nl=False)
 
 
 @app.command()
@@ -160,6 +176,7 @@ def classify(
     files: List[Path] = typer.Argument(..., help="Video files."),
     labels: str = typer.Option(None, "--labels", "-l", help='Comma-separated labels: "cooking, driving, sports".'),
     labels_file: Path = typer.Option(None, "--labels-file", help="One label per line."),
+    top_k: int = typer.Option(None, "--top", help="Show only the best N labels."),
     model: str = ModelOpt,
     device: str = DeviceOpt,
     frames: int = FramesOpt,
@@ -167,17 +184,17 @@ def classify(
     output_dir: Path = OutputOpt,
     fail_fast: bool = FailFastOpt,
 ) -> None:
-    """Rank labels for each video (zero-shot), with where each label fits best."""
+    """Rank labels for each video, with where each label fits best.
+
+    With --labels, zero-shot; without, a classifier's own label set (e.g. --model videomae-kinetics).
+    """
     from vidmm.tasks import classify as run
 
     names = [x.strip() for x in (labels or "").split(",") if x.strip()]
     if labels_file is not None:
         names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
-    if not names:
-        typer.echo("error: give labels with --labels or --labels-file", err=True)
-        raise typer.Exit(2)
     m = _load_model(model, device)
-    _run_each(files, lambda p: run(m, p, names, frames=frames), fmt, output_dir, fail_fast)
+    _run_each(files, lambda p: run(m, p, names or None, frames=frames, top_k=top_k), fmt, output_dir, fail_fast)
 
 
 @app.command()
@@ -232,21 +249,28 @@ def index_files(
     model: str = typer.Option(None, "--model", "-m", help="Model for a new index (default lite); an existing one keeps its own."),
     window_s: float = typer.Option(2.0, "--window", help="Window length, seconds."),
     stride_s: float = typer.Option(1.0, "--stride", help="Window stride, seconds."),
-    frames: int = typer.Option(4, "--frames", help="Frames per window."),
+    frames: int = typer.Option(None, "--frames", help="Frames per window (default: the model's own count, else 4)."),
     timeout_s: float = typer.Option(60.0, "--timeout", help="Give up on a file making no progress this long."),
     fail_fast: bool = FailFastOpt,
 ) -> None:
     """Add videos to an index, resumably: unchanged files are skipped, an interrupted run goes on."""
     from vidmm.index import Index, VidmmIndexError
 
-    def progress(path: str, outcome: str) -> None:
-        typer.echo(f"{outcome:8s} {path}", err=True)
+    bar = _progress_bar("indexing", unit="file")
+
+    def progress(path: str, outcome: str, done: int, total: int) -> None:
+        if bar.disable or outcome == "failed":  # a log gets every file; a terminal, the bar and failures
+            bar.write(f"{outcome:8s} {path}", file=sys.stderr)
+        bar.total = total
+        bar.set_postfix_str(Path(path).name, refresh=False)
+        bar.update(1)
 
     try:
-        report = Index(db, model_name=model).add(
-            paths, window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s,
-            fail_fast=fail_fast, progress=progress,
-        )
+        with bar:
+            report = Index(db, model_name=model).add(
+                paths, window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s,
+                fail_fast=fail_fast, progress=progress,
+            )
     except VidmmIndexError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
@@ -294,12 +318,48 @@ def _write_thumbnail(hit, target: Path) -> None:
     Image.fromarray(frame).save(target, quality=90)
 
 
+# -- training and evaluation ------------------------------------------------------------------
+
+
+@app.command("eval")
+def evaluate(
+    model: str = typer.Argument(..., help="A registered model or a model folder (e.g. a training checkpoint)."),
+    manifest: Path = typer.Argument(..., help="A .jsonl or .csv manifest of videos and task fields."),
+    task: str = typer.Option(..., "--task", "-t", help="retrieval, classify, qa or caption."),
+    output: Path = typer.Option(None, "--output", "-o", help="The JSON report (default: eval-<manifest>-<task>.json)."),
+    device: str = DeviceOpt,
+    frames: int = FramesOpt,
+) -> None:
+    """Score a model on a manifest with the task's standard metrics; print them, write a JSON report.
+
+    Exits 1 if some videos could not be read (they are listed; the rest is scored).
+    """
+    from vidmm.train.evaluate import evaluate as run, format_report
+    from vidmm.train.manifest import ManifestError
+
+    m = _load_model(model, device)
+    try:
+        report = run(m, manifest, task, frames=frames, progress=sys.stderr.isatty())
+    except (ManifestError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    target = output or Path(f"eval-{manifest.stem}-{task}.json")
+    target.write_text(report.to_json() + "\n")
+    typer.echo(format_report(report))
+    typer.echo(f"wrote {target}", err=True)
+    if report.failures:
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(
-    out_dir: Path = typer.Option(None, "--out", help="Where to write the sample video (default: a temp folder)."),
+    out_dir: Path = typer.Option(None, "--out", help="Where to write the sample videos (default: a temp folder)."),
     query: str = typer.Option("a traffic light", help="What to search the sample for."),
 ) -> None:
-    """Write a short sample video and run the offline `lite` model on it: caption, search, labels."""
+    """Write sample videos and run the offline `lite` model on one: caption, search, labels.
+
+    `vidmm demo --out samples/` leaves three videos there to try `vidmm index samples/` on.
+    """
     from vidmm.demo import run_demo
     from vidmm.writers import to_txt
 
@@ -323,7 +383,9 @@ def models(as_json: bool = typer.Option(False, "--json", help="One JSON object p
         for row in rows:
             typer.echo(json.dumps(dataclasses.asdict(row)))
         return
-    typer.echo(f"{'name':<14} {'params':>8}  {'local':<5}  {'tasks':<32} description")
+    width = max(len(row.name) for row in rows)
+    typer.echo(f"{'name':<{width}} {'params':>8}  {'local':<5}  {'tasks':<24} description")
     for row in rows:
         params = f"{row.params / 1e6:.1f}M" if row.params else "?"
-        typer.echo(f"{row.name:<14} {params:>8}  {'yes' if row.local else 'no':<5}  {', '.join(row.tasks):<32} {row.description}")
+        tasks = ", ".join(row.tasks)
+        typer.echo(f"{row.name:<{width}} {params:>8}  {'yes' if row.local else 'no':<5}  {tasks:<24} {row.description}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidmm.data.synthetic import write_sample
+from vidmm.data.synthetic import write_samples
 from vidmm.io import Span, VideoInfo, open_video
 from vidmm.tasks import Caption, Labels
 
@@ -38,7 +38,7 @@ class DemoReport:
 def run_demo(folder: str | Path, *, model_name: str = "lite", query: str = "a traffic light") -> DemoReport:
     from vidmm.models import load
 
-    path = write_sample(Path(folder) / "sample.mp4")
+    path = write_samples(folder)[0]  # the others are there for `vidmm index`
     video = open_video(path)
     model = load(model_name)
     windows = list(video.windows(2.0, 1.0, 4, short_side=224))

@@ -242,3 +242,13 @@ def write_sample(path: str | Path, *, duration_s: float = 6.0) -> Path:
     """The demo's sample: a crossword grid, then a hard cut to a traffic light (things `lite` knows)."""
     scene = Cut(Crossword(), TrafficLight(), at_s=duration_s / 2)
     return write_video(path, scene, duration_s=duration_s, size=(320, 240), gop=50)
+
+
+def write_samples(folder: str | Path) -> list[Path]:
+    """A folder to try the index on: the demo's sample, plus a crossword-only and a traffic-light-only video."""
+    folder = Path(folder)
+    return [
+        write_sample(folder / "sample.mp4"),
+        write_video(folder / "crossword.mp4", Crossword(), duration_s=4.0, size=(320, 240)),
+        write_video(folder / "light.mp4", TrafficLight(), duration_s=4.0, size=(320, 240)),
+    ]

@@ -9,6 +9,11 @@ status and error) and `meta` (the model that made the vectors). Crash safety res
 a LanceDB `add` or `delete` is one atomic commit, and a video is recorded done only after all its
 windows are committed. Anything in `windows` without a done video is debris of a killed run: search
 ignores it and the next `add` deletes it.
+
+Search is exact (every window scored with the model's own `similarity`) until the table holds
+`ann_min_rows` windows; then `add` builds an approximate index (IVF + HNSW over 8-bit scalar
+quantised vectors, in the model's metric: cosine, or dot for lite) and search uses it only to pick
+candidate videos, whose windows are then all scored exactly, so moments and scores stay exact.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from vidmm.io import ClipWindow, IsolatedReader, NotAVideoError, VideoError, Vid
 DONE, FAILED = "done", "failed"
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
 _CHUNK = 65_536  # vectors scored per similarity call in search
+ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
+_CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
 
 _META = pa.schema([("model", pa.string()), ("fingerprint", pa.string()), ("created_at", pa.timestamp("s", "UTC"))])
 _VIDEOS = pa.schema(
@@ -112,13 +119,22 @@ class Index:
     loaded by name on first use. model_name: the registered name to record and load; default: the
     name the index was made with, or "lite" for a new index. Pass it with any model other than
     lite, so that `Index(path)` can load the right one later. Using a model other than the one that
-    made the vectors raises `ModelMismatchError`.
+    made the vectors raises `ModelMismatchError`. ann_min_rows: the window count from which `add`
+    builds an approximate nearest-neighbour index.
     """
 
-    def __init__(self, path: str | Path, model: torch.nn.Module | None = None, *, model_name: str | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        model: torch.nn.Module | None = None,
+        *,
+        model_name: str | None = None,
+        ann_min_rows: int = ANN_MIN_ROWS,
+    ):
         self.path = Path(path)
         self._model = model
         self._model_name = model_name
+        self.ann_min_rows = ann_min_rows
         # Interval 0: every read checks for new commits, so a reader sees a writer's finished videos.
         self._db = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
 
@@ -128,7 +144,18 @@ class Index:
         return table in self._db.list_tables().tables  # one page holds our three tables
 
     def _recorded_model(self) -> dict | None:
-        return self._db.open_table("meta").to_arrow().to_pylist()[0] if self._has("meta") else None
+        meta = self._readable("meta")
+        return meta.to_arrow().to_pylist()[0] if meta is not None else None
+
+    def _readable(self, name: str):
+        """The table, or None where it does not exist yet, or is being made by a writer right now
+        (LanceDB lists a new table's folder before its first commit lands)."""
+        if not self._has(name):
+            return None
+        try:
+            return self._db.open_table(name)
+        except ValueError:
+            return None
 
     def _checked_model(self, recorded: dict | None) -> tuple[torch.nn.Module, str, str]:
         """(model, name, fingerprint), checked against the model recorded in the index."""
@@ -153,31 +180,32 @@ class Index:
         *,
         window_s: float = 2.0,
         stride_s: float = 1.0,
-        frames_per_window: int = 4,
+        frames_per_window: int | None = None,
         timeout_s: float = 60.0,
         fail_fast: bool = False,
-        progress: Callable[[str, str], None] | None = None,
+        progress: Callable[[str, str, int, int], None] | None = None,
     ) -> AddReport:
         """Index video files and folders (recursively); unchanged files are skipped.
 
         Each file is decoded in an isolated worker (`timeout_s` per window), cut into windows of
-        `window_s` every `stride_s` with `frames_per_window` frames, and embedded. Bad files are
+        `window_s` every `stride_s` with `frames_per_window` frames (default: the count a hub model
+        was trained on, e.g. X-CLIP's 8, else 4), and embedded. Bad files are
         recorded and reported, and the run goes on; with `fail_fast` the first one's `VideoError`
-        is raised instead. progress(path, outcome) is called per file, outcome being "added",
-        "skipped" or "failed". Raises `IndexLockedError` while another process is adding.
+        is raised instead. progress(path, outcome, done, total) is called per file, outcome being
+        "added", "skipped" or "failed", done counting the files finished out of total. Raises `IndexLockedError` while another process is adding.
         """
         files, rejected = collect([paths] if isinstance(paths, (str, Path)) else paths, exclude=self.path)
         if fail_fast and rejected:
             raise NotAVideoError(*rejected[0])
         outcomes: dict[str, list] = {"added": [], "skipped": [], "failed": list(rejected)}
-        window = (window_s, stride_s, frames_per_window)
         with WriterLock(self.path):
             model, name, found = self._checked_model(self._recorded_model())
+            window = (window_s, stride_s, frames_per_window or getattr(model, "num_frames", None) or 4)
             if not self._has("meta"):
                 self._append("meta", [{"model": name, "fingerprint": found, "created_at": _now()}], _META)
             done, known = self._drop_unfinished()
             with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
-                for path in files:
+                for position, path in enumerate(files, 1):
                     vid = video_id(path)
                     try:
                         outcome = self._add_one(reader, model, f"{name}:{found}", path, vid, done, known, window)
@@ -191,8 +219,9 @@ class Index:
                     else:
                         outcomes[outcome].append(str(path))
                     if progress is not None:
-                        progress(str(path), outcome)
+                        progress(str(path), outcome, position, len(files))
             self._compact()
+            self._build_ann(model)
         return AddReport(tuple(outcomes["added"]), tuple(outcomes["skipped"]), tuple(outcomes["failed"]))
 
     def _compact(self) -> None:
@@ -205,8 +234,25 @@ class Index:
             if self._has(name):
                 self._db.open_table(name).optimize()
 
+    def _build_ann(self, model: torch.nn.Module) -> None:
+        """Index the vectors for approximate search once there are `ann_min_rows` windows.
+
+        Built once; later adds are folded in by `optimize` (in `_compact`), and rows not yet in the
+        index are still scanned exactly by LanceDB, so nothing added is ever missed.
+        """
+        if not self._has("windows"):
+            return
+        table = self._db.open_table("windows")
+        if table.count_rows() < self.ann_min_rows or any(i.columns == ["vector"] for i in table.list_indices()):
+            return
+        from lancedb.index import BTree, HnswSq
+
+        table.create_index("vector", config=HnswSq(distance_type=_metric(model)))
+        table.create_index("video_id", config=BTree())  # fetching the candidates' windows
+
     def _videos(self) -> list[dict]:
-        return self._db.open_table("videos").to_arrow().to_pylist() if self._has("videos") else []
+        videos = self._readable("videos")
+        return videos.to_arrow().to_pylist() if videos is not None else []
 
     def _drop_unfinished(self) -> tuple[dict[str, FileStamp], set[str]]:
         """Delete windows of videos not recorded done (a killed run's debris).
@@ -309,20 +355,29 @@ class Index:
     def search(self, query: str, k: int = 10, *, margin: float = 0.25) -> list[Hit]:
         """The `k` best moments for `query`, at most one per video, best first.
 
-        Every window is scored exactly with the model's own `similarity`; a moment is the best
-        window of a video grown over touching windows within `margin` of it (see `best_moments`).
+        Windows are scored exactly with the model's own `similarity`: all of them, or, once the
+        index has an ANN index, all windows of the videos owning the nearest ones. A moment is the
+        best window of a video grown over touching windows within `margin` of it (`best_moments`).
         Videos still being indexed (not recorded done) are not searched. Raises
         `IndexNotFoundError` where nothing was ever added.
         """
         recorded = self._recorded_model()
         if recorded is None:
             raise IndexNotFoundError(f"{self.path}: no index here (nothing has been added to it)")
-        if not self._has("windows"):  # every file added so far failed
+        table = self._readable("windows")
+        if table is None:  # every file added so far failed, or the first is being written
             return []
         model, _, _ = self._checked_model(recorded)
         paths = {v["video_id"]: v["path"] for v in self._videos() if v["status"] == DONE}
-        columns = ["video_id", "start_s", "end_s", "vector"]
-        rows = self._db.open_table("windows").search().select(columns).limit(None).to_arrow()
+        with torch.no_grad():
+            text = model.encode_text([query], normalize=False)  # (1, E)
+        rows = table.search()
+        if any(i.columns == ["vector"] for i in table.list_indices()):
+            candidates = self._candidates(table, model, text, paths, k)
+            if not candidates:
+                return []
+            rows = rows.where("video_id IN ({})".format(", ".join(f"'{v}'" for v in candidates)))
+        rows = rows.select(["video_id", "start_s", "end_s", "vector"]).limit(None).to_arrow()
         ids = np.asarray(rows["video_id"].to_pylist())
         keep = np.isin(ids, list(paths))
         if not keep.any():
@@ -334,18 +389,32 @@ class Index:
             groups,
             rows["start_s"].to_numpy()[keep],
             rows["end_s"].to_numpy()[keep],
-            self._scores(model, query, vectors),
+            self._scores(model, text, vectors),
             margin=margin,
         )
         return [Hit(paths[names[m.group]], m.start_s, m.end_s, m.score) for m in moments[:k]]
 
     @staticmethod
-    def _scores(model: torch.nn.Module, query: str, vectors: np.ndarray) -> np.ndarray:
-        """`(N,)` scores of raw window vectors against `query`, in chunks to bound memory."""
+    def _candidates(table, model: torch.nn.Module, text: torch.Tensor, done: dict[str, str], k: int) -> list[str]:
+        """Ids of the done videos owning the nearest windows in the ANN index, nearest first."""
+        query = torch.nn.functional.normalize(text[0].float(), dim=-1).cpu().numpy()  # lite's dot is with unit text
+        nearest = (
+            table.search(query).distance_type(_metric(model)).select(["video_id", "_distance"])
+            .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
+        )
+        return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
+
+    @staticmethod
+    def _scores(model: torch.nn.Module, text: torch.Tensor, vectors: np.ndarray) -> np.ndarray:
+        """`(N,)` scores of raw window vectors against the query's embedding `(1, E)`, in chunks."""
         with torch.no_grad():
-            text = model.encode_text([query], normalize=False)  # (1, E)
             chunks = [
                 model.similarity(torch.from_numpy(vectors[i : i + _CHUNK]).to(text.device, text.dtype), text)[:, 0]
                 for i in range(0, len(vectors), _CHUNK)
             ]
         return torch.cat(chunks).float().cpu().numpy()
+
+
+def _metric(model: torch.nn.Module) -> str:
+    """The LanceDB distance matching the model's `similarity`: cosine, or dot (lite)."""
+    return getattr(model, "similarity_metric", "cosine")

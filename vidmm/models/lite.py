@@ -39,6 +39,8 @@ class LiteModel(VideoModel):
     """EfficientNet-Lite0 + concept bank + MiniLM. Adds `tag_frames`, template captions and
     concept-bank answers (`ask_frames`)."""
 
+    similarity_metric = "dot"
+
     def similarity(self, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """The concept-bank score: unnormalised concept vectors `(…, D)` against unit text `(N, D)`.
 

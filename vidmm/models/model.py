@@ -27,6 +27,7 @@ from safetensors.torch import load_model, save_model
 
 from .concepts import ConceptBank, concept_names
 from .config import ModelConfig
+from .file_tasks import FileTasks
 from .frame_encoders import build_frame_encoder
 from .heads import CaptionDecoder, QAHead, RetrievalHead
 from .hub import HubOptions, is_local
@@ -51,7 +52,7 @@ class VideoFeatures:
     mask: Mask
 
 
-class VideoModel(nn.Module):
+class VideoModel(FileTasks, nn.Module):
     """A frame encoder, a temporal module and a text encoder, with retrieval, classification, QA and
     captioning heads (each optional but retrieval). Built from a `ModelConfig`."""
 
@@ -117,6 +118,11 @@ class VideoModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     @property
+    def label_names(self) -> tuple[str, ...]:
+        """The trained classifier's labels (``config.labels``); empty for zero-shot-only models."""
+        return self.config.labels if self.classifier is not None else ()
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
@@ -177,6 +183,8 @@ class VideoModel(nn.Module):
         """N strings -> embeddings in the joint space `(N, E)`."""
         pooled = self.retrieval.text_proj(self.text_encoder(list(texts)).pooled)
         return F.normalize(pooled, dim=-1) if normalize else pooled
+
+    similarity_metric = "cosine"  # what `similarity` computes, for vector indexes (vidmm.index)
 
     def similarity(self, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Scores of visual embeddings `(…, E)` against text embeddings `(N, E)` -> `(…, N)`: cosine."""
@@ -252,32 +260,6 @@ class VideoModel(nn.Module):
         features = self.encode(video, mask)
         ids = captioner.generate(features.frames, features.mask, beam_size=beam_size)
         return self.text_encoder.tokenizer.batch_decode(ids, skip_special_tokens=True)
-
-    # -- tasks on files, whisper-style: model.caption("talk.mp4") (see vidmm.tasks) -------------
-
-    def caption(self, path: str | Path, **options):
-        """Caption a video file: `vidmm.tasks.caption` -> Caption(text, segments, evidence)."""
-        from vidmm import tasks
-
-        return tasks.caption(self, path, **options)
-
-    def ask(self, path: str | Path, question: str, **options):
-        """Answer a question about a video file: `vidmm.tasks.ask` -> Answer(text, score, spans, evidence)."""
-        from vidmm import tasks
-
-        return tasks.ask(self, path, question, **options)
-
-    def classify(self, path: str | Path, labels: Sequence[str], **options):
-        """Rank labels for a video file: `vidmm.tasks.classify` -> Labels(labels, evidence)."""
-        from vidmm import tasks
-
-        return tasks.classify(self, path, labels, **options)
-
-    def tag(self, path: str | Path, **options):
-        """The concepts a video file shows: `vidmm.tasks.tag` -> Tags(tags, evidence)."""
-        from vidmm import tasks
-
-        return tasks.tag(self, path, **options)
 
     def _require(self, head: nn.Module | None, what: str) -> nn.Module:
         if head is None:

@@ -8,13 +8,13 @@ from vidmm.tasks.results import Answer
 from vidmm.tasks.sampling import sample, within
 
 
-def ask(model, path: str | Path, question: str, *, frames: int = 16) -> Answer:
+def ask(model, path: str | Path, question: str, *, frames: int | None = None) -> Answer:
     """Answer `question` about `path`.
 
     Models with a trained QA head answer from its vocabulary; `lite` answers from its concept bank
     (see `LiteModel.ask_frames`).
     """
-    video, sampled, evidence = sample(path, frames)
+    video, sampled, evidence = sample(path, model, frames)
     concept_answer = getattr(model, "ask_frames", None)
     if concept_answer is not None:
         a = concept_answer(sampled.data, sampled.timestamps, question)[0]

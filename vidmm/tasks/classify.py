@@ -11,37 +11,57 @@ from vidmm.tasks.results import Labels, LabelScore, Tags, TagScore
 from vidmm.tasks.sampling import sample, spans_where, within
 
 
-def classify(model, path: str | Path, labels: Sequence[str], *, frames: int = 16) -> Labels:
-    """Zero-shot probabilities over `labels` for the whole video, best first; each label's spans
-    are where it is the best-matching label frame by frame."""
-    if not labels:
+def classify(
+    model, path: str | Path, labels: Sequence[str] | None = None, *, frames: int | None = None, top_k: int | None = None
+) -> Labels:
+    """Probabilities over `labels` for the whole video, best first (the `top_k` best, or all).
+
+    With labels, zero-shot: each label's spans are where it is the best-matching label frame by
+    frame. Without, the model's own label set (a trained classifier such as VideoMAE's Kinetics
+    400), which judges the clip as a whole: spans are the sampled range.
+    """
+    if labels is not None and not labels:
         raise ValueError("classify needs at least one label")
-    video, sampled, evidence = sample(path, frames)
+    video, sampled, evidence = sample(path, model, frames)
+    duration = video.info.duration_s
+    if labels is None:
+        labels = _own_labels(model)
+        probs = model.classify_frames(sampled.data, None)[0].float().cpu().numpy()  # (C,)
+        seen = ((float(sampled.timestamps[0]), duration),)
+        scored = [LabelScore(label, float(p), seen) for label, p in zip(labels, probs)]
+        return Labels(str(path), tuple(sorted(scored, key=lambda s: -s.score)[:top_k]), evidence)
     probs, frame_scores = model.zero_shot(sampled.data, list(labels))  # (1, N), (1, T, N)
     probs, frame_best = probs[0].float().cpu().numpy(), frame_scores[0].float().cpu().numpy().argmax(-1)
-    duration = video.info.duration_s
     scored = [
         LabelScore(label, float(p), spans_where(frame_best == n, sampled.timestamps, duration))
         for n, (label, p) in enumerate(zip(labels, probs))
     ]
-    return Labels(str(path), tuple(sorted(scored, key=lambda s: -s.score)), evidence)
+    return Labels(str(path), tuple(sorted(scored, key=lambda s: -s.score)[:top_k]), evidence)
 
 
-def tag(model, path: str | Path, *, frames: int = 16, top_k: int = 5) -> Tags:
+def _own_labels(model) -> tuple[str, ...]:
+    """The label set of a model's trained classifier, or a clear error for zero-shot-only models."""
+    names = getattr(model, "label_names", ())
+    if not names:
+        raise ValueError(f"this {type(model).__name__} has no label set of its own: pass labels (zero-shot)")
+    return tuple(names)
+
+
+def tag(model, path: str | Path, *, frames: int | None = None, top_k: int = 5) -> Tags:
     """The concepts a video shows, best first, with where each is seen (concept models such as lite)."""
     tag_frames = getattr(model, "tag_frames", None)
     if tag_frames is None:
         raise NotImplementedError(f"a {type(model).__name__} has no concept vocabulary to tag with; use lite")
-    video, sampled, evidence = sample(path, frames)
+    video, sampled, evidence = sample(path, model, frames)
     found = tag_frames(sampled.data, sampled.timestamps, top_k=top_k)[0]
     duration = video.info.duration_s
     return Tags(str(path), tuple(TagScore(t.name, t.score, within(t.spans, duration)) for t in found), evidence)
 
 
-def embed(model, path: str | Path, *, frames: int = 16) -> np.ndarray:
+def embed(model, path: str | Path, *, frames: int | None = None) -> np.ndarray:
     """The video's embedding in the model's joint space `(E,)`, unit length."""
     import torch
 
-    _, sampled, _ = sample(path, frames)
+    _, sampled, _ = sample(path, model, frames)
     with torch.no_grad():
         return model.encode_video(sampled.data)[0].float().cpu().numpy()

@@ -95,8 +95,8 @@ def normalize_answer(text: str) -> str:
     """VQA's answer normalisation, simplified: lowercase, drop apostrophes ("don't" → "dont"),
     other punctuation becomes a space (a decimal point stays), articles dropped, number words
     zero–ten become digits, whitespace collapsed."""
-    text = re.sub(r"(?<=\d)\.(?=\d)", "<dot>", text.lower().replace("'", "").replace("’", ""))
-    text = re.sub(r"[^\w\s<>]|_", " ", text).replace("<dot>", ".")
+    text = text.lower().replace("'", "").replace("’", "")
+    text = re.sub(r"[^\w\s.]|_|(?<!\d)\.|\.(?!\d)", " ", text)  # punctuation, and periods not between digits
     return " ".join(_NUMBERS.get(w, w) for w in text.split() if w not in _ARTICLES)
 
 

@@ -1,0 +1,240 @@
+"""SmolVLM2 through vidmm against SmolVLM2 called as its model card shows, on a tiny random model.
+
+The reference is the model card's call: ``processor.apply_chat_template`` on a message holding the
+video *file*, then ``generate``, then ``batch_decode``; the processor decodes the file and picks the
+frames itself (1 frame/s, at most 64). It decodes with torchcodec, which this environment lacks, so
+the tests swap in transformers' own PyAV reader (`load_video(backend="pyav")`): same sampling, same
+metadata. vidmm decodes the same frames with `vidmm.io` (checked pixel for pixel) and hands them,
+with their times, to the adapter; the generated token ids must be the same.
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never touch the network
+
+import dataclasses
+import json
+import math
+
+import huggingface_hub
+import numpy as np
+import pytest
+import torch
+import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers.video_utils import load_video
+from typer.testing import CliRunner
+
+from vidmm.cli import app
+from vidmm.data.synthetic import write_sample
+from vidmm.io import open_video
+from vidmm.models import ModelNotAvailableError, list_models, load, model_table
+from vidmm.models.adapters.smolvlm import SmolVLMAdapter
+from vidmm.tasks import Answer, ask
+
+# SmolVLM2's processor looks these up by name; <row_i_col_j> only matter for tiled still images.
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>"]
+SPECIAL += ["<fake_token_around_image>", "<image>", "<global-img>"]
+SPECIAL += [f"<row_{r}_col_{c}>" for r in (1, 2) for c in (1, 2)]
+# SmolVLM2's chat_template.json. For a video the processor substitutes its own template (which also
+# prints "<video>"), but the folder should hold what the real one holds.
+CHAT_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n"
+    "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+SIDE = 32  # frames squared to 32 x 32, patch 8, pixel shuffle x2: 4 image tokens a frame
+
+
+def tiny_tokenizer() -> transformers.PreTrainedTokenizerFast:
+    """Byte-level BPE with no merges: every string encodes, byte by byte, and decodes back."""
+    vocab = {token: i for i, token in enumerate(SPECIAL + sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<|im_start|>",
+        eos_token="<end_of_utterance>",
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL[2:],
+    )
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A tiny random SmolVLM2 and its processor, written by ``save_pretrained`` as the hub holds them."""
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    ids["pad_token_id"] = tokenizer.pad_token_id
+    config = transformers.SmolVLMConfig(
+        vision_config=dict(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            image_size=SIDE, patch_size=8,
+        ),
+        text_config=dict(
+            model_type="llama", vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, **ids,
+        ),
+        scale_factor=2,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+    )
+    sizes = dict(size={"longest_edge": 2 * SIDE}, max_image_size={"longest_edge": SIDE})
+    processor = transformers.SmolVLMProcessor(
+        image_processor=transformers.SmolVLMImageProcessor(**sizes),
+        video_processor=transformers.SmolVLMVideoProcessor(
+            **sizes, video_sampling={"fps": 1, "max_frames": 64, "video_size": {"longest_edge": SIDE}}
+        ),
+        tokenizer=tokenizer,
+        image_seq_len=(SIDE // 8) ** 2 // 2**2,
+        chat_template=CHAT_TEMPLATE,
+    )
+    path = tmp_path_factory.mktemp("smolvlm")
+    transformers.SmolVLMForConditionalGeneration(config).save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(folder):
+    model = load(folder)
+    model.config = dataclasses.replace(model.config, max_new_tokens=8)  # a random model's replies: keep them short
+    return model
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return write_sample(tmp_path_factory.mktemp("video") / "sample.mp4")  # 6 s, 25 fps, 320 x 240
+
+
+@pytest.fixture
+def pyav_decoding(monkeypatch):
+    """The processor's file decoding with PyAV in place of torchcodec (not installed here)."""
+
+    def fetch(self, video, sample_indices_fn=None):
+        if isinstance(video, list):
+            return list(zip(*[fetch(self, v, sample_indices_fn) for v in video]))
+        return load_video(video, backend="pyav", sample_indices_fn=sample_indices_fn)
+
+    monkeypatch.setattr(transformers.SmolVLMVideoProcessor, "fetch_videos", fetch)
+
+
+def model_card(folder, path, prompt, max_new_tokens):
+    """SmolVLM2's model card, verbatim but for the folder: the file goes in, the reply comes out."""
+    processor = transformers.AutoProcessor.from_pretrained(folder)
+    hf = transformers.AutoModelForImageTextToText.from_pretrained(folder)
+    messages = [{"role": "user", "content": [{"type": "video", "path": str(path)}, {"type": "text", "text": prompt}]}]
+    inputs = processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+    )
+    generated_ids = hf.generate(**inputs, do_sample=False, max_new_tokens=max_new_tokens)
+    text = processor.batch_decode(generated_ids, skip_special_tokens=True)[0]
+    return inputs, generated_ids[0, inputs["input_ids"].shape[1] :].tolist(), text
+
+
+# The frames SmolVLM2's sampler keeps from a 6 s, 150-frame video: round(1 frame/s x 6 s) = 6,
+# spread evenly from the first frame to the last, at 25 fps.
+CARD_INDICES = [0, 29, 59, 89, 119, 149]
+CARD_TIMES = [i / 25 for i in CARD_INDICES]
+
+
+def test_vidmm_generates_what_the_model_card_generates(folder, model, sample, pyav_decoding):
+    prompt = "Describe this video in detail."
+    inputs, card_ids, card_text = model_card(folder, sample, prompt, model.config.max_new_tokens)
+    frames = open_video(sample).frames_at(CARD_TIMES)  # full size: the processor decodes full size
+    np.testing.assert_allclose(frames.timestamps, CARD_TIMES, atol=1e-6)
+    reference_frames, _ = load_video(str(sample), backend="pyav", sample_indices_fn=lambda **_: CARD_INDICES)
+    assert np.array_equal(frames.data, reference_frames)  # both sides see the same pixels
+
+    ours = model.inputs(frames.data, frames.timestamps, prompt)  # no duration given, as tasks call it
+    assert torch.equal(ours["input_ids"], inputs["input_ids"])
+    assert torch.equal(ours["pixel_values"], inputs["pixel_values"])
+    prompt_text = model.processor.decode(ours["input_ids"][0])
+    assert "following series of six frames from a 0:00:06 [H:MM:SS] video." in prompt_text
+    assert [line[len("Frame from ") :][:5] for line in prompt_text.splitlines() if line.startswith("Frame from")] == [
+        "00:00", "00:01", "00:02", "00:03", "00:04", "00:05"
+    ]
+
+    reply = model.replies(frames.data, frames.timestamps, prompt)[0]
+    assert list(reply.ids) == card_ids and len(card_ids) > 0
+    assert reply.text == card_text.split("Assistant:", 1)[1].strip()  # the card's decode holds the prompt too
+    assert model.caption_frames(frames.data, frames.timestamps) == [reply.text]
+
+
+def test_frames_off_the_one_per_second_grid_keep_their_own_times(model):
+    """8 frames over 2 s: the processor must not resample them to its 1 frame/s."""
+    video = np.random.default_rng(0).integers(0, 256, (8, 24, 40, 3), dtype=np.uint8)
+    times = (np.arange(8) + 0.5) / 4  # segment centres of a 2 s video
+    inputs = model.inputs(video, times, "What happens?")
+    assert inputs["pixel_values"].shape == (1, 8, 3, SIDE, SIDE)
+    text = model.processor.decode(inputs["input_ids"][0])
+    assert "eight frames from a 0:00:02 [H:MM:SS] video" in text  # 1.875 + 0.25 / 2 = 2.0 s
+    assert text.count("Frame from 00:00:") == 4 and text.count("Frame from 00:01:") == 4
+
+
+def test_a_batch_is_each_video_on_its_own(model):
+    videos = np.random.default_rng(3).integers(0, 256, (2, 3, 24, 40, 3), dtype=np.uint8)  # (B, T, H, W, 3)
+    times = np.array([[0.0, 1.0, 2.0], [0.5, 2.5, 4.5]])
+    alone = [model.generate_frames(videos[b], times[b], "What happens?")[0] for b in range(2)]
+    assert model.generate_frames(videos, times, "What happens?") == alone
+
+
+def test_answer_score_is_the_probability_of_the_answer_tokens(model):
+    video = np.random.default_rng(1).integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
+    times = np.array([0.5, 1.5, 2.5])
+    answer = model.ask_frames(video, times, "Is there a red square?")[0]
+    reply = model.replies(video, times, "Is there a red square?")[0]
+    assert answer.text == reply.text and answer.spans == ((0.5, 3.5),)
+    # Independently: one forward pass over prompt + answer, softmax at each answer position.
+    inputs = model.inputs(video, times, "Is there a red square?")
+    n = inputs["input_ids"].shape[1]
+    ids = torch.cat([inputs["input_ids"], torch.tensor([reply.ids])], dim=1)
+    with torch.no_grad():
+        logits = model.model(
+            input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=inputs["pixel_values"],
+            pixel_attention_mask=inputs["pixel_attention_mask"],
+        ).logits[0]
+    logprobs = logits[n - 1 : -1].double().log_softmax(-1)[torch.arange(len(reply.ids)), torch.tensor(reply.ids)]
+    assert math.isclose(math.log(answer.score), float(logprobs.sum()), rel_tol=1e-4)
+    assert 0.0 < answer.score <= 1.0
+
+
+def test_ask_end_to_end_and_the_cli(model, sample, tmp_path):
+    result = ask(model, sample, "What is shown?", frames=4)
+    frames = open_video(sample).uniform(4, short_side=224)  # what the task samples
+    assert isinstance(result, Answer)
+    assert result.text == model.ask_frames(frames.data, frames.timestamps, "What is shown?")[0].text
+    assert result.spans[0][0] == pytest.approx(0.75, abs=0.05) and result.spans[0][1] <= 6.0
+    model.save(tmp_path / "saved")  # a folder vidmm wrote: it keeps the short generation budget
+    command = ["ask", str(sample), "What is shown?", "--model", str(tmp_path / "saved"), "--frames", "4", "-f", "json"]
+    cli = CliRunner().invoke(app, command)
+    assert cli.exit_code == 0, cli.output
+    printed = json.loads(cli.stdout)
+    assert printed["question"] == "What is shown?" and printed["text"] and 0.0 < printed["score"] <= 1.0
+
+
+def test_save_then_load_round_trip_and_dtype(model, tmp_path):
+    video = np.random.default_rng(2).integers(0, 256, (2, 24, 24, 3), dtype=np.uint8)
+    model.save(tmp_path / "saved")
+    again = load(tmp_path / "saved")
+    assert isinstance(again, SmolVLMAdapter) and again.config.num_frames == 64
+    assert again.replies(video, [0.0, 1.0], "Hi")[0].ids == model.replies(video, [0.0, 1.0], "Hi")[0].ids
+    half = load(tmp_path / "saved", dtype="bfloat16")
+    assert half.dtype == torch.bfloat16 and isinstance(half.caption_frames(video, [0.0, 1.0])[0], str)
+
+
+def test_the_named_models_are_listed_and_fail_offline_in_one_sentence(tmp_path, sample, monkeypatch):
+    names = {"smolvlm2-256m", "smolvlm2-500m", "smolvlm2-2.2b"}
+    assert names <= set(list_models())
+    rows = {row.name: row for row in model_table(cache_dir=str(tmp_path))}
+    assert all(rows[n].tasks == ("caption", "ask") and rows[n].family == "smolvlm" and not rows[n].local for n in names)
+    with pytest.raises(ModelNotAvailableError, match="HuggingFaceTB/SmolVLM2-256M-Video-Instruct") as caught:
+        load("smolvlm2-256m", cache_dir=str(tmp_path))
+    assert "huggingface-cli download HuggingFaceTB/SmolVLM2-256M-Video-Instruct" in str(caught.value)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # HF_HOME, read at import
+    cli = CliRunner().invoke(app, ["ask", str(sample), "what?", "--model", "smolvlm2-256m"])
+    assert cli.exit_code == 2 and "huggingface-cli download HuggingFaceTB/SmolVLM2-256M-Video-Instruct" in cli.stderr
