@@ -1,8 +1,9 @@
-"""Frames for video models built for a fixed clip length (X-CLIP, VideoMAE).
+"""Frames for video models built for a fixed clip length (X-CLIP, VideoMAE, GIT).
 
 Such models size their temporal layers for exactly ``n`` frames (X-CLIP's cross-frame message
-attention and MIT position embeddings, VideoMAE's spatio-temporal position table), so a clip of
-another length is resampled to ``n`` at segment centres, the way vidmm samples a whole video.
+attention and MIT position embeddings, VideoMAE's spatio-temporal position table, GIT's temporal
+embeddings), so a clip of another length is resampled to ``n`` at segment centres, the way vidmm
+samples a whole video.
 """
 
 from __future__ import annotations
