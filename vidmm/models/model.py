@@ -38,6 +38,11 @@ from .text_encoders import build_text_encoder
 Mask = torch.Tensor | None
 
 
+def choice_text(question: str, choice: str) -> str:
+    """What the QA head reads to score one candidate answer (training must build the same text)."""
+    return f"{question} {choice}"
+
+
 @dataclass(frozen=True)
 class VideoFeatures:
     """The temporal module's output: frames `(B, T, D)`, video `(B, D)`, mask `(B, T)` or None."""
@@ -155,7 +160,13 @@ class VideoModel(FileTasks, nn.Module):
     def encode(self, video: Video, mask: Mask = None) -> VideoFeatures:
         """uint8 video -> contextualised frames `(B, T, D)` and video embedding `(B, D)`."""
         mask = None if mask is None else torch.as_tensor(mask, device=self.device).view(-1, mask.shape[-1])  # (B, T)
-        frames, pooled = self.temporal(self.frame_features(video), mask)
+        return self.encode_features(self.frame_features(video), mask)
+
+    def encode_features(self, features: torch.Tensor, mask: Mask = None) -> VideoFeatures:
+        """Frame features `(B, T, D)` (from `frame_features`, or a feature cache) -> the temporal
+        module's output. Training on cached features starts here: everything after the frozen
+        frame encoder."""
+        frames, pooled = self.temporal(features, mask)
         return VideoFeatures(frames=frames, video=pooled, mask=mask)
 
     def encode_frames(self, video: Video, mask: Mask = None, normalize: bool = True) -> torch.Tensor:
@@ -231,7 +242,7 @@ class VideoModel(FileTasks, nn.Module):
         qa = self._require(self.qa, "a QA head")
         features = self.encode(video, mask)
         B, C = features.video.shape[0], len(choices)
-        text = self.text_encoder([f"{question} {choice}" for choice in choices])  # tokens (C, L, Dt)
+        text = self.text_encoder([choice_text(question, choice) for choice in choices])  # tokens (C, L, Dt)
         # Pair every video with every candidate, rows ordered (video, candidate).
         frames = features.frames.repeat_interleave(C, dim=0)  # (B*C, T, D)
         frame_mask = None if features.mask is None else features.mask.repeat_interleave(C, dim=0)
