@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from train_helpers import colour_videos, tiny_clip, tiny_model
+import vidmm.io
 from vidmm.io import open_video
-from vidmm.train import cache as cache_module
 from vidmm.train.cache import FeatureCache, Sampling, encoder_fingerprint, frame_features
 from vidmm.train.manifest import Example
 
@@ -43,7 +43,7 @@ def opened(monkeypatch):
         calls.append(str(path))
         return open_video(path, **kwargs)
 
-    monkeypatch.setattr(cache_module, "open_video", spy)
+    monkeypatch.setattr(vidmm.io, "open_video", spy)  # clip_frames imports it from there at each call
     return calls
 
 

@@ -185,3 +185,27 @@ def test_recipe_yaml_typos_are_errors(tmp_path):
     path.write_text("model: lite\ntask: dance\ntrain: t.jsonl\nout: out\ncache: c\n")
     with pytest.raises(ValueError, match="dance"):
         load_recipe(path)
+
+
+def test_the_cli_trains_a_recipe_then_evaluates_its_checkpoint(setup, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from vidmm.cli import app
+
+    config, train_manifest, val_manifest, cache = setup
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text(yaml.safe_dump({
+        "model": config, "task": "classify", "train": str(train_manifest), "val": str(val_manifest),
+        "sampling": {"num_frames": 4, "short_side": 64}, "optim": {"epochs": 2, "batch_size": 4},
+        "out": "run", "cache": str(cache),
+    }))  # fmt: skip
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", str(recipe_file), "-q"])
+    assert trained.exit_code == 0, trained.output
+    assert trained.stdout.startswith("best top1 ") and str(tmp_path / "run" / "best") in trained.stdout
+    report = tmp_path / "eval.json"
+    scored = runner.invoke(app, ["eval", str(tmp_path / "run" / "best"), str(val_manifest), "-t", "classify", "-o", str(report), "--frames", "4"])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(report.read_text())["n"] == len(read_manifest(val_manifest))
+    assert runner.invoke(app, ["train", str(tmp_path / "missing.yaml")]).exit_code == 2

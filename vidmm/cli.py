@@ -322,6 +322,28 @@ def _write_thumbnail(hit, target: Path) -> None:
 # -- training and evaluation ------------------------------------------------------------------
 
 
+@app.command("train")
+def train_recipe(
+    recipe: Path = typer.Argument(..., help="A training recipe (YAML), e.g. configs/train/lite-temporal-classify.yaml."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or per-epoch lines."),
+) -> None:
+    """Train the temporal module and heads on cached frame features; resumes an interrupted run.
+
+    Writes out/best and out/last (model folders `vidmm.load` opens), out/metrics.jsonl per epoch.
+    """
+    from vidmm.models import ModelNotAvailableError
+    from vidmm.train import ManifestError, train
+
+    try:
+        result = train(recipe, progress=False if quiet else None)
+    except (ManifestError, ModelNotAvailableError, ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"best {result.metric} {result.best_metric:.4g} at epoch {result.best_epoch}: {result.checkpoint}")
+    if result.failed:
+        _report_failures([VideoError(path, reason) for path, reason in result.failed])
+
+
 @app.command("eval")
 def evaluate(
     model: str = typer.Argument(..., help="A registered model or a model folder (e.g. a training checkpoint)."),

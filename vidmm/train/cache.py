@@ -28,8 +28,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from vidmm.io import VideoError, open_video, span_times
-from vidmm.train.manifest import Example
+from vidmm.io import VideoError
+from vidmm.train.manifest import Example, clip_frames
 
 
 @dataclass(frozen=True)
@@ -150,17 +150,11 @@ def _clip_features(
     cached = cache.get(key)
     if cached is not None:
         return cached
-    with open_video(example.video) as video:
-        duration = video.info.duration_s
-        start = example.start_s or 0.0
-        end = min(example.end_s, duration) if example.end_s is not None else duration
-        if start >= duration:
-            raise VideoError(str(example.video), f"clip starts at {start:.3f} s, after the video ends ({duration:.3f} s)")
-        frames = video.frames_at(span_times(start, end, sampling.num_frames), short_side=sampling.short_side)
+    frames = clip_frames(example, sampling.num_frames, sampling.short_side)
     with torch.no_grad():
         features = model.frame_features(frames.data)[0].float().cpu()  # (T, D)
     timestamps = torch.from_numpy(frames.timestamps)  # (T,)
-    about = {"video": str(example.video), "start_s": str(start), "end_s": str(end)}
+    about = {"video": str(example.video), "start_s": str(example.start_s), "end_s": str(example.end_s)}
     cache.put(key, features, timestamps, about)
     return features, timestamps
 
