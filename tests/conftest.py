@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import av  # noqa: F401  (av and torch before decord: see vidmm.io.backends.import_decord)
-import torch  # noqa: F401
+import torch
 from vidmm.data import synthetic as syn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -101,3 +101,13 @@ def shape_x(image: np.ndarray) -> float | None:
     red = (image[..., 0] > 150) & (image[..., 1] < 100) & (image[..., 2] < 100)
     xs = np.nonzero(red)[1]
     return float(xs.mean() + 0.5) if len(xs) else None
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models spend their time in thread hand-offs, not arithmetic: a module using this
+    (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``) runs torch on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

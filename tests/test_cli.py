@@ -176,3 +176,24 @@ def test_every_command_in_every_format_writes_it_or_says_why_not(command, fmt, c
     else:
         assert result.exit_code == 0, result.output
         assert _parses(fmt, result.stdout), result.stdout
+
+
+def test_eval_prints_metrics_writes_json_and_lists_unreadable_videos(tmp_path, media):
+    from vidmm.data.synthetic import Crossword, TrafficLight, write_video
+    from vidmm.train.manifest import Example, write_manifest
+
+    crossword = write_video(tmp_path / "crossword.mp4", Crossword(), duration_s=2.0)
+    light = write_video(tmp_path / "light.mp4", TrafficLight(), duration_s=2.0)
+    manifest = write_manifest(
+        tmp_path / "test.jsonl",
+        [Example(crossword, label="a crossword puzzle"), Example(light, label="a traffic light"),
+         Example(media("random.mp4"), label="a traffic light")],
+    )
+    out = tmp_path / "report.json"
+    result = runner.invoke(app, ["eval", "lite", str(manifest), "--task", "classify", "-o", str(out), "--frames", "4"])
+    assert result.exit_code == 1, result.output  # one video unreadable: scored the rest, said so
+    assert "classify: 2 example(s), 1 failure(s)" in result.stdout and "random.mp4" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["metrics"]["top1"] == 100.0 and report["n"] == 2
+    result = runner.invoke(app, ["eval", "lite", str(manifest), "--task", "retrieval"])
+    assert result.exit_code == 2 and "caption" in result.stderr  # the manifest has no captions

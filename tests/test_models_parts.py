@@ -13,15 +13,7 @@ from vidmm.models.preprocess import as_batch, preprocess
 from vidmm.models.temporal import MeanPool, TemporalTransformer
 
 torch.manual_seed(0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models spend their time in thread hand-offs, not arithmetic: run them on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- preprocessing ---------------------------------------------------------------------------------

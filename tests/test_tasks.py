@@ -100,3 +100,14 @@ def test_classify_without_labels_uses_the_models_own_label_set(sample):
     assert [(s.name, s.score) for s in result.labels] == [("swimming", 0.5), ("cooking", 0.375)]
     assert len(result.evidence.timestamps) == 3
     assert result.labels[0].spans == ((result.evidence.timestamps[0], 6.0),)
+
+
+def test_frame_counts_follow_how_each_model_was_trained():
+    from types import SimpleNamespace
+
+    from vidmm.tasks.sampling import frame_count
+
+    smolvlm = SimpleNamespace(num_frames=64, frames_per_second=1.0)  # 1 frame a second, at most 64
+    assert [frame_count(smolvlm, None, d) for d in (0.2, 6.0, 6.5, 600.0)] == [1, 6, 7, 64]
+    assert frame_count(SimpleNamespace(num_frames=6), None, 600.0) == 6  # GIT: always 6
+    assert frame_count(object(), None, 5.0) == 16 and frame_count(smolvlm, 3, 600.0) == 3  # --frames wins

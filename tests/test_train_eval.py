@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from vidmm.data import synthetic as syn
-from vidmm.train.evaluate import EvalReport, clip_frames, evaluate, format_report
+from vidmm.train.evaluate import EvalReport, evaluate, format_report
+from vidmm.train.manifest import clip_frames
 from vidmm.train.manifest import Example, write_manifest
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}

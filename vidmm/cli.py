@@ -249,7 +249,7 @@ def index_files(
     model: str = typer.Option(None, "--model", "-m", help="Model for a new index (default lite); an existing one keeps its own."),
     window_s: float = typer.Option(2.0, "--window", help="Window length, seconds."),
     stride_s: float = typer.Option(1.0, "--stride", help="Window stride, seconds."),
-    frames: int = typer.Option(4, "--frames", help="Frames per window."),
+    frames: int = typer.Option(None, "--frames", help="Frames per window (default: the model's own count, else 4)."),
     timeout_s: float = typer.Option(60.0, "--timeout", help="Give up on a file making no progress this long."),
     fail_fast: bool = FailFastOpt,
 ) -> None:
@@ -287,13 +287,14 @@ def search(
     k: int = typer.Option(10, "-k", help="How many moments."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per moment."),
     thumbnails: Path = typer.Option(None, "--thumbnails", help="Write a JPEG of each moment's middle frame here."),
+    model: str = typer.Option(None, "--model", "-m", help="Check the index was made by this model (it always searches with its own)."),
 ) -> None:
     """Find the moments that match a query, best first: video, start–end, score."""
     from vidmm.index import Index, VidmmIndexError
     from vidmm.writers import short_clock
 
     try:
-        hits = Index(db).search(query, k=k)
+        hits = Index(db, model_name=model).search(query, k=k)
     except VidmmIndexError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
@@ -316,6 +317,61 @@ def _write_thumbnail(hit, target: Path) -> None:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(frame).save(target, quality=90)
+
+
+# -- training and evaluation ------------------------------------------------------------------
+
+
+@app.command("train")
+def train_recipe(
+    recipe: Path = typer.Argument(..., help="A training recipe (YAML), e.g. configs/train/lite-temporal-classify.yaml."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or per-epoch lines."),
+) -> None:
+    """Train the temporal module and heads on cached frame features; resumes an interrupted run.
+
+    Writes out/best and out/last (model folders `vidmm.load` opens), out/metrics.jsonl per epoch.
+    """
+    from vidmm.models import ModelNotAvailableError
+    from vidmm.train import ManifestError, train
+
+    try:
+        result = train(recipe, progress=False if quiet else None)
+    except (ManifestError, ModelNotAvailableError, ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"best {result.metric} {result.best_metric:.4g} at epoch {result.best_epoch}: {result.checkpoint}")
+    if result.failed:
+        _report_failures([VideoError(path, reason) for path, reason in result.failed])
+
+
+@app.command("eval")
+def evaluate(
+    model: str = typer.Argument(..., help="A registered model or a model folder (e.g. a training checkpoint)."),
+    manifest: Path = typer.Argument(..., help="A .jsonl or .csv manifest of videos and task fields."),
+    task: str = typer.Option(..., "--task", "-t", help="retrieval, classify, qa or caption."),
+    output: Path = typer.Option(None, "--output", "-o", help="The JSON report (default: eval-<manifest>-<task>.json)."),
+    device: str = DeviceOpt,
+    frames: int = FramesOpt,
+) -> None:
+    """Score a model on a manifest with the task's standard metrics; print them, write a JSON report.
+
+    Exits 1 if some videos could not be read (they are listed; the rest is scored).
+    """
+    from vidmm.train.evaluate import evaluate as run, format_report
+    from vidmm.train.manifest import ManifestError
+
+    m = _load_model(model, device)
+    try:
+        report = run(m, manifest, task, frames=frames, progress=sys.stderr.isatty())
+    except (ManifestError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    target = output or Path(f"eval-{manifest.stem}-{task}.json")
+    target.write_text(report.to_json() + "\n")
+    typer.echo(format_report(report))
+    typer.echo(f"wrote {target}", err=True)
+    if report.failures:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -350,7 +406,9 @@ def models(as_json: bool = typer.Option(False, "--json", help="One JSON object p
         for row in rows:
             typer.echo(json.dumps(dataclasses.asdict(row)))
         return
-    typer.echo(f"{'name':<14} {'params':>8}  {'local':<5}  {'tasks':<32} description")
+    width, tasks_width = max(len(row.name) for row in rows), max(len(", ".join(row.tasks)) for row in rows)
+    typer.echo(f"{'name':<{width}} {'params':>7}  {'local':<5}  {'tasks':<{tasks_width}}  description")
     for row in rows:
-        params = f"{row.params / 1e6:.1f}M" if row.params else "?"
-        typer.echo(f"{row.name:<14} {params:>8}  {'yes' if row.local else 'no':<5}  {', '.join(row.tasks):<32} {row.description}")
+        params = "?" if not row.params else f"{row.params / 1e9:.1f}B" if row.params >= 1e9 else f"{row.params / 1e6:.1f}M"
+        tasks = ", ".join(row.tasks)
+        typer.echo(f"{row.name:<{width}} {params:>7}  {'yes' if row.local else 'no':<5}  {tasks:<{tasks_width}}  {row.description}")

@@ -144,7 +144,18 @@ class Index:
         return table in self._db.list_tables().tables  # one page holds our three tables
 
     def _recorded_model(self) -> dict | None:
-        return self._db.open_table("meta").to_arrow().to_pylist()[0] if self._has("meta") else None
+        meta = self._readable("meta")
+        return meta.to_arrow().to_pylist()[0] if meta is not None else None
+
+    def _readable(self, name: str):
+        """The table, or None where it does not exist yet, or is being made by a writer right now
+        (LanceDB lists a new table's folder before its first commit lands)."""
+        if not self._has(name):
+            return None
+        try:
+            return self._db.open_table(name)
+        except ValueError:
+            return None
 
     def _checked_model(self, recorded: dict | None) -> tuple[torch.nn.Module, str, str]:
         """(model, name, fingerprint), checked against the model recorded in the index."""
@@ -169,7 +180,7 @@ class Index:
         *,
         window_s: float = 2.0,
         stride_s: float = 1.0,
-        frames_per_window: int = 4,
+        frames_per_window: int | None = None,
         timeout_s: float = 60.0,
         fail_fast: bool = False,
         progress: Callable[[str, str, int, int], None] | None = None,
@@ -177,7 +188,8 @@ class Index:
         """Index video files and folders (recursively); unchanged files are skipped.
 
         Each file is decoded in an isolated worker (`timeout_s` per window), cut into windows of
-        `window_s` every `stride_s` with `frames_per_window` frames, and embedded. Bad files are
+        `window_s` every `stride_s` with `frames_per_window` frames (default: the count a hub model
+        was trained on, e.g. X-CLIP's 8, else 4), and embedded. Bad files are
         recorded and reported, and the run goes on; with `fail_fast` the first one's `VideoError`
         is raised instead. progress(path, outcome, done, total) is called per file, outcome being
         "added", "skipped" or "failed", done counting the files finished out of total. Raises `IndexLockedError` while another process is adding.
@@ -186,9 +198,9 @@ class Index:
         if fail_fast and rejected:
             raise NotAVideoError(*rejected[0])
         outcomes: dict[str, list] = {"added": [], "skipped": [], "failed": list(rejected)}
-        window = (window_s, stride_s, frames_per_window)
         with WriterLock(self.path):
             model, name, found = self._checked_model(self._recorded_model())
+            window = (window_s, stride_s, frames_per_window or getattr(model, "num_frames", None) or 4)
             if not self._has("meta"):
                 self._append("meta", [{"model": name, "fingerprint": found, "created_at": _now()}], _META)
             done, known = self._drop_unfinished()
@@ -239,7 +251,8 @@ class Index:
         table.create_index("video_id", config=BTree())  # fetching the candidates' windows
 
     def _videos(self) -> list[dict]:
-        return self._db.open_table("videos").to_arrow().to_pylist() if self._has("videos") else []
+        videos = self._readable("videos")
+        return videos.to_arrow().to_pylist() if videos is not None else []
 
     def _drop_unfinished(self) -> tuple[dict[str, FileStamp], set[str]]:
         """Delete windows of videos not recorded done (a killed run's debris).
@@ -351,11 +364,11 @@ class Index:
         recorded = self._recorded_model()
         if recorded is None:
             raise IndexNotFoundError(f"{self.path}: no index here (nothing has been added to it)")
-        if not self._has("windows"):  # every file added so far failed
+        table = self._readable("windows")
+        if table is None:  # every file added so far failed, or the first is being written
             return []
         model, _, _ = self._checked_model(recorded)
         paths = {v["video_id"]: v["path"] for v in self._videos() if v["status"] == DONE}
-        table = self._db.open_table("windows")
         with torch.no_grad():
             text = model.encode_text([query], normalize=False)  # (1, E)
         rows = table.search()

@@ -73,7 +73,11 @@ def _not_available(source: str, error: OSError) -> str:
     if source.startswith(("/", ".", "~")) or source.count("/") > 1:  # a path: hub ids are "org/name"
         return f"There is no model folder {source!r}"
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
-    why = "the hub is offline (HF_HUB_OFFLINE=1) and it is not in the local cache" if offline else str(error).splitlines()[0]
+    why = (
+        "the hub is offline (HF_HUB_OFFLINE=1) and it is not in the local cache"
+        if offline
+        else str(error).splitlines()[0].rstrip(".")  # the sentence goes on after it
+    )
     return (
         f"Model {source!r} is not available: {why}. "
         f"Fetch it with `huggingface-cli download {source}` (or `hf download {source}`), or pass a local folder."

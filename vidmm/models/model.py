@@ -27,6 +27,7 @@ from safetensors.torch import load_model, save_model
 
 from .concepts import ConceptBank, concept_names
 from .config import ModelConfig
+from .file_tasks import FileTasks
 from .frame_encoders import build_frame_encoder
 from .heads import CaptionDecoder, QAHead, RetrievalHead
 from .hub import HubOptions, is_local
@@ -35,6 +36,11 @@ from .temporal import build_temporal
 from .text_encoders import build_text_encoder
 
 Mask = torch.Tensor | None
+
+
+def choice_text(question: str, choice: str) -> str:
+    """What the QA head reads to score one candidate answer (training must build the same text)."""
+    return f"{question} {choice}"
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class VideoFeatures:
     mask: Mask
 
 
-class VideoModel(nn.Module):
+class VideoModel(FileTasks, nn.Module):
     """A frame encoder, a temporal module and a text encoder, with retrieval, classification, QA and
     captioning heads (each optional but retrieval). Built from a `ModelConfig`."""
 
@@ -154,7 +160,13 @@ class VideoModel(nn.Module):
     def encode(self, video: Video, mask: Mask = None) -> VideoFeatures:
         """uint8 video -> contextualised frames `(B, T, D)` and video embedding `(B, D)`."""
         mask = None if mask is None else torch.as_tensor(mask, device=self.device).view(-1, mask.shape[-1])  # (B, T)
-        frames, pooled = self.temporal(self.frame_features(video), mask)
+        return self.encode_features(self.frame_features(video), mask)
+
+    def encode_features(self, features: torch.Tensor, mask: Mask = None) -> VideoFeatures:
+        """Frame features `(B, T, D)` (from `frame_features`, or a feature cache) -> the temporal
+        module's output. Training on cached features starts here: everything after the frozen
+        frame encoder."""
+        frames, pooled = self.temporal(features, mask)
         return VideoFeatures(frames=frames, video=pooled, mask=mask)
 
     def encode_frames(self, video: Video, mask: Mask = None, normalize: bool = True) -> torch.Tensor:
@@ -230,7 +242,7 @@ class VideoModel(nn.Module):
         qa = self._require(self.qa, "a QA head")
         features = self.encode(video, mask)
         B, C = features.video.shape[0], len(choices)
-        text = self.text_encoder([f"{question} {choice}" for choice in choices])  # tokens (C, L, Dt)
+        text = self.text_encoder([choice_text(question, choice) for choice in choices])  # tokens (C, L, Dt)
         # Pair every video with every candidate, rows ordered (video, candidate).
         frames = features.frames.repeat_interleave(C, dim=0)  # (B*C, T, D)
         frame_mask = None if features.mask is None else features.mask.repeat_interleave(C, dim=0)
@@ -248,32 +260,6 @@ class VideoModel(nn.Module):
         features = self.encode(video, mask)
         ids = captioner.generate(features.frames, features.mask, beam_size=beam_size)
         return self.text_encoder.tokenizer.batch_decode(ids, skip_special_tokens=True)
-
-    # -- tasks on files, whisper-style: model.caption("talk.mp4") (see vidmm.tasks) -------------
-
-    def caption(self, path: str | Path, **options):
-        """Caption a video file: `vidmm.tasks.caption` -> Caption(text, segments, evidence)."""
-        from vidmm import tasks
-
-        return tasks.caption(self, path, **options)
-
-    def ask(self, path: str | Path, question: str, **options):
-        """Answer a question about a video file: `vidmm.tasks.ask` -> Answer(text, score, spans, evidence)."""
-        from vidmm import tasks
-
-        return tasks.ask(self, path, question, **options)
-
-    def classify(self, path: str | Path, labels: Sequence[str], **options):
-        """Rank labels for a video file: `vidmm.tasks.classify` -> Labels(labels, evidence)."""
-        from vidmm import tasks
-
-        return tasks.classify(self, path, labels, **options)
-
-    def tag(self, path: str | Path, **options):
-        """The concepts a video file shows: `vidmm.tasks.tag` -> Tags(tags, evidence)."""
-        from vidmm import tasks
-
-        return tasks.tag(self, path, **options)
 
     def _require(self, head: nn.Module | None, what: str) -> nn.Module:
         if head is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidmm.tasks.results import Answer
-from vidmm.tasks.sampling import frame_count, sample, within
+from vidmm.tasks.sampling import sample, within
 
 
 def ask(model, path: str | Path, question: str, *, frames: int | None = None) -> Answer:
@@ -14,7 +14,7 @@ def ask(model, path: str | Path, question: str, *, frames: int | None = None) ->
     Models with a trained QA head answer from its vocabulary; `lite` answers from its concept bank
     (see `LiteModel.ask_frames`).
     """
-    video, sampled, evidence = sample(path, frame_count(model, frames))
+    video, sampled, evidence = sample(path, model, frames)
     concept_answer = getattr(model, "ask_frames", None)
     if concept_answer is not None:
         a = concept_answer(sampled.data, sampled.timestamps, question)[0]

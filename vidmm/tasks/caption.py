@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vidmm.tasks.results import Caption, Evidence, Segment
-from vidmm.tasks.sampling import SHORT_SIDE, frame_count, sample
+from vidmm.tasks.sampling import SHORT_SIDE, sample
 
 _SHOTS_PER_BATCH = 8  # bounds memory on videos with hundreds of shots
 
@@ -15,10 +15,11 @@ _SHOTS_PER_BATCH = 8  # bounds memory on videos with hundreds of shots
 def caption(model, path: str | Path, *, frames: int | None = None, frames_per_shot: int | None = None) -> Caption:
     """Caption `path`: `frames` frames for the whole, `frames_per_shot` inside each shot for segments.
 
-    Both default to the count the model was trained on where it has one (GIT: 6), else 16 and 4.
+    `frames` defaults to what the model was trained to see (see `frame_count`); `frames_per_shot`
+    to its fixed count up to 8 (GIT: 6), else 4.
     """
-    video, sampled, _ = sample(path, frame_count(model, frames))
-    frames_per_shot = frames_per_shot or getattr(model, "num_frames", None) or 4
+    video, sampled, _ = sample(path, model, frames)
+    frames_per_shot = frames_per_shot or min(getattr(model, "num_frames", None) or 4, 8)
     text = model.caption_frames(sampled.data, sampled.timestamps)[0]
     segments, seen = [], list(sampled.timestamps)
     clips = video.clips(video.shots(), frames_per_shot, short_side=SHORT_SIDE)

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from vidmm.tasks.results import Labels, LabelScore, Tags, TagScore
-from vidmm.tasks.sampling import frame_count, sample, spans_where, within
+from vidmm.tasks.sampling import sample, spans_where, within
 
 
 def classify(
@@ -22,7 +22,7 @@ def classify(
     """
     if labels is not None and not labels:
         raise ValueError("classify needs at least one label")
-    video, sampled, evidence = sample(path, frame_count(model, frames))
+    video, sampled, evidence = sample(path, model, frames)
     duration = video.info.duration_s
     if labels is None:
         labels = _own_labels(model)
@@ -52,7 +52,7 @@ def tag(model, path: str | Path, *, frames: int | None = None, top_k: int = 5) -
     tag_frames = getattr(model, "tag_frames", None)
     if tag_frames is None:
         raise NotImplementedError(f"a {type(model).__name__} has no concept vocabulary to tag with; use lite")
-    video, sampled, evidence = sample(path, frame_count(model, frames))
+    video, sampled, evidence = sample(path, model, frames)
     found = tag_frames(sampled.data, sampled.timestamps, top_k=top_k)[0]
     duration = video.info.duration_s
     return Tags(str(path), tuple(TagScore(t.name, t.score, within(t.spans, duration)) for t in found), evidence)
@@ -62,6 +62,6 @@ def embed(model, path: str | Path, *, frames: int | None = None) -> np.ndarray:
     """The video's embedding in the model's joint space `(E,)`, unit length."""
     import torch
 
-    _, sampled, _ = sample(path, frame_count(model, frames))
+    _, sampled, _ = sample(path, model, frames)
     with torch.no_grad():
         return model.encode_video(sampled.data)[0].float().cpu().numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +12,24 @@ from vidmm.models.lite import runs
 from vidmm.tasks.results import Evidence
 
 SHORT_SIDE = 224  # every frame encoder here resizes to 224 or less: decode no larger
-
-
 DEFAULT_FRAMES = 16
 
 
-def frame_count(model, frames: int | None) -> int:
-    """`frames`, else the count the model was trained to see (hub models: 6, 8, 16…), else 16."""
-    return frames or getattr(model, "num_frames", None) or DEFAULT_FRAMES
+def frame_count(model, frames: int | None, duration_s: float) -> int:
+    """How many frames to show `model` of `duration_s` seconds: `frames` if given, else as the model
+    was trained: a fixed count (GIT 6, X-CLIP 8, VideoMAE 16), or a rate up to a cap (SmolVLM2:
+    1 frame/s, at most 64); else 16."""
+    if frames:
+        return frames
+    count = getattr(model, "num_frames", None) or DEFAULT_FRAMES
+    fps = getattr(model, "frames_per_second", None)
+    return count if fps is None else max(1, min(count, math.ceil(duration_s * fps)))
 
 
-def sample(path: str | Path, frames: int) -> tuple[Video, Frames, Evidence]:
-    """Open `path` and take `frames` frames spread over it."""
+def sample(path: str | Path, model, frames: int | None) -> tuple[Video, Frames, Evidence]:
+    """Open `path` and take the frames `frame_count` says, spread over it."""
     video = open_video(path)
-    sampled = video.uniform(frames, short_side=SHORT_SIDE)
+    sampled = video.uniform(frame_count(model, frames, video.info.duration_s), short_side=SHORT_SIDE)
     return video, sampled, Evidence.of(sampled.timestamps, video.info.duration_s)
 
 

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vidmm.io import Frames, VideoError, open_video, span_times
-from vidmm.train.manifest import TASK_FIELDS, Example, read_manifest
+from vidmm.io import Frames, VideoError
+from vidmm.train.manifest import TASK_FIELDS, Example, clip_frames, read_manifest
 from vidmm.train.metrics import caption_metrics, classification_metrics, positive_ranks, qa_accuracy, retrieval_metrics
 
 SHORT_SIDE = 224
@@ -95,18 +95,6 @@ def evaluate(
         if training:
             model.train()
     return EvalReport(task, metrics, clips.n_examples, tuple(clips.failures), tuple(predictions), tuple(notes))
-
-
-def clip_frames(example: Example, frames: int, short_side: int | None = SHORT_SIDE) -> Frames:
-    """`frames` frames at the segment centres of the example's clip (the whole video without
-    start_s/end_s; an end past the video's end is cut there). Raises `VideoError` subclasses."""
-    with open_video(example.video) as video:
-        duration = video.info.duration_s
-        start = example.start_s or 0.0
-        end = duration if example.end_s is None else min(example.end_s, duration)
-        if start >= duration:
-            raise VideoError(str(example.video), f"clip starts at {start:.3f} s, after the video ends ({duration:.3f} s)")
-        return video.frames_at(span_times(start, end, frames), short_side=short_side)
 
 
 def format_report(report: EvalReport) -> str:

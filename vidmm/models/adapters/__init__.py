@@ -10,8 +10,10 @@ special cases):
     classify, fixed set label_names (tuple) and classify_frames(video, None) -> probs (B, C)
     caption             caption_frames(video, timestamps) -> list[str]
     ask                 ask_frames(video, timestamps, question) -> list[FrameAnswer]
+    free prompts        generate_frames(video, timestamps, prompt) -> list[str]   (SmolVLM2)
 
 video is uint8 `(T, H, W, 3)` or `(B, T, H, W, 3)`; timestamps are the frames' times in seconds.
-A task a model does not serve raises NotImplementedError naming the model. Families are imported
+A task a model does not serve raises NotImplementedError naming the model (`HubAdapter`'s
+defaults). Tasks sample `num_frames` frames, or `frames_per_second` up to `num_frames`. Families are imported
 lazily by the registry (see `registry._FAMILIES`).
 """

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Mapping
 import torch
 import torch.nn as nn
 
+from ..file_tasks import FileTasks
 from ..hub import HubOptions, is_local, pretrained
 
 ADAPTER_CONFIG = "vidmm.json"  # beside transformers' own config.json in a saved adapter folder
@@ -22,6 +23,8 @@ class AdapterConfig:
 
     family: the adapter (``xclip``, ``git``, …); source: a hub id or a local folder;
     num_frames: how many frames the model was trained to see (tasks sample that many by default);
+    frames_per_second: for models trained on a frame rate rather than a count (SmolVLM2: 1), the
+        rate; tasks then take duration x rate frames, at most num_frames;
     max_new_tokens: the generation budget of captioning / answering models;
     prompt: a generative model's instruction for captions, where it takes one.
     """
@@ -29,6 +32,7 @@ class AdapterConfig:
     family: str
     source: str
     num_frames: int = 8
+    frames_per_second: float | None = None
     max_new_tokens: int = 40
     prompt: str | None = None
 
@@ -52,7 +56,7 @@ class FrameAnswer:
     spans: tuple[tuple[float, float], ...]
 
 
-class HubAdapter(nn.Module):
+class HubAdapter(FileTasks, nn.Module):
     """A transformers model + its processor, built from an `AdapterConfig`.
 
     Subclasses name their transformers classes and default frame count, and add the task verbs.
@@ -84,8 +88,14 @@ class HubAdapter(nn.Module):
         """A folder written by `save`, or by transformers' ``save_pretrained`` (model + processor)."""
         path = Path(path)
         saved = path / ADAPTER_CONFIG
-        data = json.loads(saved.read_text()) if saved.is_file() else {"family": cls.family, "num_frames": cls.default_frames}
-        return cls.from_config({**data, "source": str(path)}, HubOptions())
+        if saved.is_file():
+            return cls.from_config({**json.loads(saved.read_text()), "source": str(path)}, HubOptions())
+        adapter = cls.from_config({"family": cls.family, "source": str(path), "num_frames": cls.default_frames})
+        # A plain transformers folder: a model built for a clip length (a 16-frame X-CLIP) sees that many.
+        frames = getattr(adapter, "model_frames", None)
+        if frames:
+            adapter.config = dataclasses.replace(adapter.config, num_frames=frames)
+        return adapter
 
     @classmethod
     def weights_available(cls, config: Mapping[str, Any], hub: HubOptions = HubOptions()) -> bool:
@@ -104,6 +114,10 @@ class HubAdapter(nn.Module):
         return self.config.num_frames
 
     @property
+    def frames_per_second(self) -> float | None:
+        return self.config.frames_per_second
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
@@ -113,6 +127,28 @@ class HubAdapter(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    # The task verbs (see the package docstring): an adapter overrides those its model serves, and
+    # the others say so in one sentence instead of an AttributeError.
+    label_names: tuple[str, ...] = ()  # a closed-set classifier's own labels
+
+    def encode_video(self, video, normalize: bool = True) -> torch.Tensor:
+        raise self.unsupported("embed videos (search, index, embed)")
+
+    def encode_text(self, texts, normalize: bool = True) -> torch.Tensor:
+        raise self.unsupported("embed text (search)")
+
+    def zero_shot(self, video, labels):
+        raise self.unsupported("classify zero-shot (with --labels)")
+
+    def classify_frames(self, video, labels=None) -> torch.Tensor:
+        raise self.unsupported("classify")
+
+    def caption_frames(self, video, timestamps=None) -> list[str]:
+        raise self.unsupported("caption")
+
+    def ask_frames(self, video, timestamps, question: str) -> list[FrameAnswer]:
+        raise self.unsupported("answer questions")
 
     def unsupported(self, task: str) -> NotImplementedError:
         return NotImplementedError(f"{self.config.source} ({self.family}) does not {task}; see `vidmm models`")

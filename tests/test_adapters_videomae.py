@@ -1,0 +1,125 @@
+"""VideoMAE through vidmm equals VideoMAE called as its model card shows, on a tiny random checkpoint.
+
+A tiny `VideoMAEForVideoClassification` with five labels and its `VideoMAEImageProcessor` are
+written with `save_pretrained` and loaded through vidmm by path, by registered name, and by hub id
+out of a hub-style cache folder.
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never touch the network
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from adapters_support import hub_cache, random_videos
+from vidmm.models import ModelNotAvailableError, load, model_table, register
+from vidmm.models import registry
+from vidmm.models.adapters.videomae import VideoMAEAdapter
+from vidmm.tasks import classify
+from vidmm.tasks.sampling import sample
+
+FRAMES = 4  # the tiny model's clip length (the real one: 16)
+KINDS = ("archery", "bowling", "dancing ballet", "juggling balls", "surfing water")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("videomae") / "tiny"
+    config = transformers.VideoMAEConfig(
+        image_size=32, patch_size=8, num_frames=FRAMES, tubelet_size=2,
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        use_mean_pooling=True, id2label=dict(enumerate(KINDS)), label2id={k: i for i, k in enumerate(KINDS)},
+    )
+    transformers.VideoMAEForVideoClassification(config).save_pretrained(folder)
+    transformers.VideoMAEImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def adapter(folder):
+    return load(folder)
+
+
+def _videos(B=2, T=FRAMES, seed=0) -> np.ndarray:
+    return random_videos(B, T, seed)
+
+
+def test_a_saved_transformers_folder_loads_by_its_model_type(adapter):
+    assert type(adapter) is VideoMAEAdapter and not adapter.training
+    assert adapter.label_names == KINDS and adapter.num_frames == FRAMES  # the clip length it was built for
+
+
+def test_probabilities_equal_the_model_card(adapter, folder):
+    model = transformers.VideoMAEForVideoClassification.from_pretrained(folder).eval()
+    processor = transformers.VideoMAEImageProcessor.from_pretrained(folder)
+    videos = _videos()
+    with torch.no_grad():
+        expected = torch.cat([model(**processor(list(video), return_tensors="pt")).logits.softmax(-1) for video in videos])
+    probs = adapter.classify_frames(videos)
+    assert probs.shape == (2, len(KINDS))
+    torch.testing.assert_close(probs, expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(adapter.classify_frames(videos[0]), expected[:1], atol=1e-5, rtol=1e-4)
+
+
+def test_other_clip_lengths_are_resampled_to_the_models(adapter):
+    long = _videos(T=3 * FRAMES, seed=1)
+    assert torch.equal(adapter.classify_frames(long), adapter.classify_frames(long[:, 1::3]))  # segment centres
+    short = _videos(B=1, T=1, seed=2)
+    assert torch.equal(adapter.classify_frames(short), adapter.classify_frames(short.repeat(FRAMES, axis=1)))
+
+
+def test_open_set_verbs_say_what_the_model_cannot_do(adapter):
+    videos = _videos()
+    for call in (
+        lambda: adapter.classify_frames(videos, ["cooking"]),
+        lambda: adapter.zero_shot(videos, ["cooking"]),
+        lambda: adapter.encode_text(["cooking"]),
+        lambda: adapter.encode_video(videos),
+    ):
+        with pytest.raises(NotImplementedError, match=r"\(videomae\) does not"):
+            call()
+
+
+def test_top_labels_of_a_video_file(adapter, media):
+    path = media("shape.mp4")
+    _, frames, _ = sample(path, adapter, None)  # what the task samples: the model's own count
+    probs = adapter.classify_frames(frames.data)[0]
+    expected = [adapter.label_names[i] for i in probs.argsort(descending=True)[:3]]
+    result = classify(adapter, path, top_k=3)
+    assert [s.name for s in result.labels] == expected
+    torch.testing.assert_close(torch.tensor([s.score for s in result.labels]), probs.sort(descending=True).values[:3])
+
+
+def test_save_then_load_gives_identical_outputs(adapter, tmp_path):
+    loaded = load(adapter.save(tmp_path / "saved"))
+    assert type(loaded) is VideoMAEAdapter and loaded.config == replace(adapter.config, source=str(tmp_path / "saved"))
+    videos = _videos(seed=3)
+    assert torch.equal(loaded.classify_frames(videos), adapter.classify_frames(videos))
+    assert loaded.label_names == KINDS
+
+
+def test_bfloat16_runs_and_stays_close(folder, adapter):
+    half = load(folder, dtype="bfloat16")
+    videos = _videos(seed=4)
+    probs = half.classify_frames(videos)
+    assert probs.dtype == torch.bfloat16
+    torch.testing.assert_close(probs.float(), adapter.classify_frames(videos), atol=0.03, rtol=0)
+
+
+def test_registered_names_load_from_a_local_copy_and_fail_clearly_without(folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "_SPECS", dict(registry._specs()))
+    register("tiny-videomae", {"family": "videomae", "source": str(folder), "num_frames": FRAMES}, tasks=["classify"])
+    assert load("tiny-videomae").num_frames == FRAMES
+    cache = hub_cache(tmp_path / "hub", "MCG-NJU/videomae-base-finetuned-kinetics", folder)
+    assert {row.name: row for row in model_table(cache_dir=cache)}["videomae-kinetics"].local
+    assert load("videomae-kinetics", cache_dir=cache).label_names == KINDS
+    with pytest.raises(ModelNotAvailableError) as caught:
+        load("videomae-kinetics", cache_dir=str(tmp_path / "empty"))
+    message = str(caught.value)
+    assert "offline" in message and "huggingface-cli download MCG-NJU/videomae-base-finetuned-kinetics" in message

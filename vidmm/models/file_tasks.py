@@ -1,0 +1,37 @@
+"""Tasks on files as model methods, whisper-style: ``model.caption("talk.mp4")`` (see `vidmm.tasks`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+
+class FileTasks:
+    """`caption`, `ask`, `classify` and `tag` on a video file, for any model with the task verbs.
+
+    `vidmm.tasks` is imported on call: the models package does not depend on it.
+    """
+
+    def caption(self, path: str | Path, **options):
+        """Caption a video file: `vidmm.tasks.caption` -> Caption(text, segments, evidence)."""
+        from vidmm import tasks
+
+        return tasks.caption(self, path, **options)
+
+    def ask(self, path: str | Path, question: str, **options):
+        """Answer a question about a video file: `vidmm.tasks.ask` -> Answer(text, score, spans, evidence)."""
+        from vidmm import tasks
+
+        return tasks.ask(self, path, question, **options)
+
+    def classify(self, path: str | Path, labels: Sequence[str] | None = None, **options):
+        """Rank labels (or the model's own) for a video file: `vidmm.tasks.classify` -> Labels."""
+        from vidmm import tasks
+
+        return tasks.classify(self, path, labels, **options)
+
+    def tag(self, path: str | Path, **options):
+        """The concepts a video file shows: `vidmm.tasks.tag` -> Tags(tags, evidence)."""
+        from vidmm import tasks
+
+        return tasks.tag(self, path, **options)

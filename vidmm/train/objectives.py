@@ -1,0 +1,276 @@
+"""What each task trains and how it is scored, on cached frame features `(B, T, D)`.
+
+An objective sets up the model's heads from the training data (`configure`: class names, answer
+vocabulary), encodes the frozen text side once (`targets`: labels, question tokens, caption
+embeddings or token ids), and then gives a training `loss` for a batch of rows and a validation
+`score` for a whole split. Frame encoder and text encoder are frozen, so only the temporal module,
+the retrieval projections and temperature, and the task's head learn.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
+
+from vidmm.models.config import CaptionConfig, ModelConfig, QAConfig
+from vidmm.models.heads import info_nce
+from vidmm.models.model import choice_text
+from vidmm.models.text_encoders import TextFeatures
+from vidmm.train.manifest import Example
+from vidmm.train.metrics import classification_metrics, qa_accuracy, retrieval_metrics
+
+EVAL_BATCH = 256  # rows per forward pass when scoring a split: bounds memory on large sets
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a split is trained toward, on the model's device.
+
+    y: class or answer index per row `(N,)` (-1 where validation has one unseen in training);
+    answers: each row's answer text (QA); text: the frozen text encoder's output on the split's
+    texts (questions, question + candidate texts, or captions); ids: caption token ids; groups: for
+    each row, the positions of its texts in `text` / `ids` (its candidates, or its captions); clips:
+    clip identity per row `(N,)`, numbered in order of first appearance.
+    """
+
+    y: torch.Tensor | None = None
+    answers: tuple[str, ...] = ()
+    text: TextFeatures | None = None
+    ids: torch.Tensor | None = None
+    groups: tuple[tuple[int, ...], ...] = ()
+    clips: torch.Tensor | None = None
+
+
+class Objective:
+    """Base: `metric` names the validation score; `higher_is_better` says which way it improves."""
+
+    metric = "accuracy"
+    higher_is_better = True
+    manifest_task = "classify"  # the fields `read_manifest` must find on every row
+
+    def configure(self, config: ModelConfig, train: Sequence[Example]) -> ModelConfig:
+        return config
+
+    def targets(self, model, examples: Sequence[Example]) -> Targets:
+        raise NotImplementedError
+
+    def loss(self, model, features: torch.Tensor, targets: Targets, rows: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, model, features: torch.Tensor, targets: Targets) -> float:
+        raise NotImplementedError
+
+
+class _Vocabulary(Objective):
+    """Cross-entropy over a fixed vocabulary (class labels, answers), scored from the logits."""
+
+    def logits(self, model, features: torch.Tensor, targets: Targets, rows: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def measure(self, model, logits: torch.Tensor, targets: Targets) -> float:
+        return top1(logits, targets.y)
+
+    def loss(self, model, features, targets, rows):
+        return F.cross_entropy(self.logits(model, features, targets, rows), targets.y[rows])
+
+    def score(self, model, features, targets):
+        rows = torch.arange(len(features))
+        logits = [self.logits(model, features[r].to(model.device), targets, r) for r in rows.split(EVAL_BATCH)]
+        return self.measure(model, torch.cat(logits).float().cpu(), targets)  # (N, C) in
+
+
+class Classify(_Vocabulary):
+    """The classifier head on the video embedding; classes are the training set's labels; scored by
+    top-1 accuracy in percent (a tie for first is a miss in expectation, see `metrics`)."""
+
+    metric = "top1"
+
+    def configure(self, config, train):
+        return replace(config, labels=tuple(sorted({e.label for e in train})))
+
+    def targets(self, model, examples):
+        index = {label: i for i, label in enumerate(model.config.labels)}
+        return Targets(y=torch.tensor([index.get(e.label, -1) for e in examples], device=model.device))
+
+    def logits(self, model, features, targets, rows):
+        return model.classifier(model.encode_features(features).video)
+
+
+class QA(_Vocabulary):
+    """Open-ended QA as classification over the training set's answers (the QA head's vocabulary);
+    scored by `qa_accuracy` (percent, answers compared after VQA normalisation)."""
+
+    manifest_task = "qa"
+
+    def configure(self, config, train):
+        answers = tuple(sorted({e.answer for e in train}))
+        return replace(config, qa=replace(config.qa or QAConfig(), answers=answers))
+
+    def targets(self, model, examples):
+        index = {answer: i for i, answer in enumerate(model.config.qa.answers)}
+        y = torch.tensor([index.get(e.answer, -1) for e in examples], device=model.device)
+        return Targets(y=y, answers=tuple(e.answer for e in examples), text=frozen_text(model, [e.question for e in examples]))
+
+    def logits(self, model, features, targets, rows):
+        video = model.encode_features(features)
+        return model.qa(targets.text.tokens[rows], targets.text.mask[rows], video.frames, video.mask)
+
+    def measure(self, model, logits, targets):
+        vocabulary = model.config.qa.answers
+        return qa_accuracy([vocabulary[i] for i in logits.argmax(-1).tolist()], targets.answers)
+
+
+class Choice(_Vocabulary):
+    """Multiple-choice QA, as `VideoModel.choose` answers it: the QA head scores each question +
+    candidate text, cross-entropy over a row's candidates picks the right one; scored by accuracy
+    (percent). Every row needs ``choices``."""
+
+    manifest_task = "qa"
+
+    def configure(self, config, train):
+        return replace(config, qa=config.qa or QAConfig())
+
+    def targets(self, model, examples):
+        missing = [e.line for e in examples if not e.choices]
+        if missing:
+            raise ValueError(f"multiple-choice rows need choices; none on manifest line(s) {missing[:10]}")
+        texts, groups = _flatten([[choice_text(e.question, c) for c in e.choices] for e in examples])
+        y = torch.tensor([e.choices.index(e.answer) for e in examples], device=model.device)
+        return Targets(y=y, text=frozen_text(model, texts), groups=groups)
+
+    def logits(self, model, features, targets, rows):
+        """Scores of each row's candidates `(B, C)`, padded with -inf past a row's own count."""
+        video = model.encode_features(features)
+        groups = [targets.groups[r] for r in rows.tolist()]
+        counts = torch.tensor([len(g) for g in groups], device=video.frames.device)
+        index = torch.tensor([i for g in groups for i in g])
+        frames = video.frames.repeat_interleave(counts, dim=0)  # (P, T, D): each video once per candidate
+        mask = None if video.mask is None else video.mask.repeat_interleave(counts, dim=0)
+        scores = model.qa.score_choices(targets.text.tokens[index], targets.text.mask[index], frames, mask)  # (P,)
+        return pad_sequence(scores.split(counts.tolist()), batch_first=True, padding_value=-math.inf)  # (B, C)
+
+
+class Retrieval(Objective):
+    """Symmetric InfoNCE between videos and one of their captions, drawn afresh each step; scored by
+    R@1 in percent, the mean of text-to-video and video-to-text (`metrics.retrieval_metrics`: each
+    row's first caption against each distinct clip).
+
+    Rows of one clip in one batch count as negatives of each other: keep one row per clip in the
+    training manifest (several captions go in one row).
+    """
+
+    metric = "R@1"
+    manifest_task = "retrieval"
+
+    def targets(self, model, examples):
+        texts, groups = _flatten([e.captions for e in examples])
+        return Targets(text=frozen_text(model, texts), groups=groups, clips=_clip_ids(examples, model.device))
+
+    def _embed(self, model, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(model.retrieval.video_proj(model.encode_features(features).video), dim=-1)  # (B, E)
+
+    def loss(self, model, features, targets, rows):
+        picked = _draw(targets.groups, rows)
+        text = F.normalize(model.retrieval.text_proj(targets.text.pooled[picked]), dim=-1)  # (B, E)
+        return info_nce(model.retrieval.logits(self._embed(model, features), text))
+
+    def score(self, model, features, targets):
+        clips = targets.clips.cpu()
+        first_row = [clips.tolist().index(c) for c in range(int(clips.max()) + 1)]  # one video per clip
+        # Scored as search scores: the model's own similarity (lite's is not a cosine) of unnormalised embeddings.
+        project = model.retrieval.video_proj
+        video = torch.cat([project(model.encode_features(f.to(model.device)).video) for f in features[first_row].split(EVAL_BATCH)])
+        text = model.retrieval.text_proj(targets.text.pooled[[rows[0] for rows in targets.groups]])  # (N, E)
+        sim = model.similarity(video, text).T.float().cpu().numpy()  # (N texts, V clips)
+        recall = retrieval_metrics(sim, clips.numpy())
+        return (recall["t2v"]["R@1"] + recall["v2t"]["R@1"]) / 2
+
+
+class Caption(Objective):
+    """The caption decoder, teacher-forced on one caption per row drawn afresh each step; scored by
+    the validation loss on each row's first caption (lower is better)."""
+
+    metric = "val_loss"
+    higher_is_better = False
+    manifest_task = "caption"
+
+    def configure(self, config, train):
+        return replace(config, caption=config.caption or CaptionConfig())
+
+    def targets(self, model, examples):
+        texts, groups = _flatten([e.captions for e in examples])
+        batch = model.text_encoder.tokenizer(
+            texts, padding="max_length", truncation=True, max_length=model.config.caption.max_length, return_tensors="pt"
+        )
+        return Targets(ids=batch["input_ids"].to(model.device), groups=groups)
+
+    def loss(self, model, features, targets, rows):
+        return model.captioner.loss(targets.ids[_draw(targets.groups, rows)], *_frames(model, features))
+
+    def score(self, model, features, targets):
+        first = torch.tensor([rows[0] for rows in targets.groups])
+        losses = [
+            len(r) * model.captioner.loss(targets.ids[first[r]], *_frames(model, features[r].to(model.device)))
+            for r in torch.arange(len(features)).split(EVAL_BATCH)
+        ]
+        return (sum(losses) / len(features)).item()
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "classify": Classify(),
+    "probe": Classify(),  # the same labels and accuracy; fitted by `probe.fit_probe`, not by a loss
+    "qa": QA(),
+    "choice": Choice(),
+    "retrieval": Retrieval(),
+    "caption": Caption(),
+}
+
+
+def top1(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 accuracy in percent of logits `(N, C)` for class indices `(N,)` (-1: a class unseen in
+    training, always a miss), ties counted by expectation (`metrics.classification_metrics`)."""
+    unseen = logits.new_full((len(logits), 1), -math.inf)  # a column no seen class can lose to
+    y = y.cpu().where(y.cpu() >= 0, logits.shape[1])
+    return classification_metrics(torch.cat([logits, unseen], 1).numpy(), y.numpy())["top1"]
+
+
+@torch.no_grad()
+def frozen_text(model, texts: Sequence[str], batch_size: int = 64) -> TextFeatures:
+    """The frozen text encoder on N strings, in batches padded to one length: tokens `(N, L, Dt)`."""
+    chunks = [model.text_encoder(list(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
+    L = max(c.tokens.shape[1] for c in chunks)
+    tokens = torch.cat([F.pad(c.tokens, (0, 0, 0, L - c.tokens.shape[1])) for c in chunks])
+    mask = torch.cat([F.pad(c.mask, (0, L - c.mask.shape[1])) for c in chunks])
+    return TextFeatures(tokens=tokens, mask=mask, pooled=torch.cat([c.pooled for c in chunks]))
+
+
+def _flatten(per_row: Sequence[Sequence[str]]) -> tuple[list[str], tuple[tuple[int, ...], ...]]:
+    """Each row's texts in one flat list, and for each row the positions of its texts there."""
+    texts: list[str] = []
+    groups = []
+    for row in per_row:
+        groups.append(tuple(range(len(texts), len(texts) + len(row))))
+        texts.extend(row)
+    return texts, tuple(groups)
+
+
+def _draw(captions: tuple[tuple[int, ...], ...], rows: torch.Tensor) -> torch.Tensor:
+    """One caption position per row, uniformly among that row's captions (torch's global RNG)."""
+    counts = torch.tensor([len(captions[r]) for r in rows.tolist()])
+    picks = (torch.rand(len(counts)) * counts).long()
+    return torch.tensor([captions[r][k] for r, k in zip(rows.tolist(), picks.tolist())], device=rows.device)
+
+
+def _clip_ids(examples: Sequence[Example], device) -> torch.Tensor:
+    ids: dict[tuple, int] = {}
+    return torch.tensor([ids.setdefault(e.key(), len(ids)) for e in examples], device=device)
+
+
+def _frames(model, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    video = model.encode_features(features)
+    return video.frames, video.mask
