@@ -13,7 +13,6 @@ _EXPORTS = {
     "Sampling": "cache",
     "frame_features": "cache",
     "EvalReport": "evaluate",
-    "evaluate": "evaluate",
     "format_report": "evaluate",
     "TrainResult": "loop",
     "train": "loop",
