@@ -1,9 +1,12 @@
-"""Tasks on files as model methods, whisper-style: ``model.caption("talk.mp4")`` (see `vidmm.tasks`)."""
+"""What every model class shares: tasks on files as methods, whisper-style (``model.caption("talk.mp4")``,
+see `vidmm.tasks`), and its device, dtype and size."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
+
+import torch
 
 
 class FileTasks:
@@ -35,3 +38,18 @@ class FileTasks:
         from vidmm import tasks
 
         return tasks.tag(self, path, **options)
+
+
+class Parameters:
+    """Where a model's weights are, in what dtype, and how many: for every model class (an nn.Module)."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -27,7 +27,7 @@ from safetensors.torch import load_model, save_model
 
 from .concepts import ConceptBank, concept_names
 from .config import ModelConfig
-from .file_tasks import FileTasks
+from .file_tasks import FileTasks, Parameters
 from .frame_encoders import build_frame_encoder
 from .heads import CaptionDecoder, QAHead, RetrievalHead
 from .hub import HubOptions, is_local
@@ -52,7 +52,7 @@ class VideoFeatures:
     mask: Mask
 
 
-class VideoModel(FileTasks, nn.Module):
+class VideoModel(FileTasks, Parameters, nn.Module):
     """A frame encoder, a temporal module and a text encoder, with retrieval, classification, QA and
     captioning heads (each optional but retrieval). Built from a `ModelConfig`."""
 
@@ -114,21 +114,10 @@ class VideoModel(FileTasks, nn.Module):
         self.text_encoder.tokenizer.save_pretrained(str(path))
         return path
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
     @property
     def label_names(self) -> tuple[str, ...]:
         """The trained classifier's labels (``config.labels``); empty for zero-shot-only models."""
         return self.config.labels if self.classifier is not None else ()
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
 
     # -- encoding -----------------------------------------------------------------------------
 

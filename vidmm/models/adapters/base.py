@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Mapping
 import torch
 import torch.nn as nn
 
-from ..file_tasks import FileTasks
+from ..file_tasks import FileTasks, Parameters
 from ..hub import HubOptions, is_local, pretrained
 
 ADAPTER_CONFIG = "vidmm.json"  # beside transformers' own config.json in a saved adapter folder
@@ -56,7 +56,7 @@ class FrameAnswer:
     spans: tuple[tuple[float, float], ...]
 
 
-class HubAdapter(FileTasks, nn.Module):
+class HubAdapter(FileTasks, Parameters, nn.Module):
     """A transformers model + its processor, built from an `AdapterConfig`.
 
     Subclasses name their transformers classes and default frame count, and add the task verbs.
@@ -116,17 +116,6 @@ class HubAdapter(FileTasks, nn.Module):
     @property
     def frames_per_second(self) -> float | None:
         return self.config.frames_per_second
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     # The task verbs (see the package docstring): an adapter overrides those its model serves, and
     # the others say so in one sentence instead of an AttributeError.
