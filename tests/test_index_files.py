@@ -28,6 +28,16 @@ def test_a_named_file_is_tried_whatever_its_extension_and_made_absolute(tmp_path
     assert files == [tmp_path / "clip.bin", tmp_path / "missing.mp4"] and rejected == []
 
 
+def test_rejected_files_are_reported_absolute_like_the_indexed_ones(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.mp4").write_bytes(b"x")
+    (tmp_path / "in" / "notes.txt").write_bytes(b"x")
+    files, rejected = collect(["in"], exclude=tmp_path / "x.vidmm")
+    assert files == [tmp_path / "in" / "a.mp4"]
+    assert [path for path, _ in rejected] == [str(tmp_path / "in" / "notes.txt")]
+
+
 def test_stamp_changes_with_content_and_mtime_and_id_with_path(tmp_path):
     path = tmp_path / "v.mp4"
     path.write_bytes(b"a" * 3_000_000)

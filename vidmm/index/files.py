@@ -65,7 +65,8 @@ def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], 
                 if file.suffix.lower() in VIDEO_EXTENSIONS:
                     files.append(file)
                 else:
-                    rejected.append((str(file), f"not a video file (extension {file.suffix or 'none'!r})"))
+                    reason = f"not a video file (extension {file.suffix or 'none'!r})"
+                    rejected.append((os.path.abspath(file), reason))
     first: dict[Path, Path] = {}
     for file in files:  # a file named twice (directly, in a folder, by a link) is indexed once
         first.setdefault(file.resolve(), Path(os.path.abspath(file)))  # absolute: hits work from any cwd
