@@ -69,6 +69,10 @@ def test_evidence_flags_sparse_sampling():
     assert not Evidence.of([0.5, 1.5], 2.0).sparse
 
 
+def test_evidence_timestamps_drop_float_noise_from_time_bases():
+    assert Evidence.of([28 * 0.1, 0.04], 3.0).timestamps == (0.04, 2.8)
+
+
 def test_writers_round_trip(lite, sample):
     result = lite.caption(sample, frames=4)
     srt = render(result, "srt")
