@@ -125,7 +125,7 @@ def test_every_task_trains_and_its_loss_falls(setup, tmp_path, task):
     result = train(recipe(setup, tmp_path / task, task, epochs=6, lr=1e-2), progress=False)
     losses = [r["train_loss"] for r in result.history]
     assert losses[-1] < losses[0] and all(math.isfinite(x) for x in losses)
-    assert result.metric == {"retrieval": "R@1", "qa": "accuracy", "choice": "accuracy", "caption": "val_loss"}[task]
+    assert result.metric == {"retrieval": "R@1", "qa": "accuracy", "choice": "accuracy", "caption": "CIDEr"}[task]
     loaded = vidmm.load(result.checkpoint)
     video = frames(Path(setup[1]).parent / "videos" / "blue0.mp4")
     if task == "qa":
@@ -209,3 +209,16 @@ def test_the_cli_trains_a_recipe_then_evaluates_its_checkpoint(setup, tmp_path):
     assert scored.exit_code == 0, scored.output
     assert json.loads(report.read_text())["n"] == len(read_manifest(val_manifest))
     assert runner.invoke(app, ["train", str(tmp_path / "missing.yaml")]).exit_code == 2
+
+
+def test_caption_validation_is_cider_of_the_captions_the_checkpoint_writes(setup, tmp_path):
+    from vidmm.train.metrics import caption_metrics
+
+    result = train(recipe(setup, tmp_path / "caption", "caption", epochs=40, lr=1e-2, warmup=4), progress=False)
+    loaded = vidmm.load(result.checkpoint)
+    examples = read_manifest(setup[2])
+    written = [loaded.caption_frames(frames(e.video))[0] for e in examples]
+    expected = caption_metrics(written, [e.captions for e in examples], meteor=False)["CIDEr"]
+    assert result.best_metric > 50  # it learned to name the colours (CIDEr 0 for the first epochs)
+    assert result.best_metric == pytest.approx(expected, abs=1e-6)
+    assert result.best_metric == max(r["CIDEr"] for r in result.history)

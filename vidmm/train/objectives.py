@@ -22,7 +22,7 @@ from vidmm.models.heads import info_nce
 from vidmm.models.model import choice_text
 from vidmm.models.text_encoders import TextFeatures
 from vidmm.train.manifest import Example
-from vidmm.train.metrics import classification_metrics, qa_accuracy, retrieval_metrics
+from vidmm.train.metrics import caption_metrics, classification_metrics, qa_accuracy, retrieval_metrics
 
 EVAL_BATCH = 256  # rows per forward pass when scoring a split: bounds memory on large sets
 
@@ -32,7 +32,7 @@ class Targets:
     """What a split is trained toward, on the model's device.
 
     y: class or answer index per row `(N,)` (-1 where validation has one unseen in training);
-    answers: each row's answer text (QA); text: the frozen text encoder's output on the split's
+    answers: each row's answer text (QA); references: each row's captions (caption); text: the frozen text encoder's output on the split's
     texts (questions, question + candidate texts, or captions); ids: caption token ids; groups: for
     each row, the positions of its texts in `text` / `ids` (its candidates, or its captions); clips:
     clip identity per row `(N,)`, numbered in order of first appearance.
@@ -44,6 +44,7 @@ class Targets:
     ids: torch.Tensor | None = None
     groups: tuple[tuple[int, ...], ...] = ()
     clips: torch.Tensor | None = None
+    references: tuple[tuple[str, ...], ...] = ()
 
 
 class Objective:
@@ -193,10 +194,10 @@ class Retrieval(Objective):
 
 class Caption(Objective):
     """The caption decoder, teacher-forced on one caption per row drawn afresh each step; scored by
-    the validation loss on each row's first caption (lower is better)."""
+    CIDEr-D of greedy captions against all of a row's captions, the metric video captioners are
+    selected on (a lower loss can come with blander captions)."""
 
-    metric = "val_loss"
-    higher_is_better = False
+    metric = "CIDEr"
     manifest_task = "caption"
 
     def configure(self, config, train):
@@ -207,18 +208,18 @@ class Caption(Objective):
         batch = model.text_encoder.tokenizer(
             texts, padding="max_length", truncation=True, max_length=model.config.caption.max_length, return_tensors="pt"
         )
-        return Targets(ids=batch["input_ids"].to(model.device), groups=groups)
+        references = tuple(e.captions for e in examples)
+        return Targets(ids=batch["input_ids"].to(model.device), groups=groups, references=references)
 
     def loss(self, model, features, targets, rows):
         return model.captioner.loss(targets.ids[_draw(targets.groups, rows)], *_frames(model, features))
 
     def score(self, model, features, targets):
-        first = torch.tensor([rows[0] for rows in targets.groups])
-        losses = [
-            len(r) * model.captioner.loss(targets.ids[first[r]], *_frames(model, features[r].to(model.device)))
-            for r in torch.arange(len(features)).split(EVAL_BATCH)
-        ]
-        return (sum(losses) / len(features)).item()
+        candidates = []
+        for part in features.split(EVAL_BATCH):
+            ids = model.captioner.generate(*_frames(model, part.to(model.device)))
+            candidates += model.text_encoder.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return caption_metrics(candidates, targets.references, meteor=False)["CIDEr"]
 
 
 OBJECTIVES: dict[str, Objective] = {
