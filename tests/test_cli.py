@@ -87,6 +87,7 @@ def test_index_then_search_with_thumbnails(tmp_path, media):
     assert result.exit_code == 0, result.output
     hits = [json.loads(line) for line in result.stdout.splitlines()]
     assert hits[0]["path"].endswith("light.mp4") and hits[0]["end_s"] <= 3.0
+    assert hits[0]["thumbnail"] == str(tmp_path / "thumbs" / "01-light.jpg")
     assert (tmp_path / "thumbs" / "01-light.jpg").stat().st_size > 0
     result = runner.invoke(app, ["search", "anything", "--db", str(tmp_path / "empty.vidmm")])
     assert result.exit_code == 2 and "error:" in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import torch
 from vidmm.data import synthetic as syn
 from vidmm.index import Index, IndexLockedError, IndexNotFoundError, ModelMismatchError
 from vidmm.index.lock import WriterLock
+from vidmm.io import VideoNotFoundError, open_video
 from vidmm.models import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +79,19 @@ def test_search_finds_the_video_and_the_moment(built):
     cut = next(h for h in crossword if Path(h.path).name == "cut.mp4")
     assert cut.start_s == 0.0 and abs(cut.end_s - CUT_AT) <= WINDOW_S
     assert crossword[0].score > light[0].score  # lite is surer of the crossword (p ~0.9)
+
+
+def test_a_hit_thumbnail_is_the_frame_of_its_moment(built, folder, tmp_path):
+    cut = next(h for h in built.search("a traffic light") if Path(h.path).name == "cut.mp4")
+    image = cut.thumbnail().astype(float)
+    # both scenes are still pictures: any time of the single-scene videos shows them
+    light, crossword = (open_video(folder / n).frames_at([1.5]).data[0].astype(float) for n in ("light.mp4", "crossword.mp4"))
+    assert np.abs(image - light).mean() < np.abs(image - crossword).mean() / 4
+    written = cut.save_thumbnail(tmp_path / "t" / "cut.jpg")
+    assert written.read_bytes()[:2] == b"\xff\xd8"  # a JPEG
+    gone = dataclasses.replace(cut, path=str(tmp_path / "moved.mp4"))
+    with pytest.raises(VideoNotFoundError):
+        gone.thumbnail()
 
 
 CHILD = """

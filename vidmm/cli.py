@@ -299,24 +299,16 @@ def search(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     for rank, hit in enumerate(hits, 1):
+        record = dataclasses.asdict(hit)
         if thumbnails is not None:
-            _write_thumbnail(hit, thumbnails / f"{rank:02d}-{Path(hit.path).stem}.jpg")
+            try:
+                record["thumbnail"] = str(hit.save_thumbnail(thumbnails / f"{rank:02d}-{Path(hit.path).stem}.jpg"))
+            except VideoError as err:  # the file changed or vanished since it was indexed
+                typer.echo(f"warning: no thumbnail: {err}", err=True)
         if as_json:
-            typer.echo(json.dumps(dataclasses.asdict(hit)))
+            typer.echo(json.dumps(record))
         else:
             typer.echo(f"{hit.score:7.3f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}")
-
-
-def _write_thumbnail(hit, target: Path) -> None:
-    from PIL import Image
-
-    try:
-        frame = vidmm.open_video(hit.path).frames_at([(hit.start_s + hit.end_s) / 2], short_side=360).data[0]
-    except VideoError as err:  # the file changed or vanished since it was indexed
-        typer.echo(f"warning: no thumbnail: {err}", err=True)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(frame).save(target, quality=90)
 
 
 # -- training and evaluation ------------------------------------------------------------------

@@ -34,7 +34,7 @@ from vidmm.index.errors import IndexNotFoundError, ModelMismatchError
 from vidmm.index.files import FileStamp, collect, video_id
 from vidmm.index.lock import WriterLock
 from vidmm.index.moments import best_moments
-from vidmm.io import ClipWindow, IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError
+from vidmm.io import ClipWindow, IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, open_video
 
 DONE, FAILED = "done", "failed"
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
@@ -89,6 +89,23 @@ class Hit:
     start_s: float
     end_s: float
     score: float
+
+    def thumbnail(self, short_side: int = 360) -> np.ndarray:
+        """The frame on screen at the middle of the moment, `(H, W, 3)` uint8, decoded from `path` now.
+
+        Raises a `VideoError` if the file changed or vanished since it was indexed.
+        """
+        return open_video(self.path).frames_at([(self.start_s + self.end_s) / 2], short_side=short_side).data[0]
+
+    def save_thumbnail(self, target: str | Path, short_side: int = 360) -> Path:
+        """Write `thumbnail()` as a JPEG at `target` (folders made as needed); returns `target`."""
+        from PIL import Image
+
+        target = Path(target)
+        image = Image.fromarray(self.thumbnail(short_side))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.save(target, quality=90)
+        return target
 
 
 def fingerprint(model: torch.nn.Module) -> str:
