@@ -25,7 +25,7 @@ from vidmm.models.registry import CONFIG_DIR
 from vidmm.train import Optim, Recipe, Sampling, read_manifest, train, write_manifest
 from vidmm.train.evaluate import evaluate
 
-TEMPORAL = {"mean": {"kind": "mean"}, "transformer": {"kind": "transformer", "num_frames": 8, "layers": 2, "heads": 4}}
+TEMPORAL = {"mean": {"kind": "mean"}, "transformer": {"kind": "transformer", "num_frames": 8, "layers": 2, "heads": 4, "width": 256}}
 
 
 def model_config() -> dict:

@@ -76,9 +76,11 @@ def test_cross_attention_ignores_masked_context():
 # -- temporal --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("width", [None, 16])
 @pytest.mark.parametrize("readout", ["mean", "cls"])
-def test_temporal_transformer_at_init_is_mean_pooling(readout):
-    model = TemporalTransformer(TemporalConfig(kind="transformer", num_frames=4, layers=2, heads=4, readout=readout), 32)
+def test_temporal_transformer_at_init_is_mean_pooling(readout, width):
+    config = TemporalConfig(kind="transformer", num_frames=4, layers=2, heads=4, readout=readout, width=width)
+    model = TemporalTransformer(config, 32)
     x = torch.randn(3, 6, 32)
     mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2, [True] + [False] * 5])
     frames, video = model(x, mask)
@@ -88,19 +90,28 @@ def test_temporal_transformer_at_init_is_mean_pooling(readout):
     torch.testing.assert_close(video[1], x[1, :4].mean(0))
 
 
-def _trained_like(readout: str = "mean") -> TemporalTransformer:
+def _trained_like(readout: str = "mean", width: int | None = None) -> TemporalTransformer:
     """A temporal Transformer whose residual branch is no longer zero, as after training."""
-    model = TemporalTransformer(TemporalConfig(kind="transformer", num_frames=8, layers=2, heads=4, readout=readout), 32)
+    config = TemporalConfig(kind="transformer", num_frames=8, layers=2, heads=4, readout=readout, width=width)
+    model = TemporalTransformer(config, 32)
     torch.nn.init.normal_(model.proj.weight, std=0.2)
     return model.eval()
 
 
+@pytest.mark.parametrize("width", [None, 16])
 @pytest.mark.parametrize("T", [1, 3, 8, 40])
-def test_temporal_transformer_takes_any_number_of_frames(T):
-    model = _trained_like()
+def test_temporal_transformer_takes_any_number_of_frames(T, width):
+    model = _trained_like(width=width)
     frames, video = model(torch.randn(2, T, 32))
     assert frames.shape == (2, T, 32) and video.shape == (2, 32)
     assert torch.isfinite(frames).all() and torch.isfinite(video).all()
+
+
+def test_a_narrower_transformer_has_fewer_parameters_and_the_frames_keep_their_width():
+    wide, narrow = _trained_like(), _trained_like(width=16)
+    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in wide.parameters()) / 2
+    frames, video = narrow(torch.randn(2, 5, 32))
+    assert frames.shape == (2, 5, 32) and video.shape == (2, 32) and narrow.pos.shape == (8, 16)
 
 
 def test_position_embeddings_are_stretched_not_cut():
@@ -113,9 +124,10 @@ def test_position_embeddings_are_stretched_not_cut():
     torch.testing.assert_close(stretched[2], model.pos[1])  # 15 points land on every half step of 8
 
 
+@pytest.mark.parametrize("width", [None, 16])
 @pytest.mark.parametrize("readout", ["mean", "cls"])
-def test_padding_does_not_change_real_frames_or_the_video(readout):
-    model = _trained_like(readout)
+def test_padding_does_not_change_real_frames_or_the_video(readout, width):
+    model = _trained_like(readout, width)
     x = torch.randn(1, 6, 32)
     mask = torch.tensor([[True] * 4 + [False] * 2])
     other = x.clone()
@@ -234,3 +246,41 @@ def test_config_round_trips_through_plain_data_and_rejects_typos():
     assert ModelConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="layerz"):
         ModelConfig.from_dict({"temporal": {"layerz": 2}})
+
+
+def _appears_or_disappears(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """n clips of 8 noisy frame features at a CNN's scale (~1 a dimension): a scene, plus an
+    object's features from a random frame on (label 1, appears) or until it (label 0, disappears).
+    Each clip's pair is its own reversal, so the mean over frames carries no label."""
+    scene = torch.randn(n, 1, 64, generator=generator)  # (n, 1, D)
+    thing = torch.randn(64, generator=generator)
+    cut = torch.randint(2, 7, (n, 1), generator=generator)
+    y = torch.randint(0, 2, (n,), generator=generator)
+    late = torch.arange(8)[None] >= cut  # (n, 8)
+    present = torch.where(y[:, None] == 1, late, ~late)
+    return scene + present[..., None] * thing + 0.5 * torch.randn(n, 8, 64, generator=generator), y
+
+
+def _accuracy_after_training(temporal: torch.nn.Module) -> float:
+    """Few clips, few steps, as in fine-tuning on a small task (and scripts/bench_temporal.py)."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    x, y = _appears_or_disappears(64 + 128, generator)
+    head = torch.nn.Linear(64, 2)
+    optimizer = torch.optim.AdamW([*temporal.parameters(), *head.parameters()], lr=1e-3)
+    for _ in range(100):
+        rows = torch.randint(0, 64, (16,), generator=generator)
+        loss = torch.nn.functional.cross_entropy(head(temporal(x[rows])[1]), y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return (head(temporal(x[64:])[1]).argmax(-1) == y[64:]).float().mean().item()
+
+
+def test_temporal_transformer_learns_order_where_mean_pooling_cannot():
+    # With ViT's 0.02-scale positions added to unnormalised features this stayed at chance (0.52).
+    torch.manual_seed(0)
+    transformer = TemporalTransformer(TemporalConfig(kind="transformer", num_frames=8, layers=2, heads=4), 64)
+    assert _accuracy_after_training(transformer) > 0.9
+    assert _accuracy_after_training(MeanPool()) < 0.7

@@ -76,6 +76,9 @@ class TemporalConfig:
 
     num_frames: the length the position embeddings were trained for; other lengths interpolate.
     readout: ``mean`` (masked mean of the outputs) or ``cls`` (a learned [CLS] token).
+    width: the Transformer's own width; None keeps the frame features' width. Wide frame features
+        (EfficientNet's 1280) with few training videos want a narrower one: a 2-layer Transformer
+        at 1280 has 39M parameters, at 256 about 1.9M.
     """
 
     kind: str = "mean"
@@ -85,6 +88,7 @@ class TemporalConfig:
     mlp_ratio: float = 4.0
     readout: str = "mean"
     dropout: float = 0.0
+    width: int | None = None
 
 
 @dataclass(frozen=True)

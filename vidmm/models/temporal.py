@@ -1,9 +1,11 @@
 """Temporal modules: per-frame features `(B, T, D)` -> contextualised frames and a video embedding.
 
-`MeanPool` is the baseline. `TemporalTransformer` is CLIP4Clip's seqTransf with two changes that
+`MeanPool` is the baseline. `TemporalTransformer` is CLIP4Clip's seqTransf with three changes that
 matter in practice: the residual branch ends in a zero-initialised projection, so an untrained
-module *is* mean pooling (training can only move away from a known-good start), and the position
-embeddings are interpolated, so any number of frames works, not just the trained count.
+module *is* mean pooling (training can only move away from a known-good start); the frames are
+normalised before position embeddings of the same scale are added, so order is visible from the
+first step whatever the frame encoder's scale; and the position embeddings are interpolated, so
+any number of frames works, not just the trained count.
 """
 
 from __future__ import annotations
@@ -30,22 +32,28 @@ class TemporalTransformer(nn.Module):
     def __init__(self, config: TemporalConfig, dim: int):
         super().__init__()
         self.config = config
-        self.pos = nn.Parameter(torch.randn(config.num_frames, dim) * 0.02)  # (T_train, D)
-        self.cls = nn.Parameter(torch.randn(dim) * 0.02) if config.readout == "cls" else None
+        width = config.width or dim
+        self.inp = nn.Linear(dim, width) if width != dim else nn.Identity()
+        # Positions live at the scale of the tokens they are added to (unit, after this norm), as in
+        # BERT. ViT's 0.02 next to raw frame features (|x| ~ 48 for EfficientNet's) left the
+        # positions invisible: on scripts/bench_temporal.py order and appearance stayed at chance.
+        self.inp_norm = nn.LayerNorm(width)
+        self.pos = nn.Parameter(torch.randn(config.num_frames, width))  # (T_train, W)
+        self.cls = nn.Parameter(torch.randn(width) * 0.02) if config.readout == "cls" else None
         self.blocks = nn.ModuleList(
-            Block(dim, config.heads, config.mlp_ratio, dropout=config.dropout) for _ in range(config.layers)
+            Block(width, config.heads, config.mlp_ratio, dropout=config.dropout) for _ in range(config.layers)
         )
-        self.norm = nn.LayerNorm(dim)
-        self.proj = nn.Linear(dim, dim)
+        self.norm = nn.LayerNorm(width)
+        self.proj = nn.Linear(width, dim)
         nn.init.zeros_(self.proj.weight)  # the residual branch starts at zero: output == mean pooling
         nn.init.zeros_(self.proj.bias)
 
     def positions(self, T: int) -> torch.Tensor:
-        """Position embeddings for T frames `(T, D)`: the trained ones, stretched when T differs."""
+        """Position embeddings for T frames `(T, W)`: the trained ones, stretched when T differs."""
         if T == self.pos.shape[0]:
             return self.pos
         # Treat the trained embeddings as samples of a curve over the clip and resample it at T points.
-        pos = self.pos.T[None]  # (1, D, T_train)
+        pos = self.pos.T[None]  # (1, W, T_train)
         return F.interpolate(pos, size=T, mode="linear", align_corners=True)[0].T
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,10 +61,10 @@ class TemporalTransformer(nn.Module):
 
         Padded frames come out as zeros and do not affect the real ones or the video embedding.
         """
-        B, T, D = x.shape
-        h = x + self.positions(T)  # (B, T, D)
+        B, T, _ = x.shape
+        h = self.inp_norm(self.inp(x)) + self.positions(T)  # (B, T, W)
         if self.cls is not None:
-            h = torch.cat([self.cls.expand(B, 1, D), h], dim=1)  # (B, 1 + T, D)
+            h = torch.cat([self.cls.expand(B, 1, -1), h], dim=1)  # (B, 1 + T, W)
             if mask is not None:
                 mask = torch.cat([mask.new_ones(B, 1), mask], dim=1)
         for block in self.blocks:
