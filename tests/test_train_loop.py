@@ -173,7 +173,8 @@ def test_warmup_then_cosine():
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_recipes_parse_with_paths_relative_to_the_file(path):
     parsed = load_recipe(path)
-    assert all(p.is_absolute() for p in (parsed.train, parsed.val, parsed.out, parsed.cache))
+    assert all(p.is_absolute() and ".." not in p.parts for p in (parsed.train, parsed.val, parsed.out, parsed.cache))
+    assert parsed.train == CONFIGS.parents[1] / "data" / "train.jsonl"
     assert dataclasses.replace(parsed) == parsed
 
 

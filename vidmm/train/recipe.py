@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -76,7 +77,8 @@ class Recipe:
         root = Path(root)
         for name in ("train", "val", "out", "cache"):
             if data.get(name) is not None:
-                data[name] = root / Path(data[name]).expanduser()
+                # normpath: "configs/train/../../runs/x" is printed and recorded; say "runs/x"
+                data[name] = Path(os.path.normpath(root / Path(data[name]).expanduser()))
         model = data.get("model")
         if isinstance(model, str) and (root / model).is_dir():
             data["model"] = str(root / model)
