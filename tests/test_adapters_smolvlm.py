@@ -26,7 +26,7 @@ from transformers.video_utils import load_video
 from typer.testing import CliRunner
 
 from vidmm.cli import app
-from vidmm.data.synthetic import write_sample
+from vidmm.data.synthetic import Crossword, write_sample, write_video
 from vidmm.io import open_video
 from vidmm.models import ModelNotAvailableError, list_models, load, model_table
 from vidmm.models.adapters.smolvlm import SmolVLMAdapter
@@ -238,3 +238,14 @@ def test_the_named_models_are_listed_and_fail_offline_in_one_sentence(tmp_path, 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # HF_HOME, read at import
     cli = CliRunner().invoke(app, ["ask", str(sample), "what?", "--model", "smolvlm2-256m"])
     assert cli.exit_code == 2 and "huggingface-cli download HuggingFaceTB/SmolVLM2-256M-Video-Instruct" in cli.stderr
+
+
+def test_file_tasks_decode_frames_as_large_as_the_processor_keeps(model, sample, tmp_path):
+    from vidmm.tasks.sampling import sample as sample_frames
+
+    assert model.decode_short_side == 2 * SIDE  # `size` (64) wins over max_image_size (32)
+    _, frames, _ = sample_frames(sample, model, None)
+    assert min(frames.data.shape[1:3]) == 2 * SIDE  # not lite's 224, nor anything smaller than the processor keeps
+    small = write_video(tmp_path / "small.mp4", Crossword(), duration_s=2.0, size=(40, 30))
+    _, frames, _ = sample_frames(small, model, None)
+    assert frames.data.shape[1:3] == (30, 40)  # never upscaled: the processor gets the file's own pixels

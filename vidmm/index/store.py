@@ -306,7 +306,7 @@ class Index:
         if done.get(vid) == stamp:
             return "skipped"
         self._forget(vid, known)
-        spans, vectors = self._embed(reader.iter(path, "windows", *window, short_side=224), model)
+        spans, vectors = self._embed(reader.iter(path, "windows", *window, short_side=model.decode_short_side), model)
         if len(spans):
             rows = {
                 "video_id": [vid] * len(spans),

@@ -15,6 +15,10 @@ class FileTasks:
     `vidmm.tasks` is imported on call: the models package does not depend on it.
     """
 
+    # The short side frames are decoded at for this model. Its processor resizes to 224 or less,
+    # so decoding larger only costs time; a model whose processor keeps more says so.
+    decode_short_side: int = 224
+
     def caption(self, path: str | Path, **options):
         """Caption a video file: `vidmm.tasks.caption` -> Caption(text, segments, evidence)."""
         from vidmm import tasks

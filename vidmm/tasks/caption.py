@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vidmm.tasks.results import Caption, Evidence, Segment
-from vidmm.tasks.sampling import SHORT_SIDE, sample
+from vidmm.tasks.sampling import sample, short_side
 
 _SHOTS_PER_BATCH = 8  # bounds memory on videos with hundreds of shots
 
@@ -22,7 +22,7 @@ def caption(model, path: str | Path, *, frames: int | None = None, frames_per_sh
     frames_per_shot = frames_per_shot or min(getattr(model, "num_frames", None) or 4, 8)
     text = model.caption_frames(sampled.data, sampled.timestamps)[0]
     segments, seen = [], list(sampled.timestamps)
-    clips = video.clips(video.shots(), frames_per_shot, short_side=SHORT_SIDE)
+    clips = video.clips(video.shots(), frames_per_shot, short_side=short_side(model))
     batch = []
     for clip in [*clips, None]:
         if clip is not None:

@@ -11,8 +11,12 @@ from vidmm.io import Frames, Video, open_video
 from vidmm.models.lite import runs
 from vidmm.tasks.results import Evidence
 
-SHORT_SIDE = 224  # every frame encoder here resizes to 224 or less: decode no larger
 DEFAULT_FRAMES = 16
+
+
+def short_side(model) -> int:
+    """The short side to decode frames at for `model` (its ``decode_short_side``; else 224)."""
+    return getattr(model, "decode_short_side", 224)
 
 
 def frame_count(model, frames: int | None, duration_s: float) -> int:
@@ -29,7 +33,7 @@ def frame_count(model, frames: int | None, duration_s: float) -> int:
 def sample(path: str | Path, model, frames: int | None) -> tuple[Video, Frames, Evidence]:
     """Open `path` and take the frames `frame_count` says, spread over it."""
     video = open_video(path)
-    sampled = video.uniform(frame_count(model, frames, video.info.duration_s), short_side=SHORT_SIDE)
+    sampled = video.uniform(frame_count(model, frames, video.info.duration_s), short_side=short_side(model))
     return video, sampled, Evidence.of(sampled.timestamps, video.info.duration_s)
 
 

@@ -32,10 +32,10 @@ import torch
 from tqdm import tqdm
 
 from vidmm.io import Frames, VideoError
+from vidmm.tasks.sampling import short_side
 from vidmm.train.manifest import TASK_FIELDS, Example, clip_frames, read_manifest
 from vidmm.train.metrics import caption_metrics, classification_metrics, positive_ranks, qa_accuracy, retrieval_metrics
 
-SHORT_SIDE = 224
 TASKS = tuple(TASK_FIELDS)
 _SHOWN_FAILURES = 20
 
@@ -82,7 +82,7 @@ def evaluate(
     else:
         examples = list(manifest_path_or_examples)
         _check_fields(examples, task)
-    clips = _ClipReader(examples, frames or getattr(model, "num_frames", None) or 16, progress)
+    clips = _ClipReader(examples, frames or getattr(model, "num_frames", None) or 16, short_side(model), progress)
     run = {"retrieval": _retrieval, "classify": _classify, "qa": _qa, "caption": partial(_caption, meteor=meteor)}[task]
     # A model handed over mid-training is put in eval mode (no dropout) for the run, then back.
     training = isinstance(model, torch.nn.Module) and model.training
@@ -117,8 +117,8 @@ class _ClipReader:
     """Iterates (examples of a clip, its frames) over the distinct clips, in manifest order, one
     decoded clip in memory at a time; clips that cannot be read go to `failures` instead."""
 
-    def __init__(self, examples: list[Example], frames: int, progress: bool):
-        self.examples, self.frames, self.progress = examples, frames, progress
+    def __init__(self, examples: list[Example], frames: int, short_side: int, progress: bool):
+        self.examples, self.frames, self.short_side, self.progress = examples, frames, short_side, progress
         self.failures: list[tuple[str, str]] = []
         self.n_examples = 0
 
@@ -128,7 +128,7 @@ class _ClipReader:
             groups.setdefault(example.key(), []).append(example)
         for group in tqdm(groups.values(), desc="clips", unit="clip", file=sys.stderr, disable=None if self.progress else True):
             try:
-                frames = clip_frames(group[0], self.frames)
+                frames = clip_frames(group[0], self.frames, self.short_side)
             except (VideoError, OSError) as e:  # OSError: the file vanished or cannot be opened
                 self.failures.append((str(group[0].video), getattr(e, "reason", str(e))))
                 continue

@@ -47,6 +47,15 @@ class SmolVLMAdapter(HubAdapter):
     hf_class = "AutoModelForImageTextToText"
     default_frames = 64  # the processor's video_sampling.max_frames (taken at 1 frame/s)
 
+    @property
+    def decode_short_side(self) -> int:
+        """Frames are fitted into the processor's ``size`` (longest edge 512 for 256M/500M) and
+        squared to ``max_image_size``; decoding at 224 would hand the model upsampled frames, where
+        the model card gives it full-size ones. At this short side the processor's resizing alone
+        decides what the model sees, as on the card, and a 4K file is still not decoded whole."""
+        processor = self.processor.video_processor
+        return max(processor.size["longest_edge"], processor.max_image_size["longest_edge"])
+
     def caption_frames(self, video: Video, timestamps, *, duration_s: float | None = None) -> list[str]:
         """A caption per video, from the prompt ``config.prompt`` (default: "Describe this video in detail.")."""
         return self.generate_frames(video, timestamps, self.config.prompt or DEFAULT_PROMPT, duration_s=duration_s)
