@@ -2,6 +2,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -64,6 +65,48 @@ def test_caption_srt_to_files_and_batch_failures(tmp_path, media):
     assert "notes.txt: not a recognised video file" in result.stderr
     srt = (out / "sample.srt").read_text()
     assert srt.startswith("1\n00:00:00,000 --> 00:00:03,000\n")
+
+
+def test_a_batch_resumes_with_skip_existing_and_refuses_clashing_outputs(tmp_path, cli_sample, monkeypatch):
+    import vidmm.tasks
+
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    for path in (first, second):
+        path.write_bytes(Path(cli_sample).read_bytes())
+    out = tmp_path / "out"
+    args = ["tag", str(first), str(second), "-o", str(out), "--frames", "4", "--skip-existing"]
+    tagged = []
+    real = vidmm.tasks.tag
+    monkeypatch.setattr(vidmm.tasks, "tag", lambda model, path, **kw: tagged.append(path.name) or real(model, path, **kw))
+    (out / "a.txt").parent.mkdir()
+    (out / "a.txt").write_text("done before")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert tagged == ["b.mp4"] and (out / "a.txt").read_text() == "done before" and "skipped" in result.stderr
+    assert (out / "b.txt").read_text().strip() and not list(out.glob(".*partial"))
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.mp4").write_bytes(Path(cli_sample).read_bytes())
+    result = runner.invoke(app, ["tag", str(first), str(other / "a.mp4"), "-o", str(out), "--frames", "4"])
+    assert result.exit_code == 2 and "would all write" in result.stderr and tagged == ["b.mp4"]  # refused before any work
+    result = runner.invoke(app, ["tag", str(first), "--skip-existing"])
+    assert result.exit_code == 2 and "--output-dir" in result.stderr
+
+
+def test_an_output_file_is_whole_or_absent(tmp_path, monkeypatch):
+    from vidmm.writers import write_output
+
+    target = write_output("first", tmp_path / "x" / "a.srt")
+    assert target.read_text() == "first"
+
+    def crash(self, *args, **kwargs):
+        raise KeyboardInterrupt  # killed between writing the text and renaming it
+
+    monkeypatch.setattr("os.replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_output("second, longer", target)
+    assert target.read_text() == "first"
 
 
 def test_classify_needs_labels_and_unknown_models_are_one_line(media):

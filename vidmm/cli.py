@@ -79,6 +79,7 @@ FramesOpt = typer.Option(None, "--frames", help="Frames to sample over each vide
 FormatOpt = typer.Option("txt", "--format", "-f", help="txt, json, jsonl, srt, vtt or csv.")
 OutputOpt = typer.Option(None, "--output-dir", "-o", help="Write one file per input, named after it.")
 FailFastOpt = typer.Option(False, "--fail-fast", help="Stop at the first file that fails.")
+SkipOpt = typer.Option(False, "--skip-existing", help="With -o: skip inputs whose output file is there (resume a batch).")
 
 
 def _load_model(name: str, device: str | None):
@@ -98,25 +99,51 @@ def _progress_bar(desc: str, total: int | None = None, unit: str = "file"):
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
 
 
-def _run_each(files: list[Path], task: Callable, fmt: str, output_dir: Path | None, fail_fast: bool) -> None:
+def _run_each(
+    files: list[Path], task: Callable, fmt: str, output_dir: Path | None, fail_fast: bool, skip_existing: bool = False
+) -> None:
     """Run `task(path) -> result` on each file; print or write it; report failures at the end."""
-    if fmt not in ("txt", "json", "jsonl", "srt", "vtt", "csv"):
+    from vidmm.writers import FORMATS, output_path
+
+    if fmt not in FORMATS:
         typer.echo(f"error: unknown format {fmt!r}", err=True)
         raise typer.Exit(2)
+    if skip_existing and output_dir is None:
+        typer.echo("error: --skip-existing needs --output-dir (it skips inputs whose output file is there)", err=True)
+        raise typer.Exit(2)
+    if output_dir is not None:
+        _refuse_clashing_outputs(files, output_dir, fmt)
     failures: list[VideoError] = []
     with _progress_bar("videos", total=len(files)) as bar:
         for path in files:
             bar.set_postfix_str(path.name, refresh=False)
-            _run_one(path, task, fmt, output_dir, failures, multiple=len(files) > 1)
+            if skip_existing and output_path(path, output_dir, fmt).exists():
+                typer.echo(f"skipped {path}: {output_path(path, output_dir, fmt)} exists", err=True)
+            else:
+                _run_one(path, task, fmt, output_dir, failures, multiple=len(files) > 1)
             bar.update(1)
             if fail_fast and failures:
                 break
     _report_failures(failures)
 
 
+def _refuse_clashing_outputs(files: list[Path], output_dir: Path, fmt: str) -> None:
+    """Two inputs named alike (a/clip.mp4, b/clip.mov) would write one output file: say so before any work."""
+    from vidmm.writers import output_path
+
+    by_target: dict[Path, list[Path]] = {}
+    for path in files:
+        by_target.setdefault(output_path(path, output_dir, fmt), []).append(path)
+    clashes = {target: paths for target, paths in by_target.items() if len(paths) > 1}
+    for target, paths in clashes.items():
+        typer.echo(f"error: {', '.join(map(str, paths))} would all write {target}", err=True)
+    if clashes:
+        raise typer.Exit(2)
+
+
 def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, failures: list, multiple: bool) -> None:
     """One file of `_run_each`: a bad video joins `failures`; a task the model cannot do exits 2."""
-    from vidmm.writers import render
+    from vidmm.writers import output_path, render, write_output
 
     try:
         text = render(task(path), fmt)
@@ -128,9 +155,7 @@ def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, fail
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        target = output_dir / f"{path.stem}.{fmt}"
-        target.write_text(text)
+        target = write_output(text, output_path(path, output_dir, fmt))
         typer.echo(f"wrote {target}", err=True)
     else:
         if fmt == "txt" and multiple:
@@ -147,12 +172,13 @@ def caption(
     fmt: str = FormatOpt,
     output_dir: Path = OutputOpt,
     fail_fast: bool = FailFastOpt,
+    skip_existing: bool = SkipOpt,
 ) -> None:
     """Caption each video: one line for the whole, one per shot with its times (srt/vtt ready)."""
     from vidmm.tasks import caption as run
 
     m = _load_model(model, device)
-    _run_each(files, lambda p: run(m, p, frames=frames), fmt, output_dir, fail_fast)
+    _run_each(files, lambda p: run(m, p, frames=frames), fmt, output_dir, fail_fast, skip_existing)
 
 
 @app.command()
@@ -183,6 +209,7 @@ def classify(
     fmt: str = FormatOpt,
     output_dir: Path = OutputOpt,
     fail_fast: bool = FailFastOpt,
+    skip_existing: bool = SkipOpt,
 ) -> None:
     """Rank labels for each video, with where each label fits best.
 
@@ -194,7 +221,7 @@ def classify(
     if labels_file is not None:
         names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
     m = _load_model(model, device)
-    _run_each(files, lambda p: run(m, p, names or None, frames=frames, top_k=top_k), fmt, output_dir, fail_fast)
+    _run_each(files, lambda p: run(m, p, names or None, frames=frames, top_k=top_k), fmt, output_dir, fail_fast, skip_existing)
 
 
 @app.command()
@@ -207,12 +234,13 @@ def tag(
     fmt: str = FormatOpt,
     output_dir: Path = OutputOpt,
     fail_fast: bool = FailFastOpt,
+    skip_existing: bool = SkipOpt,
 ) -> None:
     """The concepts each video shows, with their time ranges."""
     from vidmm.tasks import tag as run
 
     m = _load_model(model, device)
-    _run_each(files, lambda p: run(m, p, frames=frames, top_k=top_k), fmt, output_dir, fail_fast)
+    _run_each(files, lambda p: run(m, p, frames=frames, top_k=top_k), fmt, output_dir, fail_fast, skip_existing)
 
 
 @app.command()

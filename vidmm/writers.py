@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+from pathlib import Path
 from typing import Callable
 
 from vidmm.tasks.results import Answer, Caption, Labels, Result, Tags, to_dict
@@ -102,3 +104,19 @@ def render(result: Result, fmt: str) -> str:
     if fmt not in WRITERS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return WRITERS[fmt](result)
+
+
+def output_path(video: str | Path, output_dir: str | Path, fmt: str) -> Path:
+    """Where a result for `video` goes in `output_dir`: the video's name with the format's suffix."""
+    return Path(output_dir) / f"{Path(video).stem}.{fmt}"
+
+
+def write_output(text: str, target: str | Path) -> Path:
+    """Write `text` to `target` whole or not at all (a temporary file renamed over it), so a batch
+    killed mid-write never leaves a half file that a resumed run would take as done."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, target)
+    return target
