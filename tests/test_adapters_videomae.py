@@ -17,6 +17,7 @@ import torch
 import transformers
 
 from adapters_support import hub_cache, random_videos
+from vidmm.io import open_video, span_times
 from vidmm.models import ModelNotAvailableError, load, model_table, register
 from vidmm.models import registry
 from vidmm.models.adapters.videomae import VideoMAEAdapter
@@ -94,6 +95,25 @@ def test_top_labels_of_a_video_file(adapter, media):
     result = classify(adapter, path, top_k=3)
     assert [s.name for s in result.labels] == expected
     torch.testing.assert_close(torch.tensor([s.score for s in result.labels]), probs.sort(descending=True).values[:3])
+
+
+def test_a_clip_classifier_averages_its_views_of_a_file(folder, media):
+    """Trained on short clips, tested on several: probabilities are the mean over `views` clips of
+    `clip_s` seconds, each label's span the clip it scored best in."""
+    viewed = load(folder)
+    viewed.config = replace(viewed.config, clip_s=0.5, views=2)
+    path = media("shape.mp4")  # 2 s: views centred at 0.5 s and 1.5 s
+    spans = [(0.25, 0.75), (1.25, 1.75)]
+    video = open_video(path)
+    clips = np.stack([video.frames_at(span_times(a, b, FRAMES), short_side=224).data for a, b in spans])
+    per_view = viewed.classify_frames(clips)  # (2, C), each view on its own
+    result = classify(viewed, path)
+    by_name = {s.name: s for s in result.labels}
+    for c, name in enumerate(viewed.label_names):
+        assert by_name[name].score == pytest.approx(per_view[:, c].mean().item(), abs=1e-6)
+        assert by_name[name].spans == (spans[int(per_view[:, c].argmax())],)
+    assert len(result.evidence.timestamps) == 2 * FRAMES
+    assert not torch.allclose(per_view[0], per_view[1])  # the views differ: the average is not a copy of one
 
 
 def test_save_then_load_gives_identical_outputs(adapter, tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vidmm.io.sampling import Span, fps_times, span_times, uniform_times, window_spans
+from vidmm.io.sampling import Span, fps_times, span_times, uniform_times, view_spans, window_spans
 
 
 def test_uniform_times_are_segment_centres():
@@ -41,6 +41,15 @@ def test_uniform_rejects_no_frames(bad):
 def test_fps_rejects_nonpositive():
     with pytest.raises(ValueError):
         fps_times(1.0, 0.0)
+
+
+def test_view_spans_centre_clips_on_equal_parts_and_stay_inside():
+    assert view_spans(10.0, 2.0, 5) == [Span(0.0, 2.0), Span(2.0, 4.0), Span(4.0, 6.0), Span(6.0, 8.0), Span(8.0, 10.0)]
+    assert view_spans(4.0, 1.0, 2) == [Span(0.5, 1.5), Span(2.5, 3.5)]
+    assert view_spans(3.0, 2.0, 3) == [Span(0.0, 2.0), Span(0.5, 2.5), Span(1.0, 3.0)]  # clamped at both ends
+    assert view_spans(1.5, 2.0, 5) == [Span(0.0, 1.5)]  # shorter than a clip: one view of all of it
+    with pytest.raises(ValueError):
+        view_spans(10.0, 0.0, 5)
 
 
 def test_window_spans_overlap_and_cover_the_tail():

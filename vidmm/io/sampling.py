@@ -52,6 +52,20 @@ def fps_times(duration_s: float, fps: float, max_frames: int | None = None) -> n
     return np.arange(n) / fps
 
 
+def view_spans(duration_s: float, clip_s: float, views: int) -> list[Span]:
+    """`views` clips of `clip_s` seconds, centred on `views` equal parts of the video and kept inside
+    it: the multi-clip test views of action classifiers trained on short clips. A video no longer
+    than one clip gives one view of all of it; views may overlap on a short video.
+    """
+    if clip_s <= 0 or views < 1:
+        raise ValueError(f"need a positive clip length and at least one view, got {clip_s}, {views}")
+    if duration_s <= clip_s:
+        return [Span(0.0, duration_s)]
+    centres = (np.arange(views) + 0.5) * duration_s / views
+    starts = np.clip(centres - clip_s / 2, 0.0, duration_s - clip_s)
+    return [Span(float(s), float(s) + clip_s) for s in starts]
+
+
 def window_spans(duration_s: float, length_s: float, stride_s: float) -> list[Span]:
     """Overlapping windows of `length_s` every `stride_s`; the last one ends at the video's end.
 

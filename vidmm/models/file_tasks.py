@@ -18,6 +18,10 @@ class FileTasks:
     # The short side frames are decoded at for this model. Its processor resizes to 224 or less,
     # so decoding larger only costs time; a model whose processor keeps more says so.
     decode_short_side: int = 224
+    # A classifier trained on short clips judges `views` clips of `clip_s` seconds and averages
+    # them (see `vidmm.io.view_spans`); None: one view of the whole video.
+    clip_s: float | None = None
+    views: int = 1
 
     def caption(self, path: str | Path, **options):
         """Caption a video file: `vidmm.tasks.caption` -> Caption(text, segments, evidence)."""

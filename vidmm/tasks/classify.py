@@ -7,8 +7,9 @@ from typing import Sequence
 
 import numpy as np
 
-from vidmm.tasks.results import Labels, LabelScore, Tags, TagScore
-from vidmm.tasks.sampling import sample, spans_where, within
+from vidmm.io import ClipWindow, open_video, view_spans
+from vidmm.tasks.results import Evidence, Labels, LabelScore, Tags, TagScore
+from vidmm.tasks.sampling import frame_count, sample, short_side, spans_where, within
 
 
 def classify(
@@ -22,19 +23,39 @@ def classify(
     """
     if labels is not None and not labels:
         raise ValueError("classify needs at least one label")
+    if labels is None:
+        return _own_classes(model, path, frames, top_k)
     video, sampled, evidence = sample(path, model, frames)
     duration = video.info.duration_s
-    if labels is None:
-        labels = _own_labels(model)
-        probs = model.classify_frames(sampled.data, None)[0].float().cpu().numpy()  # (C,)
-        seen = ((float(sampled.timestamps[0]), duration),)
-        scored = [LabelScore(label, float(p), seen) for label, p in zip(labels, probs)]
-        return Labels(str(path), tuple(sorted(scored, key=lambda s: -s.score)[:top_k]), evidence)
     probs, frame_scores = model.zero_shot(sampled.data, list(labels))  # (1, N), (1, T, N)
     probs, frame_best = probs[0].float().cpu().numpy(), frame_scores[0].float().cpu().numpy().argmax(-1)
     scored = [
         LabelScore(label, float(p), spans_where(frame_best == n, sampled.timestamps, duration))
         for n, (label, p) in enumerate(zip(labels, probs))
+    ]
+    return Labels(str(path), tuple(sorted(scored, key=lambda s: -s.score)[:top_k]), evidence)
+
+
+def _own_classes(model, path: str | Path, frames: int | None, top_k: int | None) -> Labels:
+    """A trained classifier over its own classes, averaged over its test views (`view_spans`); each
+    label's span is the view where it scored highest."""
+    labels = _own_labels(model)
+    clip_s, views_wanted = getattr(model, "clip_s", None), getattr(model, "views", 1)
+    if clip_s is None or views_wanted <= 1:
+        video, sampled, evidence = sample(path, model, frames)
+        views = [ClipWindow(float(sampled.timestamps[0]), video.info.duration_s, sampled)]
+    else:
+        video = open_video(path)
+        spans = view_spans(video.info.duration_s, clip_s, views_wanted)
+        count = frame_count(model, frames, clip_s)
+        views = list(video.clips(spans, count, short_side=short_side(model)))
+        evidence = Evidence.of(np.concatenate([v.frames.timestamps for v in views]), video.info.duration_s)
+    data = np.stack([v.frames.data for v in views])  # (V, T, H, W, 3)
+    per_view = model.classify_frames(data, None).float().cpu().numpy()  # (V, C)
+    best = per_view.argmax(0)  # (C,)
+    scored = [
+        LabelScore(label, float(p), ((views[v].start_s, views[v].end_s),))
+        for label, p, v in zip(labels, per_view.mean(0), best)
     ]
     return Labels(str(path), tuple(sorted(scored, key=lambda s: -s.score)[:top_k]), evidence)
 

@@ -26,7 +26,10 @@ class AdapterConfig:
     frames_per_second: for models trained on a frame rate rather than a count (SmolVLM2: 1), the
         rate; tasks then take duration x rate frames, at most num_frames;
     max_new_tokens: the generation budget of captioning / answering models;
-    prompt: a generative model's instruction for captions, where it takes one.
+    prompt: a generative model's instruction for captions, where it takes one;
+    clip_s, views: for a classifier trained on short clips (VideoMAE: 16 frames every 4th frame,
+        2.1 s), the seconds a clip spans and how many clips spread over a video its label
+        probabilities are averaged over; None: one clip of the whole video.
     """
 
     family: str
@@ -35,6 +38,8 @@ class AdapterConfig:
     frames_per_second: float | None = None
     max_new_tokens: int = 40
     prompt: str | None = None
+    clip_s: float | None = None
+    views: int = 1
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AdapterConfig:
@@ -116,6 +121,14 @@ class HubAdapter(FileTasks, Parameters, nn.Module):
     @property
     def frames_per_second(self) -> float | None:
         return self.config.frames_per_second
+
+    @property
+    def clip_s(self) -> float | None:
+        return self.config.clip_s
+
+    @property
+    def views(self) -> int:
+        return self.config.views
 
     # The task verbs (see the package docstring): an adapter overrides those its model serves, and
     # the others say so in one sentence instead of an AttributeError.
