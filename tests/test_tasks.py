@@ -88,6 +88,14 @@ def test_writers_round_trip(lite, sample):
         render(classify(lite, sample, ["x"], frames=2), "srt")
 
 
+def test_caption_reports_progress_through_the_shot_pass(lite, sample):
+    seen = []
+    lite.caption(sample, frames=4, progress=lambda t, duration: seen.append((t, duration)))
+    times = [t for t, _ in seen]
+    assert len(times) == 150 and times == sorted(times)  # every frame of the 6 s, 25 fps sample
+    assert {d for _, d in seen} == {6.0} and times[-1] == pytest.approx(6.0 - 1 / 25)
+
+
 class ClosedSetModel:
     """A stand-in for a classifier with its own labels (e.g. VideoMAE), trained on 3 frames."""
 

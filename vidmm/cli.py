@@ -178,7 +178,17 @@ def caption(
     from vidmm.tasks import caption as run
 
     m = _load_model(model, device)
-    _run_each(files, lambda p: run(m, p, frames=frames), fmt, output_dir, fail_fast, skip_existing)
+
+    def run_one(path: Path):
+        with _progress_bar(f"shots in {path.name}", unit="s") as bar:  # the pass that decodes every frame
+
+            def advance(seconds: float, duration_s: float) -> None:
+                bar.total = round(duration_s, 1)
+                bar.update(round(seconds, 1) - bar.n)
+
+            return run(m, path, frames=frames, progress=advance)
+
+    _run_each(files, run_one, fmt, output_dir, fail_fast, skip_existing)
 
 
 @app.command()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -201,12 +201,18 @@ class Video:
         return self.clips(spans, frames_per_window, short_side=short_side)
 
     def shots(
-        self, *, threshold: float = 0.3, min_shot_s: float = 0.5, analysis_fps: float | None = None
+        self,
+        *,
+        threshold: float = 0.3,
+        min_shot_s: float = 0.5,
+        analysis_fps: float | None = None,
+        progress: Callable[[float], None] | None = None,
     ) -> list[Span]:
         """Shot boundaries: [0, c1), [c1, c2), ... [ck, duration), found from colour changes.
 
         analysis_fps: how often to compare frames (default: every frame, so cuts land exactly).
-        Sample inside shots with `clips(video.shots(), n)`.
+        progress: called with each analysed frame's time (s): this pass decodes the whole file,
+        minutes for a long video. Sample inside shots with `clips(video.shots(), n)`.
         """
         times = fps_times(self.info.duration_s, analysis_fps or self.info.fps)
         stamps: list[float] = []
@@ -215,6 +221,8 @@ class Video:
             for _, t, image in self.iter_frames_at(times, short_side=64):
                 if not stamps or t > stamps[-1]:  # one score per distinct frame
                     stamps.append(t)
+                    if progress is not None:
+                        progress(t)
                     yield image
 
         scores = cut_scores(distinct_frames())  # streamed: only histograms are kept
