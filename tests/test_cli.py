@@ -134,6 +134,11 @@ def test_index_then_search_with_thumbnails(tmp_path, media):
     assert (tmp_path / "thumbs" / "01-light.jpg").stat().st_size > 0
     result = runner.invoke(app, ["search", "anything", "--db", str(tmp_path / "empty.vidmm")])
     assert result.exit_code == 2 and "error:" in result.stderr
+    (folder / "light.mp4").unlink()
+    (folder / "notes.txt").unlink()
+    result = runner.invoke(app, ["index", str(folder), "--db", str(db), "--prune"])
+    assert result.exit_code == 0, result.output
+    assert f"pruned   {folder / 'light.mp4'}" in result.stderr and "0 added, 1 unchanged, 0 failed, 1 pruned" in result.stderr
 
 
 def test_ask_tag_embed_and_the_other_formats(tmp_path):

@@ -192,6 +192,60 @@ def test_readd_skips_unchanged_files_and_redoes_changed_ones(tmp_path, model, fo
     assert {Path(h.path).name for h in index.search("a crossword puzzle") if h.score > 0.5} == set()
 
 
+@pytest.fixture
+def decoded(monkeypatch) -> list[str]:
+    """Names of the files `add` decodes and embeds (the rest had their windows re-filed)."""
+    names: list[str] = []
+    real = Index._embed_windows
+
+    def spy(self, reader, model, model_tag, path, *args):
+        names.append(path.name)
+        return real(self, reader, model, model_tag, path, *args)
+
+    monkeypatch.setattr(Index, "_embed_windows", spy)
+    return names
+
+
+def test_moved_and_copied_files_keep_their_vectors_and_prune_forgets_vanished_ones(tmp_path, model, folder, decoded):
+    videos_dir, db = tmp_path / "videos", tmp_path / "x.vidmm"
+    (videos_dir / "archive").mkdir(parents=True)
+    for name in ["crossword.mp4", "light.mp4"]:
+        shutil.copy2(folder / name, videos_dir / name)
+    index = Index(db, model)
+    index.add(videos_dir)
+    before = windows(db)
+    os.rename(videos_dir / "crossword.mp4", videos_dir / "archive" / "puzzle.mp4")  # moved and renamed
+    shutil.copy(videos_dir / "light.mp4", videos_dir / "archive" / "light-copy.mp4")  # copied: a new mtime
+    decoded.clear()
+    report = index.add(videos_dir)
+    assert sorted(Path(p).name for p in report.added) == ["light-copy.mp4", "puzzle.mp4"] and decoded == []
+    after = windows(db)
+    for (name, start, end), vector in before.items():
+        np.testing.assert_array_equal(after[({"crossword.mp4": "puzzle.mp4"}.get(name, name), start, end)], vector)
+        np.testing.assert_array_equal(after[({"light.mp4": "light-copy.mp4"}.get(name, name), start, end)], vector)
+    assert "crossword.mp4" in {Path(h.path).name for h in index.search("a crossword puzzle")}  # until pruned
+
+    assert index.prune() == [str(videos_dir / "crossword.mp4")]
+    assert {Path(h.path).name for h in index.search("a crossword puzzle")} == {"puzzle.mp4", "light.mp4", "light-copy.mp4"}
+    assert sorted(Path(v["path"]).name for v in videos(db)) == ["light-copy.mp4", "light.mp4", "puzzle.mp4"]
+    assert index.prune() == [] and len(index.add(videos_dir).skipped) == 3
+
+
+def test_a_copy_of_content_that_changed_in_the_same_run_is_decoded_not_given_the_new_windows(tmp_path, model, folder, decoded):
+    videos_dir, db = tmp_path / "videos", tmp_path / "x.vidmm"
+    videos_dir.mkdir()
+    shutil.copy(folder / "crossword.mp4", videos_dir / "a.mp4")
+    index = Index(db, model)
+    index.add(videos_dir)
+    shutil.copy(videos_dir / "a.mp4", videos_dir / "b.mp4")  # b holds a's old content ...
+    syn.write_video(videos_dir / "a.mp4", syn.TrafficLight(), duration_s=3.0)  # ... and a changes, same length
+    decoded.clear()
+    index.add([videos_dir / "a.mp4", videos_dir / "b.mp4"])
+    assert decoded == ["a.mp4", "b.mp4"]
+    best = {Path(h.path).name: h.score for h in index.search("a crossword puzzle")}
+    assert best["b.mp4"] > 0.5 > best["a.mp4"]
+
+
 def test_a_second_writer_is_refused_while_readers_go_on(built, folder):
     with WriterLock(built.path):
         with pytest.raises(IndexLockedError, match="another process"):

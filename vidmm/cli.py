@@ -290,8 +290,10 @@ def index_files(
     frames: int = typer.Option(None, "--frames", help="Frames per window (default: the model's own count, else 4)."),
     timeout_s: float = typer.Option(60.0, "--timeout", help="Give up on a file making no progress this long."),
     fail_fast: bool = FailFastOpt,
+    prune: bool = typer.Option(False, "--prune", help="Then forget indexed videos whose files are gone (moved away, deleted)."),
 ) -> None:
-    """Add videos to an index, resumably: unchanged files are skipped, an interrupted run goes on."""
+    """Add videos to an index, resumably: unchanged files are skipped, moved ones re-filed without
+    decoding, an interrupted run goes on."""
     from vidmm.index import Index, VidmmIndexError
 
     bar = _progress_bar("indexing", unit="file")
@@ -304,17 +306,22 @@ def index_files(
         bar.update(1)
 
     try:
+        index = Index(db, model_name=model)
         with bar:
-            report = Index(db, model_name=model).add(
+            report = index.add(
                 paths, window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s,
                 fail_fast=fail_fast, progress=progress,
             )
+        pruned = index.prune() if prune else []
     except VidmmIndexError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     except VideoError as err:  # --fail-fast
         _report_failures([err])
-    typer.echo(f"{len(report.added)} added, {len(report.skipped)} unchanged, {len(report.failed)} failed", err=True)
+    for path in pruned:
+        typer.echo(f"pruned   {path}", err=True)
+    counts = f"{len(report.added)} added, {len(report.skipped)} unchanged, {len(report.failed)} failed"
+    typer.echo(counts + (f", {len(pruned)} pruned" if prune else ""), err=True)
     _report_failures([VideoError(path, reason) for path, reason in report.failed])
 
 

@@ -10,6 +10,10 @@ a LanceDB `add` or `delete` is one atomic commit, and a video is recorded done o
 windows are committed. Anything in `windows` without a done video is debris of a killed run: search
 ignores it and the next `add` deletes it.
 
+Videos are identified by path; a file whose content (size + hash of its ends) is already indexed
+under another path, because it was moved, renamed or copied, gets those windows re-filed under
+its own path without decoding. `prune` forgets the videos whose files are gone.
+
 Search is exact (every window scored with the model's own `similarity`) until the table holds
 `ann_min_rows` windows; then `add` builds an approximate index (IVF + HNSW over 8-bit scalar
 quantised vectors, in the model's metric: cosine, or dot for lite) and search uses it only to pick
@@ -221,13 +225,14 @@ class Index:
             if not self._has("meta"):
                 self._append("meta", [{"model": name, "fingerprint": found, "created_at": _now()}], _META)
             done, known = self._drop_unfinished()
+            content = self._content()
             with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
                 for position, path in enumerate(files, 1):
                     vid = video_id(path)
                     try:
-                        outcome = self._add_one(reader, model, f"{name}:{found}", path, vid, done, known, window)
+                        outcome = self._add_one(reader, model, f"{name}:{found}", path, vid, done, known, content, window)
                     except VideoError as e:
-                        self._forget(vid, known)
+                        self._forget(vid, known, content)
                         self._record(vid, path, None, FAILED, known, error=e.reason)
                         outcomes["failed"].append((str(path), e.reason))
                         if fail_fast:
@@ -240,6 +245,21 @@ class Index:
             self._compact()
             self._build_ann(model)
         return AddReport(tuple(outcomes["added"]), tuple(outcomes["skipped"]), tuple(outcomes["failed"]))
+
+    def prune(self) -> list[str]:
+        """Forget the videos whose files are no longer there (moved away, deleted); returns their
+        paths. Explicit, never part of `add`: a drive that is not mounted would otherwise empty the
+        index. Raises `IndexLockedError` while another process is adding."""
+        with WriterLock(self.path):
+            videos = self._videos()
+            gone = [v for v in videos if not Path(v["path"]).exists()]
+            if gone:
+                ids = ", ".join(f"'{v['video_id']}'" for v in gone)
+                self._db.open_table("videos").delete(f"video_id IN ({ids})")  # ledger first, as in `_forget`
+                if self._has("windows"):
+                    self._db.open_table("windows").delete(f"video_id IN ({ids})")
+                self._compact()
+        return sorted(v["path"] for v in gone)
 
     def _compact(self) -> None:
         """Merge the small files of per-video commits and prune versions past LanceDB's retention.
@@ -287,6 +307,14 @@ class Index:
                 table.delete("video_id IN ({})".format(", ".join(f"'{v}'" for v in sorted(orphans))))
         return done, {v["video_id"] for v in videos}
 
+    def _content(self) -> dict[tuple[int, str], tuple[str, int]]:
+        """(size, quick hash) -> (video id, window count) of the done videos that have windows."""
+        return {
+            (v["size"], v["quick_hash"]): (v["video_id"], v["n_windows"])
+            for v in self._videos()
+            if v["status"] == DONE and v["n_windows"]
+        }
+
     def _add_one(
         self,
         reader: IsolatedReader,
@@ -296,16 +324,49 @@ class Index:
         vid: str,
         done: dict[str, FileStamp],
         known: set[str],
+        content: dict[tuple[int, str], tuple[str, int]],
         window: tuple[float, float, int],
     ) -> str:
-        """Index one file unless done with the same stamp; window: (length_s, stride_s, frames)."""
+        """Index one file unless done with the same stamp; window: (length_s, stride_s, frames).
+
+        A file whose content is already indexed under another path (moved, renamed or copied)
+        gets that video's windows re-filed under its own id and path, without decoding.
+        """
         try:
             stamp = FileStamp.of(path)
         except OSError as e:
             raise VideoNotFoundError(str(path), e.strerror or str(e)) from None
         if done.get(vid) == stamp:
             return "skipped"
-        self._forget(vid, known)
+        self._forget(vid, known, content)
+        spans = self._copy_windows(content.get((stamp.size, stamp.quick_hash)), vid, path)
+        if spans is None:
+            spans = self._embed_windows(reader, model, model_tag, path, vid, window)
+        # Recorded done last: until this commit, the windows above are debris to be dropped.
+        duration_s = float(spans[:, 1].max()) if len(spans) else 0.0
+        self._record(vid, path, stamp, DONE, known, duration_s=duration_s, n_windows=len(spans))
+        if len(spans):
+            content[(stamp.size, stamp.quick_hash)] = (vid, len(spans))
+        return "added"
+
+    def _copy_windows(self, source: tuple[str, int] | None, vid: str, path: Path) -> np.ndarray | None:
+        """Re-file the windows of `source` (video id, window count) under `vid` and `path` in one
+        commit; spans `(N, 2)`, or None where there is nothing whole to copy."""
+        if source is None or source[0] == vid or not self._has("windows"):
+            return None
+        source_id, n_windows = source
+        rows = self._db.open_table("windows").search().where(f"video_id = '{source_id}'").limit(None).to_arrow()
+        if rows.num_rows != n_windows:  # the ledger and the windows disagree: trust neither, decode
+            return None
+        for name, value in (("video_id", vid), ("path", str(path))):
+            rows = rows.set_column(rows.schema.get_field_index(name), name, pa.array([value] * rows.num_rows, pa.string()))
+        self._db.open_table("windows").add(rows)
+        return np.stack([rows["start_s"].to_numpy(), rows["end_s"].to_numpy()], axis=1)
+
+    def _embed_windows(
+        self, reader: IsolatedReader, model: torch.nn.Module, model_tag: str, path: Path, vid: str, window: tuple
+    ) -> np.ndarray:
+        """Decode, embed and store one file's windows in one commit; returns their spans `(N, 2)`."""
         spans, vectors = self._embed(reader.iter(path, "windows", *window, short_side=model.decode_short_side), model)
         if len(spans):
             rows = {
@@ -317,10 +378,7 @@ class Index:
                 "vector": pa.FixedSizeListArray.from_arrays(vectors.reshape(-1), vectors.shape[1]),
             }
             self._append("windows", rows, _windows_schema(vectors.shape[1]))  # one commit: all windows or none
-        # Recorded done last: until this commit, the windows above are debris to be dropped.
-        duration_s = float(spans[:, 1].max()) if len(spans) else 0.0
-        self._record(vid, path, stamp, DONE, known, duration_s=duration_s, n_windows=len(spans))
-        return "added"
+        return spans
 
     def _append(self, name: str, rows: dict | list[dict], schema: pa.Schema) -> None:
         """Add rows to a table in one commit, making the table on first use."""
@@ -330,9 +388,12 @@ class Index:
         else:
             self._db.create_table(name, table)
 
-    def _forget(self, vid: str, known: set[str]) -> None:
-        """Delete a video's rows, if any. The ledger row goes first: a crash in between leaves
-        windows without a done video, which are debris, rather than a done video without windows."""
+    def _forget(self, vid: str, known: set[str], content: dict[tuple[int, str], tuple[str, int]]) -> None:
+        """Delete a video's rows, if any, and its entry in `content`. The ledger row goes first: a
+        crash in between leaves windows without a done video, which are debris, rather than a done
+        video without windows."""
+        for key in [key for key, (source, _) in content.items() if source == vid]:
+            del content[key]  # a later copy of the old content must not take the new windows
         if vid not in known:
             return
         self._db.open_table("videos").delete(f"video_id = '{vid}'")
