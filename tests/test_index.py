@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from vidmm.data import synthetic as syn
-from vidmm.index import Index, IndexLockedError, IndexNotFoundError, ModelMismatchError
+from vidmm.index import Index, IndexLockedError, IndexNotFoundError, ModelMismatchError, WindowMismatchError
 from vidmm.index.lock import WriterLock
 from vidmm.io import VideoNotFoundError, open_video
 from vidmm.models import load
@@ -244,6 +244,28 @@ def test_a_copy_of_content_that_changed_in_the_same_run_is_decoded_not_given_the
     assert decoded == ["a.mp4", "b.mp4"]
     best = {Path(h.path).name: h.score for h in index.search("a crossword puzzle")}
     assert best["b.mp4"] > 0.5 > best["a.mp4"]
+
+
+def test_an_index_keeps_its_window_settings_and_refuses_others(tmp_path, model, folder):
+    db = tmp_path / "x.vidmm"
+    index = Index(db, model)
+    index.add(folder / "light.mp4", window_s=1.5, stride_s=0.5)
+    index.add(folder / "crossword.mp4")  # no settings: the index's own, not the defaults
+    assert {round(end - start, 6) for name, start, end in windows(db) if name == "crossword.mp4"} == {1.5}
+    with pytest.raises(WindowMismatchError, match="1.5 s every 0.5 s with 4 frames, not 2 s every 0.5 s with 4 frames"):
+        index.add(folder / "cut.mp4", window_s=2.0)
+    assert index.add(folder / "cut.mp4", window_s=1.5, stride_s=0.5, frames_per_window=4).added  # the same, said again
+
+
+def test_an_index_from_before_window_settings_were_recorded_still_adds(tmp_path, model, folder):
+    import pyarrow as pa
+
+    from vidmm.index import fingerprint
+
+    db = tmp_path / "old.vidmm"
+    lancedb.connect(db).create_table("meta", pa.table({"model": ["lite"], "fingerprint": [fingerprint(model)], "created_at": [0]}))
+    index = Index(db, model)
+    assert index.add(folder / "light.mp4", window_s=1.5).added and index.add(folder / "crossword.mp4").added
 
 
 def test_a_second_writer_is_refused_while_readers_go_on(built, folder):

@@ -1,7 +1,7 @@
 """The on-disk index for moment search: LanceDB tables of clip-window vectors, a ledger of files,
 and a writer lock. See `store.py` for how it survives a `kill -9`."""
 
-from vidmm.index.errors import IndexLockedError, IndexNotFoundError, ModelMismatchError, VidmmIndexError
+from vidmm.index.errors import IndexLockedError, IndexNotFoundError, ModelMismatchError, VidmmIndexError, WindowMismatchError
 from vidmm.index.moments import Moment, best_moments
 from vidmm.index.store import AddReport, Hit, Index, fingerprint
 
@@ -14,6 +14,7 @@ __all__ = [
     "ModelMismatchError",
     "Moment",
     "VidmmIndexError",
+    "WindowMismatchError",
     "best_moments",
     "fingerprint",
 ]

@@ -17,3 +17,7 @@ class IndexLockedError(VidmmIndexError):
 
 class ModelMismatchError(VidmmIndexError):
     """The index's vectors were made by another model than the one given to search or add with."""
+
+
+class WindowMismatchError(VidmmIndexError):
+    """An add asked for other window settings (length, stride, frames) than the index was built with."""

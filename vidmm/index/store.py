@@ -5,7 +5,7 @@
     hits = index.search("a traffic light")    # [Hit(path, start_s, end_s, score), ...]
 
 Tables: `windows` (one row per clip window and its vector), `videos` (one row per file: its stamp,
-status and error) and `meta` (the model that made the vectors). Crash safety rests on two facts:
+status and error) and `meta` (the model that made the vectors, and the window settings). Crash safety rests on two facts:
 a LanceDB `add` or `delete` is one atomic commit, and a video is recorded done only after all its
 windows are committed. Anything in `windows` without a done video is debris of a killed run: search
 ignores it and the next `add` deletes it.
@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from vidmm.index.errors import IndexNotFoundError, ModelMismatchError
+from vidmm.index.errors import IndexNotFoundError, ModelMismatchError, WindowMismatchError
 from vidmm.index.files import FileStamp, collect, video_id
 from vidmm.index.lock import WriterLock
 from vidmm.index.moments import best_moments
@@ -46,7 +46,16 @@ _CHUNK = 65_536  # vectors scored per similarity call in search
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
 
-_META = pa.schema([("model", pa.string()), ("fingerprint", pa.string()), ("created_at", pa.timestamp("s", "UTC"))])
+_META = pa.schema(
+    [
+        ("model", pa.string()),
+        ("fingerprint", pa.string()),
+        ("created_at", pa.timestamp("s", "UTC")),
+        ("window_s", pa.float64()),
+        ("stride_s", pa.float64()),
+        ("frames_per_window", pa.int32()),
+    ]
+)
 _VIDEOS = pa.schema(
     [
         ("video_id", pa.string()),
@@ -199,8 +208,8 @@ class Index:
         self,
         paths: str | Path | Iterable[str | Path],
         *,
-        window_s: float = 2.0,
-        stride_s: float = 1.0,
+        window_s: float | None = None,
+        stride_s: float | None = None,
         frames_per_window: int | None = None,
         timeout_s: float = 60.0,
         fail_fast: bool = False,
@@ -209,8 +218,10 @@ class Index:
         """Index video files and folders (recursively); unchanged files are skipped.
 
         Each file is decoded in an isolated worker (`timeout_s` per window), cut into windows of
-        `window_s` every `stride_s` with `frames_per_window` frames (default: the count a hub model
-        was trained on, e.g. X-CLIP's 8, else 4), and embedded. Bad files are
+        `window_s` every `stride_s` with `frames_per_window` frames, and embedded. A new index
+        records these (default: 2 s every 1 s, with the count a hub model was trained on, e.g.
+        X-CLIP's 8, else 4); a later add keeps them, and asking for others raises
+        `WindowMismatchError`, since moments mix badly across window sizes. Bad files are
         recorded and reported, and the run goes on; with `fail_fast` the first one's `VideoError`
         is raised instead. progress(path, outcome, done, total) is called per file, outcome being
         "added", "skipped" or "failed", done counting the files finished out of total. Raises `IndexLockedError` while another process is adding.
@@ -220,10 +231,12 @@ class Index:
             raise NotAVideoError(*rejected[0])
         outcomes: dict[str, list] = {"added": [], "skipped": [], "failed": list(rejected)}
         with WriterLock(self.path):
-            model, name, found = self._checked_model(self._recorded_model())
-            window = (window_s, stride_s, frames_per_window or getattr(model, "num_frames", None) or 4)
+            recorded = self._recorded_model()
+            model, name, found = self._checked_model(recorded)
+            window = self._window(recorded, (window_s, stride_s, frames_per_window), model)
             if not self._has("meta"):
-                self._append("meta", [{"model": name, "fingerprint": found, "created_at": _now()}], _META)
+                settings = dict(zip(("window_s", "stride_s", "frames_per_window"), window))
+                self._append("meta", [{"model": name, "fingerprint": found, "created_at": _now(), **settings}], _META)
             done, known = self._drop_unfinished()
             content = self._content()
             with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
@@ -245,6 +258,21 @@ class Index:
             self._compact()
             self._build_ann(model)
         return AddReport(tuple(outcomes["added"]), tuple(outcomes["skipped"]), tuple(outcomes["failed"]))
+
+    def _window(
+        self, recorded: dict | None, asked: tuple[float | None, float | None, int | None], model: torch.nn.Module
+    ) -> tuple[float, float, int]:
+        """(length_s, stride_s, frames) of the windows: the index's own, else the asked-for ones
+        with defaults. An index made before these were recorded takes what is asked."""
+        if recorded is None or recorded.get("window_s") is None:
+            return (asked[0] or 2.0, asked[1] or 1.0, asked[2] or getattr(model, "num_frames", None) or 4)
+        kept = (recorded["window_s"], recorded["stride_s"], recorded["frames_per_window"])
+        if any(a is not None and a != k for a, k in zip(asked, kept)):
+            raise WindowMismatchError(
+                f"{self.path} holds windows of {kept[0]:g} s every {kept[1]:g} s with {kept[2]} frames, not "
+                f"{_describe(asked, kept)}; leave those options out to use the index's own, or use another index folder"
+            )
+        return kept
 
     def prune(self) -> list[str]:
         """Forget the videos whose files are no longer there (moved away, deleted); returns their
@@ -491,6 +519,12 @@ class Index:
                 for i in range(0, len(vectors), _CHUNK)
             ]
         return torch.cat(chunks).float().cpu().numpy()
+
+
+def _describe(asked: tuple, kept: tuple) -> str:
+    """The asked-for window settings in words, the unasked ones filled from `kept`."""
+    length, stride, frames = (a if a is not None else k for a, k in zip(asked, kept))
+    return f"{length:g} s every {stride:g} s with {frames} frames"
 
 
 def _metric(model: torch.nn.Module) -> str:
