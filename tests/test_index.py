@@ -268,6 +268,19 @@ def test_an_index_from_before_window_settings_were_recorded_still_adds(tmp_path,
     assert index.add(folder / "light.mp4", window_s=1.5).added and index.add(folder / "crossword.mp4").added
 
 
+def test_overlapping_windows_encode_each_frame_once_and_embed_as_whole_windows(model, folder, monkeypatch):
+    windows = list(open_video(folder / "cut.mp4").windows(2.0, 1.0, 4, short_side=224))
+    with torch.no_grad():
+        expected = model.encode_video(np.stack([w.frames.data for w in windows]), normalize=False).numpy()
+    encoded = []
+    real = model.frame_features
+    monkeypatch.setattr(model, "frame_features", lambda video: encoded.append(video.shape[1]) or real(video))
+    spans, vectors = Index._embed(iter(windows), model)
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    assert spans.tolist() == [[w.start_s, w.end_s] for w in windows]
+    assert sum(encoded) == len({t for w in windows for t in w.frames.timestamps}) == 2 * len(windows) + 2  # not 4 each
+
+
 def test_a_second_writer_is_refused_while_readers_go_on(built, folder):
     with WriterLock(built.path):
         with pytest.raises(IndexLockedError, match="another process"):

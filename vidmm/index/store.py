@@ -435,9 +435,8 @@ class Index:
         spans, vectors = [], []
         for batch in _batches(windows, _BATCH):
             spans += [(w.start_s, w.end_s) for w in batch]
-            clips = np.stack([w.frames.data for w in batch])  # (B, T, H, W, 3) uint8
             with torch.no_grad():
-                vectors.append(model.encode_video(clips, normalize=False).float().cpu().numpy())
+                vectors.append(_encode_windows(model, batch).float().cpu().numpy())
         if not spans:
             return np.zeros((0, 2)), np.zeros((0, 0), np.float32)
         return np.array(spans, np.float64), np.concatenate(vectors)
@@ -519,6 +518,19 @@ class Index:
                 for i in range(0, len(vectors), _CHUNK)
             ]
         return torch.cat(chunks).float().cpu().numpy()
+
+
+def _encode_windows(model: torch.nn.Module, windows: list[ClipWindow]) -> torch.Tensor:
+    """Unnormalised embeddings `(B, E)` of windows. Overlapping windows share frames (2 s every
+    1 s: half of them), so a model with separate frame features runs its frame encoder once per
+    distinct frame; end-to-end video encoders (X-CLIP) see each window whole."""
+    if not hasattr(model, "encode_video_features"):
+        return model.encode_video(np.stack([w.frames.data for w in windows]), normalize=False)
+    times = np.stack([w.frames.timestamps for w in windows])  # (B, T): a frame is known by its time
+    _, first, where = np.unique(times, return_index=True, return_inverse=True)
+    pixels = np.concatenate([w.frames.data for w in windows])[first]  # (U, H, W, 3)
+    features = model.frame_features(pixels[None])[0]  # (U, D)
+    return model.encode_video_features(features[torch.as_tensor(where.reshape(times.shape))], normalize=False)
 
 
 def _describe(asked: tuple, kept: tuple) -> str:

@@ -148,13 +148,13 @@ class VideoModel(FileTasks, Parameters, nn.Module):
 
     def encode(self, video: Video, mask: Mask = None) -> VideoFeatures:
         """uint8 video -> contextualised frames `(B, T, D)` and video embedding `(B, D)`."""
-        mask = None if mask is None else torch.as_tensor(mask, device=self.device).view(-1, mask.shape[-1])  # (B, T)
         return self.encode_features(self.frame_features(video), mask)
 
     def encode_features(self, features: torch.Tensor, mask: Mask = None) -> VideoFeatures:
         """Frame features `(B, T, D)` (from `frame_features`, or a feature cache) -> the temporal
         module's output. Training on cached features starts here: everything after the frozen
         frame encoder."""
+        mask = None if mask is None else torch.as_tensor(mask, device=self.device).view(-1, mask.shape[-1])  # (B, T)
         frames, pooled = self.temporal(features, mask)
         return VideoFeatures(frames=frames, video=pooled, mask=mask)
 
@@ -165,7 +165,12 @@ class VideoModel(FileTasks, Parameters, nn.Module):
 
     def encode_video(self, video: Video, mask: Mask = None, normalize: bool = True) -> torch.Tensor:
         """uint8 video -> one embedding per video in the joint space `(B, E)`."""
-        pooled = self.retrieval.video_proj(self.encode(video, mask).video)
+        return self.encode_video_features(self.frame_features(video), mask, normalize)
+
+    def encode_video_features(self, features: torch.Tensor, mask: Mask = None, normalize: bool = True) -> torch.Tensor:
+        """Frame features `(B, T, D)` -> `encode_video`'s embeddings `(B, E)`: for callers that
+        reuse the features of frames shared between clips (overlapping index windows)."""
+        pooled = self.retrieval.video_proj(self.encode_features(features, mask).video)
         return F.normalize(pooled, dim=-1) if normalize else pooled
 
     def encode_text(self, texts: Sequence[str], normalize: bool = True) -> torch.Tensor:
