@@ -530,7 +530,8 @@ def _encode_windows(model: torch.nn.Module, windows: list[ClipWindow]) -> torch.
     _, first, where = np.unique(times, return_index=True, return_inverse=True)
     pixels = np.concatenate([w.frames.data for w in windows])[first]  # (U, H, W, 3)
     features = model.frame_features(pixels[None])[0]  # (U, D)
-    return model.encode_video_features(features[torch.as_tensor(where.reshape(times.shape))], normalize=False)
+    index = torch.as_tensor(where.reshape(times.shape), device=features.device)  # (B, T) into the distinct frames
+    return model.encode_video_features(features[index], normalize=False)
 
 
 def _describe(asked: tuple, kept: tuple) -> str:
