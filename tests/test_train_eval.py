@@ -109,6 +109,7 @@ def test_qa_falls_back_to_open_answers_and_normalises_them(videos):
     # "The RED!" normalises to "red": right; "The BLUE!" vs "green": wrong
     assert report.metrics == {"accuracy": 50.0}
     assert "answered open-ended" in report.notes[0]
+    assert [p["answer"] for p in report.predictions] == ["red", "green"]  # one prediction an example
 
 
 def test_caption_references_are_all_captions_of_the_clip_and_frames_come_from_the_clip(videos):
