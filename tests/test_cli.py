@@ -94,6 +94,35 @@ def test_a_batch_resumes_with_skip_existing_and_refuses_clashing_outputs(tmp_pat
     assert result.exit_code == 2 and "--output-dir" in result.stderr
 
 
+def test_ctrl_c_ends_a_batch_with_how_to_go_on_not_a_traceback(tmp_path, cli_sample, monkeypatch):
+    import vidmm.tasks
+    from vidmm.index import Index
+
+    calls = []
+
+    def tag_then_interrupt(model, path, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_tag(model, path, **kw)
+
+    real_tag = vidmm.tasks.tag
+    monkeypatch.setattr(vidmm.tasks, "tag", tag_then_interrupt)
+    second = tmp_path / "second.mp4"
+    second.write_bytes(Path(cli_sample).read_bytes())
+    result = runner.invoke(app, ["tag", cli_sample, str(second), "-o", str(tmp_path / "out"), "--frames", "2"])
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    assert "after 1 of 2 file(s) (add --skip-existing to go on from here)" in result.stderr
+
+    def add_then_interrupt(self, paths, progress=None, **kw):
+        progress(str(paths[0]), "added", 1, 3)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Index, "add", add_then_interrupt)
+    result = runner.invoke(app, ["index", cli_sample, "--db", str(tmp_path / "x.vidmm")])
+    assert result.exit_code == 130 and "interrupted after 1 file(s)" in result.stderr and "same command" in result.stderr
+
+
 def test_an_output_file_is_whole_or_absent(tmp_path, monkeypatch):
     from vidmm.writers import write_output
 

@@ -115,12 +115,17 @@ def _run_each(
         _refuse_clashing_outputs(files, output_dir, fmt)
     failures: list[VideoError] = []
     with _progress_bar("videos", total=len(files)) as bar:
-        for path in files:
+        for done, path in enumerate(files):
             bar.set_postfix_str(path.name, refresh=False)
-            if skip_existing and output_path(path, output_dir, fmt).exists():
-                typer.echo(f"skipped {path}: {output_path(path, output_dir, fmt)} exists", err=True)
-            else:
-                _run_one(path, task, fmt, output_dir, failures, multiple=len(files) > 1)
+            try:
+                if skip_existing and output_path(path, output_dir, fmt).exists():
+                    typer.echo(f"skipped {path}: {output_path(path, output_dir, fmt)} exists", err=True)
+                else:
+                    _run_one(path, task, fmt, output_dir, failures, multiple=len(files) > 1)
+            except KeyboardInterrupt:
+                resume = " (add --skip-existing to go on from here)" if output_dir is not None and not skip_existing else ""
+                typer.echo(f"interrupted at {path}, after {done} of {len(files)} file(s){resume}", err=True)
+                raise typer.Exit(130)
             bar.update(1)
             if fail_fast and failures:
                 break
@@ -297,8 +302,10 @@ def index_files(
     from vidmm.index import Index, VidmmIndexError
 
     bar = _progress_bar("indexing", unit="file")
+    finished = [0]  # files done, for the message if interrupted
 
     def progress(path: str, outcome: str, done: int, total: int) -> None:
+        finished[0] = done
         if bar.disable or outcome == "failed":  # a log gets every file; a terminal, the bar and failures
             bar.write(f"{outcome:8s} {path}", file=sys.stderr)
         bar.total = total
@@ -318,6 +325,9 @@ def index_files(
         raise typer.Exit(2)
     except VideoError as err:  # --fail-fast
         _report_failures([err])
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted after {finished[0]} file(s): the index keeps every finished video; run the same command to go on", err=True)
+        raise typer.Exit(130)
     for path in pruned:
         typer.echo(f"pruned   {path}", err=True)
     counts = f"{len(report.added)} added, {len(report.skipped)} unchanged, {len(report.failed)} failed"
