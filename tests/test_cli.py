@@ -122,6 +122,13 @@ def test_ctrl_c_ends_a_batch_with_how_to_go_on_not_a_traceback(tmp_path, cli_sam
     result = runner.invoke(app, ["index", cli_sample, "--db", str(tmp_path / "x.vidmm")])
     assert result.exit_code == 130 and "interrupted after 1 file(s)" in result.stderr and "same command" in result.stderr
 
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("vidmm.train.train", interrupted)
+    result = runner.invoke(app, ["train", "recipe.yaml"])
+    assert result.exit_code == 130 and "resume from the last finished epoch" in result.stderr
+
 
 def test_an_output_file_is_whole_or_absent(tmp_path, monkeypatch):
     from vidmm.writers import write_output

@@ -386,6 +386,9 @@ def train_recipe(
     except (ManifestError, ModelNotAvailableError, ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: run the same command to resume from the last finished epoch (out/last)", err=True)
+        raise typer.Exit(130)
     typer.echo(f"best {result.metric} {result.best_metric:.4g} at epoch {result.best_epoch}: {result.checkpoint}")
     if result.failed:
         _report_failures([VideoError(path, reason) for path, reason in result.failed])
