@@ -2,6 +2,10 @@
 
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,3 +70,47 @@ def test_a_dying_decoder_is_one_error(media):
 def test_unknown_method_is_refused(media, reader):
     with pytest.raises(ValueError, match="unknown method"):
         reader.call(media("shape.mp4"), "close")
+
+
+def _run(script, *args, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(script), *map(str, args)], stdout=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_a_script_without_a_main_guard_can_use_the_reader(tmp_path, media):
+    """A multiprocessing spawn child re-runs the caller's script: without the guard, it died."""
+    script = tmp_path / "plain.py"
+    script.write_text("import sys, vidmm\nprint(vidmm.IsolatedReader().probe(sys.argv[1]).num_frames)\n")
+    run = _run(script, media("shape.mp4"))
+    assert run.communicate(timeout=60)[0].strip() == str(vidmm.probe(media("shape.mp4")).num_frames)
+    assert run.returncode == 0
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie waiting for whoever adopted it to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_a_stuck_worker_dies_with_its_caller(tmp_path, media):
+    script = tmp_path / "caller.py"
+    script.write_text(
+        "import sys, time, vidmm\n"
+        "reader = vidmm.IsolatedReader()\n"
+        "reader.probe(sys.argv[1])\n"
+        "print(reader._proc.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    caller = _run(script, media("shape.mp4"))
+    worker = int(caller.stdout.readline())
+    os.kill(worker, signal.SIGSTOP)  # stuck: it will never read the closed socket
+    caller.kill()  # SIGKILL: no cleanup code runs in the caller
+    caller.wait()
+    deadline = time.monotonic() + 5
+    while not _gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not _gone(worker):
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail(f"worker {worker} outlived its caller")

@@ -1,9 +1,15 @@
 """Decoding in a separate process, for batch work over files nobody has vetted.
 
 FFmpeg and decord are C code: a hostile file can crash the process or hang it while holding the GIL,
-and no in-process timeout can stop that. `IsolatedReader` runs `Video` in a *spawn*-started worker
-(fork would copy torch's threads and locks), waits for each result with a timeout, and kills and
-replaces the worker when it hangs or dies, so one bad file costs one error, not the run.
+and no in-process timeout can stop that. `IsolatedReader` runs `Video` in a worker process, waits
+for each result with a timeout, and kills and replaces the worker when it hangs or dies, so one bad
+file costs one error, not the run.
+
+The worker is a fresh interpreter (`python -c`) holding one end of a socket pair, not a
+multiprocessing child: fork would copy torch's threads and locks, and spawn re-imports the caller's
+`__main__`, which runs a script without an `if __name__ == "__main__"` guard a second time (the
+worker then dies) and costs a second torch import when the guard is there. It ignores Ctrl-C (the
+caller decides) and, on Linux, is killed by the kernel when the caller dies.
 
     with IsolatedReader(timeout_s=60) as reader:
         info = reader.probe("a.mp4")
@@ -14,15 +20,38 @@ replaces the worker when it hangs or dies, so one bad file costs one error, not 
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 from typing import Any
 
 from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, DecoderCrashedError, VideoError
 
 _METHODS = frozenset({"frames_at", "uniform", "at_fps", "clips", "windows", "shots"})
+
+
+def _serve() -> None:
+    """The worker's entry point: `python -c "..." FD BACKEND THREADS PARENT_PID`."""
+    fd, backend, threads, parent = sys.argv[1:]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(int(parent))
+    _worker(Connection(int(fd)), backend, int(threads))
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when `parent` dies (Linux), even mid-hang in C code."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the closed socket ends the worker at its next read
+        return
+    if os.getppid() != parent:  # the parent died before the request was in place
+        os._exit(0)
 
 
 def _worker(conn, backend: str, threads: int) -> None:
@@ -81,37 +110,47 @@ class IsolatedReader:
         self.close()
 
     def _start(self) -> None:
-        ctx = mp.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_worker, args=(child, self.backend, self.threads), daemon=True)
-        self._proc.start()
+        self._conn, child = Pipe()  # a socket pair
+        fd = child.fileno()
+        # The caller's import path, as spawn would pass it: vidmm may be importable only through it.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        command = [sys.executable, "-c", "from vidmm.io.isolate import _serve; _serve()"]
+        self._proc = subprocess.Popen(
+            [*command, str(fd), self.backend, str(self.threads), str(os.getpid())], pass_fds=(fd,), env=env
+        )
         child.close()
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def _kill(self) -> int | None:
         if self._proc is None:
             return None
-        if self._proc.is_alive():
+        if self._alive():
             self._proc.kill()
-        self._proc.join(5)
-        code = self._proc.exitcode
+        try:
+            code = self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            code = None
         self._conn.close()
         self._proc = self._conn = None
         return code
 
     def close(self) -> None:
         """Stop the worker (it is started again on the next call)."""
-        if self._proc is not None and self._proc.is_alive():
+        if self._alive():
             try:
                 self._conn.send(None)
-                self._proc.join(2)
-            except OSError:
+                self._proc.wait(2)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
         self._kill()
 
     def _results(self, path: str | Path, method: str, args: tuple, kwargs: dict) -> Iterator[Any]:
         if method != "info" and method not in _METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {sorted(_METHODS)}")
-        if self._proc is None or not self._proc.is_alive():
+        if not self._alive():
+            self._kill()  # a worker that died between requests: reap it and close its socket
             self._start()
         path = str(path)
         self._conn.send((path, method, args, kwargs))
