@@ -89,7 +89,7 @@ def _describe_exit(code: int | None) -> str:
 
 
 class IsolatedReader:
-    """Runs `Video` methods in a spawn-started worker with a timeout on every result.
+    """Runs `Video` methods in a worker process with a timeout on every result.
 
     timeout_s: the longest wait for the next result (a probe, a frame batch, one window); a worker
     that takes longer is killed and `DecodeTimeoutError` raised. A worker that dies raises
