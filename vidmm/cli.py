@@ -292,7 +292,9 @@ def index_files(
     model: str = typer.Option(None, "--model", "-m", help="Model for a new index (default lite); an existing one keeps its own."),
     window_s: float = typer.Option(None, "--window", help="Window length, seconds (default: the index's own, else 2)."),
     stride_s: float = typer.Option(None, "--stride", help="Window stride, seconds (default: the index's own, else 1)."),
-    frames: int = typer.Option(None, "--frames", help="Frames per window (default: the index's own, else the model's count, else 4)."),
+    frames: int = typer.Option(
+        None, "--frames", help="Frames per window (default: the index's own, else the model's count, else 4)."
+    ),
     timeout_s: float = typer.Option(60.0, "--timeout", help="Give up on a file making no progress this long."),
     fail_fast: bool = FailFastOpt,
     prune: bool = typer.Option(False, "--prune", help="Then forget indexed videos whose files are gone (moved away, deleted)."),
@@ -326,7 +328,8 @@ def index_files(
     except VideoError as err:  # --fail-fast
         _report_failures([err])
     except KeyboardInterrupt:
-        typer.echo(f"interrupted after {finished[0]} file(s): the index keeps every finished video; run the same command to go on", err=True)
+        done = f"interrupted after {finished[0]} file(s): the index keeps every finished video"
+        typer.echo(f"{done}; run the same command to go on", err=True)
         raise typer.Exit(130)
     for path in pruned:
         typer.echo(f"pruned   {path}", err=True)

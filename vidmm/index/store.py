@@ -5,9 +5,9 @@
     hits = index.search("a traffic light")    # [Hit(path, start_s, end_s, score), ...]
 
 Tables: `windows` (one row per clip window and its vector), `videos` (one row per file: its stamp,
-status and error) and `meta` (the model that made the vectors, and the window settings). Crash safety rests on two facts:
-a LanceDB `add` or `delete` is one atomic commit, and a video is recorded done only after all its
-windows are committed. Anything in `windows` without a done video is debris of a killed run: search
+status and error) and `meta` (the model that made the vectors, and the window settings). Crash
+safety rests on two facts: a LanceDB `add` or `delete` is one atomic commit, and a video is
+recorded done only after all its windows are committed. Anything in `windows` without a done video is debris of a killed run: search
 ignores it and the next `add` deletes it.
 
 Videos are identified by path; a file whose content (size + hash of its ends) is already indexed

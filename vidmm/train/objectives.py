@@ -32,10 +32,11 @@ class Targets:
     """What a split is trained toward, on the model's device.
 
     y: class or answer index per row `(N,)` (-1 where validation has one unseen in training);
-    answers: each row's answer text (QA); references: each row's captions (caption); text: the frozen text encoder's output on the split's
-    texts (questions, question + candidate texts, or captions); ids: caption token ids; groups: for
-    each row, the positions of its texts in `text` / `ids` (its candidates, or its captions); clips:
-    clip identity per row `(N,)`, numbered in order of first appearance.
+    answers: each row's answer text (QA); references: each row's captions (caption); text: the
+    frozen text encoder's output on the split's texts (questions, question + candidate texts, or
+    captions); ids: caption token ids; groups: for each row, the positions of its texts in `text` /
+    `ids` (its candidates, or its captions); clips: clip identity per row `(N,)`, numbered in order
+    of first appearance.
     """
 
     y: torch.Tensor | None = None
