@@ -338,3 +338,10 @@ def test_searching_while_another_process_adds_sees_only_whole_videos(tmp_path, m
         seen.add(len(found))
     assert child.wait() == 0, log.read_text()
     assert len(seen - {0, 3}) >= 1, f"no search landed mid-add ({seen})"
+
+
+def test_progress_within_a_file_follows_its_windows(tmp_path, model, folder):
+    seen = []
+    Index(tmp_path / "x.vidmm", model).add(folder / "cut.mp4", file_progress=lambda *args: seen.append(args))
+    assert seen and all(path.endswith("cut.mp4") and duration == pytest.approx(6.0) for path, _, duration in seen)
+    assert [done for _, done, _ in seen] == sorted(done for _, done, _ in seen) and seen[-1][1] == pytest.approx(6.0)

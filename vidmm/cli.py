@@ -314,12 +314,21 @@ def index_files(
         bar.set_postfix_str(Path(path).name, refresh=False)
         bar.update(1)
 
+    seconds = _progress_bar("this file", unit="s")  # within a long video
+    current = [None]  # the file the seconds bar follows
+
+    def file_progress(path: str, done_s: float, duration_s: float) -> None:
+        if current[0] != path:
+            current[0] = path
+            seconds.reset(total=round(duration_s, 1))
+        seconds.update(round(done_s, 1) - seconds.n)
+
     try:
         index = Index(db, model_name=model)
-        with bar:
+        with bar, seconds:
             report = index.add(
                 paths, window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s,
-                fail_fast=fail_fast, progress=progress,
+                fail_fast=fail_fast, progress=progress, file_progress=None if seconds.disable else file_progress,
             )
         pruned = index.prune() if prune else []
     except VidmmIndexError as err:

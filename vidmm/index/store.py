@@ -214,6 +214,7 @@ class Index:
         timeout_s: float = 60.0,
         fail_fast: bool = False,
         progress: Callable[[str, str, int, int], None] | None = None,
+        file_progress: Callable[[str, float, float], None] | None = None,
     ) -> AddReport:
         """Index video files and folders (recursively); unchanged files are skipped.
 
@@ -224,7 +225,10 @@ class Index:
         `WindowMismatchError`, since moments mix badly across window sizes. Bad files are
         recorded and reported, and the run goes on; with `fail_fast` the first one's `VideoError`
         is raised instead. progress(path, outcome, done, total) is called per file, outcome being
-        "added", "skipped" or "failed", done counting the files finished out of total. Raises `IndexLockedError` while another process is adding.
+        "added", "skipped" or "failed", done counting the files finished out of total;
+        file_progress(path, seconds_done, duration_s) within a file being embedded, per batch of
+        windows (an hour of video is minutes of work). Raises `IndexLockedError` while another
+        process is adding.
         """
         files, rejected = collect([paths] if isinstance(paths, (str, Path)) else paths, exclude=self.path)
         if fail_fast and rejected:
@@ -243,7 +247,9 @@ class Index:
                 for position, path in enumerate(files, 1):
                     vid = video_id(path)
                     try:
-                        outcome = self._add_one(reader, model, f"{name}:{found}", path, vid, done, known, content, window)
+                        outcome = self._add_one(
+                            reader, model, f"{name}:{found}", path, vid, done, known, content, window, file_progress
+                        )
                     except VideoError as e:
                         self._forget(vid, known, content)
                         self._record(vid, path, None, FAILED, known, error=e.reason)
@@ -354,6 +360,7 @@ class Index:
         known: set[str],
         content: dict[tuple[int, str], tuple[str, int]],
         window: tuple[float, float, int],
+        file_progress: Callable[[str, float, float], None] | None = None,
     ) -> str:
         """Index one file unless done with the same stamp; window: (length_s, stride_s, frames).
 
@@ -369,7 +376,7 @@ class Index:
         self._forget(vid, known, content)
         spans = self._copy_windows(content.get((stamp.size, stamp.quick_hash)), vid, path)
         if spans is None:
-            spans = self._embed_windows(reader, model, model_tag, path, vid, window)
+            spans = self._embed_windows(reader, model, model_tag, path, vid, window, file_progress)
         # Recorded done last: until this commit, the windows above are debris to be dropped.
         duration_s = float(spans[:, 1].max()) if len(spans) else 0.0
         self._record(vid, path, stamp, DONE, known, duration_s=duration_s, n_windows=len(spans))
@@ -392,10 +399,25 @@ class Index:
         return np.stack([rows["start_s"].to_numpy(), rows["end_s"].to_numpy()], axis=1)
 
     def _embed_windows(
-        self, reader: IsolatedReader, model: torch.nn.Module, model_tag: str, path: Path, vid: str, window: tuple
+        self,
+        reader: IsolatedReader,
+        model: torch.nn.Module,
+        model_tag: str,
+        path: Path,
+        vid: str,
+        window: tuple,
+        file_progress: Callable[[str, float, float], None] | None = None,
     ) -> np.ndarray:
         """Decode, embed and store one file's windows in one commit; returns their spans `(N, 2)`."""
-        spans, vectors = self._embed(reader.iter(path, "windows", *window, short_side=model.decode_short_side), model)
+        batch_done = None
+        if file_progress is not None:
+            duration_s = reader.probe(path).duration_s
+
+            def batch_done(end_s: float) -> None:
+                file_progress(str(path), end_s, duration_s)
+
+        windows = reader.iter(path, "windows", *window, short_side=model.decode_short_side)
+        spans, vectors = self._embed(windows, model, batch_done)
         if len(spans):
             rows = {
                 "video_id": [vid] * len(spans),
@@ -430,13 +452,18 @@ class Index:
         known.discard(vid)
 
     @staticmethod
-    def _embed(windows: Iterator[ClipWindow], model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
-        """Spans `(N, 2)` and raw vectors `(N, E)` float32 of a stream of windows."""
+    def _embed(
+        windows: Iterator[ClipWindow], model: torch.nn.Module, batch_done: Callable[[float], None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Spans `(N, 2)` and raw vectors `(N, E)` float32 of a stream of windows; batch_done(end_s)
+        after each batch."""
         spans, vectors = [], []
         for batch in _batches(windows, _BATCH):
             spans += [(w.start_s, w.end_s) for w in batch]
             with torch.no_grad():
                 vectors.append(_encode_windows(model, batch).float().cpu().numpy())
+            if batch_done is not None:
+                batch_done(batch[-1].end_s)
         if not spans:
             return np.zeros((0, 2)), np.zeros((0, 0), np.float32)
         return np.array(spans, np.float64), np.concatenate(vectors)
