@@ -198,9 +198,9 @@ def decoded(monkeypatch) -> list[str]:
     names: list[str] = []
     real = Index._embed_windows
 
-    def spy(self, reader, model, model_tag, path, *args):
+    def spy(self, run, path, vid):
         names.append(path.name)
-        return real(self, reader, model, model_tag, path, *args)
+        return real(self, run, path, vid)
 
     monkeypatch.setattr(Index, "_embed_windows", spy)
     return names

@@ -121,6 +121,22 @@ class Hit:
         return target
 
 
+@dataclass
+class _Run:
+    """What one `add` works with: the decoding worker, the model and the tag its rows carry, the
+    window settings, and what the index holds: done videos' stamps, every recorded id, and done
+    videos by content (size, quick hash) -> (id, window count), for moved and copied files."""
+
+    reader: IsolatedReader
+    model: torch.nn.Module
+    model_tag: str
+    window: tuple[float, float, int]
+    done: dict[str, FileStamp]
+    known: set[str]
+    content: dict[tuple[int, str], tuple[str, int]]
+    file_progress: Callable[[str, float, float], None] | None
+
+
 def fingerprint(model: torch.nn.Module) -> str:
     """A short hash of the model's config: two models with one fingerprint embed alike."""
     config = json.dumps(model.config.to_dict(), sort_keys=True, default=str)
@@ -242,16 +258,14 @@ class Index:
                 settings = dict(zip(("window_s", "stride_s", "frames_per_window"), window))
                 self._append("meta", [{"model": name, "fingerprint": found, "created_at": _now(), **settings}], _META)
             done, known = self._drop_unfinished()
-            content = self._content()
             with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
+                run = _Run(reader, model, f"{name}:{found}", window, done, known, self._content(), file_progress)
                 for position, path in enumerate(files, 1):
                     vid = video_id(path)
                     try:
-                        outcome = self._add_one(
-                            reader, model, f"{name}:{found}", path, vid, done, known, content, window, file_progress
-                        )
+                        outcome = self._add_one(run, path, vid)
                     except VideoError as e:
-                        self._forget(vid, known, content)
+                        self._forget(vid, run)
                         self._record(vid, path, None, FAILED, known, error=e.reason)
                         outcomes["failed"].append((str(path), e.reason))
                         if fail_fast:
@@ -349,20 +363,8 @@ class Index:
             if v["status"] == DONE and v["n_windows"]
         }
 
-    def _add_one(
-        self,
-        reader: IsolatedReader,
-        model: torch.nn.Module,
-        model_tag: str,
-        path: Path,
-        vid: str,
-        done: dict[str, FileStamp],
-        known: set[str],
-        content: dict[tuple[int, str], tuple[str, int]],
-        window: tuple[float, float, int],
-        file_progress: Callable[[str, float, float], None] | None = None,
-    ) -> str:
-        """Index one file unless done with the same stamp; window: (length_s, stride_s, frames).
+    def _add_one(self, run: _Run, path: Path, vid: str) -> str:
+        """Index one file unless done with the same stamp.
 
         A file whose content is already indexed under another path (moved, renamed or copied)
         gets that video's windows re-filed under its own id and path, without decoding.
@@ -371,17 +373,17 @@ class Index:
             stamp = FileStamp.of(path)
         except OSError as e:
             raise VideoNotFoundError(str(path), e.strerror or str(e)) from None
-        if done.get(vid) == stamp:
+        if run.done.get(vid) == stamp:
             return "skipped"
-        self._forget(vid, known, content)
-        spans = self._copy_windows(content.get((stamp.size, stamp.quick_hash)), vid, path)
+        self._forget(vid, run)
+        spans = self._copy_windows(run.content.get((stamp.size, stamp.quick_hash)), vid, path)
         if spans is None:
-            spans = self._embed_windows(reader, model, model_tag, path, vid, window, file_progress)
+            spans = self._embed_windows(run, path, vid)
         # Recorded done last: until this commit, the windows above are debris to be dropped.
         duration_s = float(spans[:, 1].max()) if len(spans) else 0.0
-        self._record(vid, path, stamp, DONE, known, duration_s=duration_s, n_windows=len(spans))
+        self._record(vid, path, stamp, DONE, run.known, duration_s=duration_s, n_windows=len(spans))
         if len(spans):
-            content[(stamp.size, stamp.quick_hash)] = (vid, len(spans))
+            run.content[(stamp.size, stamp.quick_hash)] = (vid, len(spans))
         return "added"
 
     def _copy_windows(self, source: tuple[str, int] | None, vid: str, path: Path) -> np.ndarray | None:
@@ -398,33 +400,24 @@ class Index:
         self._db.open_table("windows").add(rows)
         return np.stack([rows["start_s"].to_numpy(), rows["end_s"].to_numpy()], axis=1)
 
-    def _embed_windows(
-        self,
-        reader: IsolatedReader,
-        model: torch.nn.Module,
-        model_tag: str,
-        path: Path,
-        vid: str,
-        window: tuple,
-        file_progress: Callable[[str, float, float], None] | None = None,
-    ) -> np.ndarray:
+    def _embed_windows(self, run: _Run, path: Path, vid: str) -> np.ndarray:
         """Decode, embed and store one file's windows in one commit; returns their spans `(N, 2)`."""
         batch_done = None
-        if file_progress is not None:
-            duration_s = reader.probe(path).duration_s
+        if run.file_progress is not None:
+            duration_s = run.reader.probe(path).duration_s
 
             def batch_done(end_s: float) -> None:
-                file_progress(str(path), end_s, duration_s)
+                run.file_progress(str(path), end_s, duration_s)
 
-        windows = reader.iter(path, "windows", *window, short_side=model.decode_short_side)
-        spans, vectors = self._embed(windows, model, batch_done)
+        windows = run.reader.iter(path, "windows", *run.window, short_side=run.model.decode_short_side)
+        spans, vectors = self._embed(windows, run.model, batch_done)
         if len(spans):
             rows = {
                 "video_id": [vid] * len(spans),
                 "path": [str(path)] * len(spans),
                 "start_s": spans[:, 0],
                 "end_s": spans[:, 1],
-                "model": [model_tag] * len(spans),
+                "model": [run.model_tag] * len(spans),
                 "vector": pa.FixedSizeListArray.from_arrays(vectors.reshape(-1), vectors.shape[1]),
             }
             self._append("windows", rows, _windows_schema(vectors.shape[1]))  # one commit: all windows or none
@@ -438,18 +431,18 @@ class Index:
         else:
             self._db.create_table(name, table)
 
-    def _forget(self, vid: str, known: set[str], content: dict[tuple[int, str], tuple[str, int]]) -> None:
-        """Delete a video's rows, if any, and its entry in `content`. The ledger row goes first: a
-        crash in between leaves windows without a done video, which are debris, rather than a done
-        video without windows."""
-        for key in [key for key, (source, _) in content.items() if source == vid]:
-            del content[key]  # a later copy of the old content must not take the new windows
-        if vid not in known:
+    def _forget(self, vid: str, run: _Run) -> None:
+        """Delete a video's rows, if any, and its entry in `run.content`. The ledger row goes first:
+        a crash in between leaves windows without a done video, which are debris, rather than a
+        done video without windows."""
+        for key in [key for key, (source, _) in run.content.items() if source == vid]:
+            del run.content[key]  # a later copy of the old content must not take the new windows
+        if vid not in run.known:
             return
         self._db.open_table("videos").delete(f"video_id = '{vid}'")
         if self._has("windows"):
             self._db.open_table("windows").delete(f"video_id = '{vid}'")
-        known.discard(vid)
+        run.known.discard(vid)
 
     @staticmethod
     def _embed(
