@@ -172,6 +172,10 @@ def test_index_then_search_with_thumbnails(tmp_path, media):
     assert result.exit_code == 2 and "error:" in result.stderr
     (folder / "light.mp4").unlink()
     (folder / "notes.txt").unlink()
+    result = runner.invoke(app, ["search", "a traffic light", "--db", str(db), "--thumbnails", str(tmp_path / "t2")])
+    lines = {Path(line.split()[2]).name: line for line in result.stdout.splitlines()}
+    assert "(file gone" in lines["light.mp4"] and "gone" not in lines["crossword.mp4"]
+    assert not (tmp_path / "t2" / "01-light.jpg").exists() and "warning" not in result.stderr
     result = runner.invoke(app, ["index", str(folder), "--db", str(db), "--prune"])
     assert result.exit_code == 0, result.output
     assert f"pruned   {folder / 'light.mp4'}" in result.stderr and "0 added, 1 unchanged, 0 failed, 1 pruned" in result.stderr

@@ -345,3 +345,55 @@ def test_progress_within_a_file_follows_its_windows(tmp_path, model, folder):
     Index(tmp_path / "x.vidmm", model).add(folder / "cut.mp4", file_progress=lambda *args: seen.append(args))
     assert seen and all(path.endswith("cut.mp4") and duration == pytest.approx(6.0) for path, _, duration in seen)
     assert [done for _, done, _ in seen] == sorted(done for _, done, _ in seen) and seen[-1][1] == pytest.approx(6.0)
+
+
+# Every registered model's fingerprint, as indexes record it. A change here makes every index made
+# with that model refuse to open: when a config gains a field, list it in store._ADDED_FIELDS.
+FINGERPRINTS = {
+    "clip-b16": "a6eea70ea745cbe9", "clip-b32": "8d578b3d3bb9e0dd", "git-base-msrvtt-qa": "7bab68525076f4f7",
+    "git-base-vatex": "3cce8143ef29ba63", "git-large-vatex": "245bf71f94f53ee6", "lite": "1bd31821a1f20cd8",
+    "siglip-b16": "103c8c2855e364ce", "smolvlm2-2.2b": "d34cf6f9f291c568", "smolvlm2-256m": "21066ecdbbea7f83",
+    "smolvlm2-500m": "708e0d9633e4f34f", "videomae-kinetics": "bbef0a63e512db68", "xclip-b16-k600": "1a41b6e4f91a5498",
+    "xclip-b16": "1d811b0090fbfc59", "xclip-b32": "9ec6b21d57a9276b",
+}  # fmt: skip
+
+
+def test_registered_models_keep_their_fingerprints():
+    from types import SimpleNamespace
+
+    from vidmm.index import fingerprint
+    from vidmm.models.adapters.base import AdapterConfig
+    from vidmm.models.config import ModelConfig
+    from vidmm.models.registry import _specs
+
+    found = {}
+    for name, spec in _specs().items():
+        config_class = ModelConfig if spec.config["family"] in ("vidmm", "lite") else AdapterConfig
+        found[name] = fingerprint(SimpleNamespace(config=config_class.from_dict(dict(spec.config))))
+    assert {name: found[name] for name in FINGERPRINTS} == FINGERPRINTS
+
+
+def test_where_a_towers_files_live_is_not_part_of_the_fingerprint(model):
+    from types import SimpleNamespace
+
+    from vidmm.index import fingerprint
+
+    moved = model.config.to_dict()
+    moved["text_encoder"]["hf_config"] = {**moved["text_encoder"]["hf_config"], "_name_or_path": "/elsewhere", "transformers_version": "9"}
+    assert fingerprint(SimpleNamespace(config=SimpleNamespace(to_dict=lambda: moved))) == fingerprint(model)
+
+
+def test_an_index_from_before_the_fingerprint_change_still_opens_and_another_configuration_is_refused(tmp_path, model, folder):
+    import pyarrow as pa
+
+    from vidmm.index import store
+
+    for fingerprint, opens in [(store._legacy_fingerprint(model), True), ("0123456789abcdef", False)]:
+        db = tmp_path / f"{fingerprint}.vidmm"
+        lancedb.connect(db).create_table("meta", pa.table({"model": ["lite"], "fingerprint": [fingerprint], "created_at": [0]}))
+        if opens:
+            assert Index(db, model).add(folder / "light.mp4").added
+            assert Index(db, model).search("a traffic light")
+        else:
+            with pytest.raises(ModelMismatchError, match="another configuration of 'lite'"):
+                Index(db, model).add(folder / "light.mp4")

@@ -366,8 +366,8 @@ def search(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     for rank, hit in enumerate(hits, 1):
-        record = dataclasses.asdict(hit)
-        if thumbnails is not None:
+        record = {**dataclasses.asdict(hit), "gone": hit.gone}
+        if thumbnails is not None and not hit.gone:
             try:
                 record["thumbnail"] = str(hit.save_thumbnail(thumbnails / f"{rank:02d}-{Path(hit.path).stem}.jpg"))
             except VideoError as err:  # the file changed or vanished since it was indexed
@@ -375,7 +375,8 @@ def search(
         if as_json:
             typer.echo(json.dumps(record))
         else:
-            typer.echo(f"{hit.score:7.3f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}")
+            gone = "  (file gone: `vidmm index … --prune` forgets it)" if hit.gone else ""
+            typer.echo(f"{hit.score:7.3f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}{gone}")
 
 
 # -- training and evaluation ------------------------------------------------------------------

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import lancedb
 import numpy as np
@@ -103,6 +103,11 @@ class Hit:
     end_s: float
     score: float
 
+    @property
+    def gone(self) -> bool:
+        """The file is no longer at `path` (moved away or deleted since it was indexed)."""
+        return not Path(self.path).exists()
+
     def thumbnail(self, short_side: int = 360) -> np.ndarray:
         """The frame on screen at the middle of the moment, `(H, W, 3)` uint8, decoded from `path` now.
 
@@ -137,10 +142,46 @@ class _Run:
     file_progress: Callable[[str, float, float], None] | None
 
 
+# Config fields added after indexes were first written, each with the value that embeds as before
+# it existed: at that value a field is left out of fingerprints, so older indexes still match.
+# A new config field goes here too (tests/test_index.py pins the registered models' fingerprints).
+_ADDED_FIELDS: dict[tuple[str, ...], Any] = {("temporal", "width"): None, ("clip_s",): None, ("views",): 1}
+
+
 def fingerprint(model: torch.nn.Module) -> str:
-    """A short hash of the model's config: two models with one fingerprint embed alike."""
-    config = json.dumps(model.config.to_dict(), sort_keys=True, default=str)
-    return hashlib.sha256(config.encode()).hexdigest()[:16]
+    """A short hash of the model's config: two models with one fingerprint embed alike.
+
+    A tower's ``hf_config`` is left out: it is read from the weights' folder at load time and
+    carries that folder's path and the transformers version, so a moved venv or a transformers
+    upgrade changed the hash of an unchanged model (the tower's `source` still counts).
+    """
+    return _hash(_without(_without_added(model.config.to_dict()), "hf_config"))
+
+
+def _legacy_fingerprint(model: torch.nn.Module) -> str:
+    """The fingerprint as indexes made before 2026-11-29 recorded it (with ``hf_config``)."""
+    return _hash(_without_added(model.config.to_dict()))
+
+
+def _hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _without_added(config: dict) -> dict:
+    for *parents, name in _ADDED_FIELDS:
+        holder = config
+        for key in parents:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and name in holder and holder[name] == _ADDED_FIELDS[(*parents, name)]:
+            del holder[name]
+    return config
+
+
+def _without(value: Any, key: str) -> Any:
+    """`value` with every dict entry named `key` removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without(v, key) for k, v in value.items() if k != key}
+    return value
 
 
 def _now() -> datetime:
@@ -211,12 +252,20 @@ class Index:
 
             self._model = load(name)
         found = fingerprint(self._model)
-        if recorded and (name, found) != (recorded["model"], recorded["fingerprint"]):
+        if recorded is None:
+            return self._model, name, found
+        if name != recorded["model"]:
             raise ModelMismatchError(
-                f"{self.path} holds vectors from model {recorded['model']!r} (fingerprint "
-                f"{recorded['fingerprint']}), not from {name!r} ({found}); use that model, or another index folder"
+                f"{self.path} holds vectors from model {recorded['model']!r}, not from {name!r}; "
+                "use that model, or another index folder"
             )
-        return self._model, name, found
+        if recorded["fingerprint"] not in (found, _legacy_fingerprint(self._model)):
+            raise ModelMismatchError(
+                f"{self.path} holds vectors from another configuration of {name!r} (fingerprint "
+                f"{recorded['fingerprint']}, now {found}): its vectors would not compare; index again into "
+                "another folder"
+            )
+        return self._model, name, recorded["fingerprint"]
 
     # -- writing -------------------------------------------------------------------------------
 
