@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vidmm.io import Frames, Video, open_video
+from vidmm.models.file_tasks import FileTasks
 from vidmm.models.lite import runs
 from vidmm.tasks.results import Evidence
 
@@ -15,8 +16,9 @@ DEFAULT_FRAMES = 16
 
 
 def short_side(model) -> int:
-    """The short side to decode frames at for `model` (its ``decode_short_side``; else 224)."""
-    return getattr(model, "decode_short_side", 224)
+    """The short side to decode frames at for `model`: its ``decode_short_side``, or for a model
+    without the file tasks, their default."""
+    return getattr(model, "decode_short_side", FileTasks.decode_short_side)
 
 
 def frame_count(model, frames: int | None, duration_s: float) -> int:
