@@ -23,7 +23,7 @@ import yaml
 from vidmm.data.temporal import TASKS, make_dataset
 from vidmm.models.model import VideoModel
 from vidmm.models.registry import CONFIG_DIR
-from vidmm.train import FeatureCache, Optim, Recipe, Sampling, frame_features, read_manifest, train, write_manifest
+from vidmm.train import FeatureCache, Optim, Recipe, frame_features, read_manifest, train, write_manifest
 from vidmm.train.evaluate import evaluate
 
 TEMPORAL = {"mean": {"kind": "mean"}, "transformer": {"kind": "transformer", "num_frames": 8, "layers": 2, "heads": 4, "width": 256}}
@@ -56,16 +56,16 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     manifests = make_dataset(args.out / "data", args.per_class, seed=args.seed)
-    sampling = Sampling(num_frames=8, short_side=112)
+    sampling = {"num_frames": 8, "short_side": 112}
     rows = []
     for task in TASKS:
         split = task_manifests(manifests, task)
         chance = 100 / len(TASKS[task])
         row = {"task": task, "classes": len(TASKS[task]), "chance": chance}
         start = time.perf_counter()  # decode + encode once, so the training times below are training alone
-        encoder = VideoModel.from_config(model_config())
+        encoder = VideoModel.from_config({**model_config(), "sampling": sampling})
         for name in ("train", "val"):
-            frame_features(encoder, read_manifest(split[name]), sampling, FeatureCache(args.out / "cache"), progress=False)
+            frame_features(encoder, read_manifest(split[name]), FeatureCache(args.out / "cache"), progress=False)
         row["features_s"] = time.perf_counter() - start
         for name, temporal in TEMPORAL.items():
             recipe = Recipe(
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> str:
             start = time.perf_counter()
             result = train(recipe, progress=False)
             seconds = time.perf_counter() - start
-            report = evaluate(result.model, split["test"], "classify", frames=8, progress=False)
+            report = evaluate(result.model, split["test"], "classify", progress=False)  # the sampling it was trained with
             row[name], row["test"] = report.metrics["top1"], len(read_manifest(split["test"]))
             row[f"{name}_s"] = seconds
         rows.append(row)

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 
 from vidmm.data.temporal import TASKS, Clip, make_dataset
-from vidmm.train.manifest import read_manifest
+from vidmm.data.manifest import read_manifest
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,9 +28,11 @@ from typer.testing import CliRunner
 from vidmm.cli import app
 from vidmm.data.synthetic import Crossword, write_sample, write_video
 from vidmm.io import open_video
-from vidmm.models import ModelNotAvailableError, list_models, load, model_table
+from vidmm.models import ModelNotAvailableError, list_models, load
 from vidmm.models.adapters.smolvlm import SmolVLMAdapter
 from vidmm.tasks import Answer, ask
+from vidmm.tasks.catalog import model_table
+from vidmm.tasks.frames import sample as sample_frames
 
 # SmolVLM2's processor looks these up by name; <row_i_col_j> only matter for tiled still images.
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>"]
@@ -150,7 +152,7 @@ def test_vidmm_generates_what_the_model_card_generates(folder, model, sample, py
     reference_frames, _ = load_video(str(sample), backend="pyav", sample_indices_fn=lambda **_: CARD_INDICES)
     assert np.array_equal(frames.data, reference_frames)  # both sides see the same pixels
 
-    ours = model.inputs(frames.data, frames.timestamps, prompt)  # no duration given, as tasks call it
+    ours = model.inputs(frames.data, frames.timestamps, prompt)
     assert torch.equal(ours["input_ids"], inputs["input_ids"])
     assert torch.equal(ours["pixel_values"], inputs["pixel_values"])
     prompt_text = model.processor.decode(ours["input_ids"][0])
@@ -188,7 +190,7 @@ def test_answer_score_is_the_probability_of_the_answer_tokens(model):
     times = np.array([0.5, 1.5, 2.5])
     answer = model.ask_frames(video, times, "Is there a red square?")[0]
     reply = model.replies(video, times, "Is there a red square?")[0]
-    assert answer.text == reply.text and answer.spans == ((0.5, 3.5),)
+    assert answer.text == reply.text and answer.frames == (0, 1, 2)  # it rests on every frame
     # Independently: one forward pass over prompt + answer, softmax at each answer position.
     inputs = model.inputs(video, times, "Is there a red square?")
     n = inputs["input_ids"].shape[1]
@@ -205,7 +207,7 @@ def test_answer_score_is_the_probability_of_the_answer_tokens(model):
 
 def test_ask_end_to_end_and_the_cli(model, sample, tmp_path):
     result = ask(model, sample, "What is shown?", frames=4)
-    frames = open_video(sample).uniform(4, short_side=224)  # what the task samples
+    frames = sample_frames(open_video(sample), model.sampling, frames=4)  # what the task samples
     assert isinstance(result, Answer)
     assert result.text == model.ask_frames(frames.data, frames.timestamps, "What is shown?")[0].text
     assert result.spans[0][0] == pytest.approx(0.75, abs=0.05) and result.spans[0][1] <= 6.0
@@ -241,11 +243,9 @@ def test_the_named_models_are_listed_and_fail_offline_in_one_sentence(tmp_path, 
 
 
 def test_file_tasks_decode_frames_as_large_as_the_processor_keeps(model, sample, tmp_path):
-    from vidmm.tasks.sampling import sample as sample_frames
-
-    assert model.decode_short_side == 2 * SIDE  # `size` (64) wins over max_image_size (32)
-    _, frames, _ = sample_frames(sample, model, None)
+    assert model.sampling.short_side == 2 * SIDE  # `size` (64) wins over max_image_size (32)
+    frames = sample_frames(open_video(sample), model.sampling)
     assert min(frames.data.shape[1:3]) == 2 * SIDE  # not lite's 224, nor anything smaller than the processor keeps
     small = write_video(tmp_path / "small.mp4", Crossword(), duration_s=2.0, size=(40, 30))
-    _, frames, _ = sample_frames(small, model, None)
+    frames = sample_frames(open_video(small), model.sampling)
     assert frames.data.shape[1:3] == (30, 40)  # never upscaled: the processor gets the file's own pixels

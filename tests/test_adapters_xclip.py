@@ -24,12 +24,15 @@ from typer.testing import CliRunner
 from adapters_support import hub_cache, random_videos
 from vidmm.cli import app
 from vidmm.index import Index
-from vidmm.models import ModelNotAvailableError, load, model_table, register
+from vidmm.io import open_video
+from vidmm.models import ModelNotAvailableError, load, register
 from vidmm.models import registry
 from vidmm.models.adapters.xclip import XClipAdapter
 from vidmm.models.hub import is_local
 from vidmm.tasks import classify
-from vidmm.tasks.sampling import sample
+from vidmm.tasks.catalog import model_table
+from vidmm.tasks.frames import sample
+from vidmm.tasks.protocol import tasks_of
 
 FRAMES = 4  # the tiny model's clip length (the real ones: 8)
 LABELS = ["a red square", "a blue circle", "people dancing"]
@@ -87,7 +90,7 @@ def _videos(B=2, T=FRAMES, seed=0) -> np.ndarray:
 
 def test_a_saved_transformers_folder_loads_by_its_model_type(adapter):
     assert type(adapter) is XClipAdapter and not adapter.training
-    assert adapter.model_frames == adapter.num_frames == FRAMES  # tasks sample what it was built for
+    assert adapter.model_frames == adapter.sampling.num_frames == FRAMES  # tasks sample what it was built for
 
 
 def test_the_hubs_2022_processor_files_load_the_same_processor(folder, adapter, tmp_path):
@@ -120,7 +123,7 @@ def test_zero_shot_equals_the_model_card(adapter, reference):
     assert probs.shape == (2, 3) and frame_scores.shape == (2, FRAMES, 3)
     torch.testing.assert_close(probs, expected, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(frame_scores, cosine, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(adapter.classify_frames(videos[1], LABELS), expected[1:], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(adapter.zero_shot(videos[1], LABELS)[0], expected[1:], atol=1e-5, rtol=1e-4)
 
 
 def test_embeddings_equal_get_video_and_text_features(adapter, reference):
@@ -150,8 +153,7 @@ def test_other_clip_lengths_are_resampled_to_the_models(adapter):
 
 
 def test_closed_set_classification_is_refused_clearly(adapter, media):
-    with pytest.raises(NotImplementedError, match="open-set"):
-        adapter.classify_frames(_videos(), None)
+    assert tasks_of(adapter) == ("search", "classify")
     with pytest.raises(ValueError, match="pass labels"):
         classify(adapter, media("shape.mp4"))
 
@@ -196,9 +198,9 @@ def scratch_registry(monkeypatch):
 
 
 def test_a_registered_config_loads_the_folder(folder, scratch_registry):
-    register("tiny-xclip", {"family": "xclip", "source": str(folder), "num_frames": FRAMES}, tasks=["search", "classify"])
+    register("tiny-xclip", {"family": "xclip", "source": str(folder), "num_frames": FRAMES})
     model = load("tiny-xclip")
-    assert type(model) is XClipAdapter and model.num_frames == FRAMES
+    assert type(model) is XClipAdapter and model.sampling.num_frames == FRAMES
     assert {row.name: row for row in model_table()}["tiny-xclip"].local
 
 
@@ -207,7 +209,7 @@ def test_named_xclip_loads_from_a_local_copy_and_is_one_clear_sentence_without(f
     rows = {row.name: row for row in model_table(cache_dir=cache)}
     assert rows["xclip-b32"].local and not rows["xclip-b16"].local
     model = load("xclip-b32", cache_dir=cache)
-    assert type(model) is XClipAdapter and model.num_frames == 8  # sampled 8, resampled to the tiny model's 4
+    assert type(model) is XClipAdapter and model.sampling.num_frames == 8  # sampled 8, resampled to the tiny model's 4
     with pytest.raises(ModelNotAvailableError) as caught:
         load("xclip-b16", cache_dir=cache)
     message = str(caught.value)
@@ -240,11 +242,11 @@ def test_the_cli_classifies_and_searches_with_xclip_b32(folder, media, tmp_path,
 @pytest.mark.parametrize("name", ["xclip-b32", "xclip-b16", "xclip-b16-k600", "videomae-kinetics"])
 def test_real_checkpoints_have_the_size_and_clip_length_their_yaml_states(name, media):
     """Runs only where the real weights are already downloaded (any hub adapter, VideoMAE too)."""
-    spec = registry._specs()[name]
+    spec = registry.spec(name)
     if not is_local(spec.config["source"]):
         pytest.skip(f"{spec.config['source']} is not in the local cache")
     model = load(name)
     assert model.num_parameters() == spec.params and model.model_frames == spec.config["num_frames"]
-    _, frames, _ = sample(media("shape.mp4"), model, None)
-    probs = model.classify_frames(frames.data, ["a red square", "people dancing"] if model.family == "xclip" else None)
+    frames = sample(open_video(media("shape.mp4")), model.sampling)
+    probs = model.zero_shot(frames.data, ["a red square", "people dancing"])[0] if model.family == "xclip" else model.classify_own(frames.data)
     torch.testing.assert_close(probs.sum(-1), torch.ones(1))

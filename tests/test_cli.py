@@ -269,7 +269,7 @@ def test_every_command_in_every_format_writes_it_or_says_why_not(command, fmt, c
 
 def test_eval_prints_metrics_writes_json_and_lists_unreadable_videos(tmp_path, media):
     from vidmm.data.synthetic import Crossword, TrafficLight, write_video
-    from vidmm.train.manifest import Example, write_manifest
+    from vidmm.data.manifest import Example, write_manifest
 
     crossword = write_video(tmp_path / "crossword.mp4", Crossword(), duration_s=2.0)
     light = write_video(tmp_path / "light.mp4", TrafficLight(), duration_s=2.0)

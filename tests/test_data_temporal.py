@@ -7,7 +7,7 @@ import pytest
 
 import vidmm
 from vidmm.data.temporal import LABELS, PAIRS, TASKS, Clip, draw, make_dataset, sample_events, split_counts
-from vidmm.train.manifest import read_manifest
+from vidmm.data.manifest import read_manifest
 
 N_PER_CLASS = 5
 SCRIPT = Path(__file__).parents[1] / "scripts" / "make_synthetic.py"

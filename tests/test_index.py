@@ -19,6 +19,7 @@ import torch
 from vidmm.data import synthetic as syn
 from vidmm.index import Index, IndexLockedError, IndexNotFoundError, ModelMismatchError, WindowMismatchError
 from vidmm.index.lock import WriterLock
+from vidmm.index.windows import embed
 from vidmm.io import VideoNotFoundError, open_video
 from vidmm.models import load
 
@@ -96,18 +97,19 @@ def test_a_hit_thumbnail_is_the_frame_of_its_moment(built, folder, tmp_path):
 
 CHILD = """
 import os, signal, sys
+import vidmm.index.ledger as ledger
 import vidmm.index.store as store
 
 if __name__ == "__main__":
     db, folder, mode = sys.argv[1:]
     if mode == "between-commits":  # die after a video's windows are committed, before it is recorded done
-        record, done = store.Index._record, []
+        record, done = ledger.Ledger.record, []
         def record_or_die(self, vid, path, stamp, status, *args, **kw):
-            if status == store.DONE and done:
+            if status == ledger.DONE and done:
                 os.kill(os.getpid(), signal.SIGKILL)
             done.append(vid)
             record(self, vid, path, stamp, status, *args, **kw)
-        store.Index._record = record_or_die
+        ledger.Ledger.record = record_or_die
     store.Index(db).add(folder)
 """
 
@@ -196,13 +198,13 @@ def test_readd_skips_unchanged_files_and_redoes_changed_ones(tmp_path, model, fo
 def decoded(monkeypatch) -> list[str]:
     """Names of the files `add` decodes and embeds (the rest had their windows re-filed)."""
     names: list[str] = []
-    real = Index._embed_windows
+    real = Index._embed_file
 
     def spy(self, run, path, vid):
         names.append(path.name)
         return real(self, run, path, vid)
 
-    monkeypatch.setattr(Index, "_embed_windows", spy)
+    monkeypatch.setattr(Index, "_embed_file", spy)
     return names
 
 
@@ -275,7 +277,7 @@ def test_overlapping_windows_encode_each_frame_once_and_embed_as_whole_windows(m
     encoded = []
     real = model.frame_features
     monkeypatch.setattr(model, "frame_features", lambda video: encoded.append(video.shape[1]) or real(video))
-    spans, vectors = Index._embed(iter(windows), model)
+    spans, vectors = embed(iter(windows), model)
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
     assert spans.tolist() == [[w.start_s, w.end_s] for w in windows]
     assert sum(encoded) == len({t for w in windows for t in w.frames.timestamps}) == 2 * len(windows) + 2  # not 4 each
@@ -348,7 +350,7 @@ def test_progress_within_a_file_follows_its_windows(tmp_path, model, folder):
 
 
 # Every registered model's fingerprint, as indexes record it. A change here makes every index made
-# with that model refuse to open: when a config gains a field, list it in store._ADDED_FIELDS.
+# with that model refuse to open: when a config gains a field, list it in identity._ADDED_FIELDS.
 FINGERPRINTS = {
     "clip-b16": "a6eea70ea745cbe9", "clip-b32": "8d578b3d3bb9e0dd", "git-base-msrvtt-qa": "7bab68525076f4f7",
     "git-base-vatex": "3cce8143ef29ba63", "git-large-vatex": "245bf71f94f53ee6", "lite": "1bd31821a1f20cd8",
@@ -364,10 +366,11 @@ def test_registered_models_keep_their_fingerprints():
     from vidmm.index import fingerprint
     from vidmm.models.adapters.base import AdapterConfig
     from vidmm.models.config import ModelConfig
-    from vidmm.models.registry import _specs
+    from vidmm.models import registry
 
     found = {}
-    for name, spec in _specs().items():
+    for name in registry.list_models():
+        spec = registry.spec(name)
         config_class = ModelConfig if spec.config["family"] in ("vidmm", "lite") else AdapterConfig
         found[name] = fingerprint(SimpleNamespace(config=config_class.from_dict(dict(spec.config))))
     assert {name: found[name] for name in FINGERPRINTS} == FINGERPRINTS
@@ -386,9 +389,9 @@ def test_where_a_towers_files_live_is_not_part_of_the_fingerprint(model):
 def test_an_index_from_before_the_fingerprint_change_still_opens_and_another_configuration_is_refused(tmp_path, model, folder):
     import pyarrow as pa
 
-    from vidmm.index import store
+    from vidmm.index import identity
 
-    for fingerprint, opens in [(store._legacy_fingerprint(model), True), ("0123456789abcdef", False)]:
+    for fingerprint, opens in [(identity.legacy_fingerprint(model), True), ("0123456789abcdef", False)]:
         db = tmp_path / f"{fingerprint}.vidmm"
         lancedb.connect(db).create_table("meta", pa.table({"model": ["lite"], "fingerprint": [fingerprint], "created_at": [0]}))
         if opens:

@@ -23,7 +23,6 @@ from vidmm.models import (
     VideoModel,
     list_models,
     load,
-    model_table,
     register,
 )
 from vidmm.models import registry
@@ -31,6 +30,8 @@ from vidmm.models.adapters.base import AdapterConfig, HubAdapter
 from vidmm.models.frame_encoders import build_frame_encoder
 from vidmm.models.preprocess import preprocess
 from vidmm.models.text_encoders import build_text_encoder
+from vidmm.tasks.catalog import model_table
+from vidmm.tasks.protocol import family_tasks
 
 TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
 VISION = dict(TOWER, image_size=32, patch_size=8)
@@ -189,8 +190,8 @@ def test_model_shapes_and_masks(tiny):
     video = _video(B=2, T=6)
     mask = torch.tensor([[True] * 6, [True] * 3 + [False] * 3])
     with torch.no_grad():
-        frames = tiny.encode_frames(video, mask)
-        videos = tiny.encode_video(video, mask)
+        frames = tiny.encode_frames(video, mask=mask)
+        videos = tiny.encode_video(video, mask=mask)
         text = tiny.encode_text(["a", "b c", "d e f"])
     assert frames.shape == (2, 6, 16) and videos.shape == (2, 16) and text.shape == (3, 16)
     torch.testing.assert_close(videos.norm(dim=-1), torch.ones(2))
@@ -198,11 +199,11 @@ def test_model_shapes_and_masks(tiny):
     noisy = video.copy()
     noisy[1, 3:] = 255 - noisy[1, 3:]
     with torch.no_grad():
-        torch.testing.assert_close(tiny.encode_video(noisy, mask)[1], videos[1])  # padding is ignored
+        torch.testing.assert_close(tiny.encode_video(noisy, mask=mask)[1], videos[1])  # padding is ignored
     assert tiny.frame_scores(video[0], "a query").shape == (1, 6)
     assert tiny.frame_scores(video, ["q1", "q2"], mask).shape == (2, 6, 2)
     assert tiny.video_scores(video, ["q1", "q2", "q3"]).shape == (2, 3)
-    for probs, n in [(tiny.classify_frames(video, ["x", "y", "z"]), 3), (tiny.classify_frames(video), 2), (tiny.answer(video, "is it red?"), 3)]:
+    for probs, n in [(tiny.zero_shot(video, ["x", "y", "z"])[0], 3), (tiny.classify_own(video), 2), (tiny.answer(video, "is it red?"), 3)]:
         assert probs.shape == (2, n)
         torch.testing.assert_close(probs.sum(-1), torch.ones(2))
 
@@ -228,10 +229,12 @@ def test_save_then_load_gives_identical_outputs(tiny, tmp_path):
     loaded = load(tmp_path / "model")
     assert type(loaded) is VideoModel and loaded.config == tiny.config
     video = _video(B=2)
+    # Bit-identical weights; the kernels may still round one step apart between two calls on some
+    # machines (6e-8 seen), so the tolerance is one a real difference in weights could not meet.
     with torch.no_grad():
-        assert torch.equal(loaded.encode_video(video), tiny.encode_video(video))
-        assert torch.equal(loaded.encode_text(["a cat"]), tiny.encode_text(["a cat"]))
-    assert torch.equal(loaded.choose(video, "q", ["a", "b"]), tiny.choose(video, "q", ["a", "b"]))
+        torch.testing.assert_close(loaded.encode_video(video), tiny.encode_video(video), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(loaded.encode_text(["a cat"]), tiny.encode_text(["a cat"]), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(loaded.choose(video, "q", ["a", "b"]), tiny.choose(video, "q", ["a", "b"]), atol=1e-6, rtol=1e-5)
     assert loaded.caption_frames(video, beam_size=2) == tiny.caption_frames(video, beam_size=2)
 
 
@@ -252,10 +255,10 @@ def test_untrained_temporal_transformer_keeps_the_mean_pooled_model(towers):
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_named_config_parses_and_says_what_it_is(name):
-    spec = registry._specs()[name]
-    hub_adapter = issubclass(registry._family(spec.config["family"]), HubAdapter)
-    config = (AdapterConfig if hub_adapter else ModelConfig).from_dict(spec.config)
-    assert config.family in registry._FAMILIES and spec.tasks and spec.params and spec.description
+    spec = registry.spec(name)
+    family = registry.family(spec.family)
+    config = (AdapterConfig if issubclass(family, HubAdapter) else ModelConfig).from_dict(spec.config)
+    assert config.family == family.family and family_tasks(family, spec.config) and spec.params and spec.description
 
 
 @pytest.fixture
@@ -265,11 +268,12 @@ def scratch_registry(monkeypatch):
 
 
 def test_registered_names_load_and_are_listed(towers, scratch_registry):
-    register("tiny-clip", tiny_config(towers), tasks=["search"], params=123, description="test")
+    register("tiny-clip", tiny_config(towers), params=123, description="test")
     register("tiny-missing", tiny_config(towers, frame_encoder={"source": "vidmm-tests/no-such-model"}))
     assert {"lite", "tiny-clip", "tiny-missing"} <= set(list_models())
     rows = {row.name: row for row in model_table()}
-    assert rows["tiny-clip"].local and rows["tiny-clip"].params == 123 and rows["tiny-clip"].tasks == ("search",)
+    assert rows["tiny-clip"].local and rows["tiny-clip"].params == 123
+    assert rows["tiny-clip"].tasks == ("search", "classify", "caption", "ask")  # its heads say what it can do
     assert not rows["tiny-missing"].local
     assert isinstance(load("tiny-clip"), VideoModel)
     with pytest.raises(ModelNotAvailableError, match="vidmm-tests/no-such-model"):
@@ -281,5 +285,5 @@ def test_unknown_names_and_foreign_folders_are_clear_errors(towers):
         load("no-such-model")
     with pytest.raises(ValueError, match="family"):
         load(towers / "clip")  # a transformers folder, not a vidmm one
-    with pytest.raises(ValueError, match="unknown family"):
+    with pytest.raises(ValueError, match="unknown model family"):
         register("broken", {"family": "nope"})

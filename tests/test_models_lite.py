@@ -15,10 +15,11 @@ import pytest
 import torch
 
 from vidmm.data.synthetic import Corner, Crossword, Cut, MovingShape, TrafficLight
-from vidmm.models import LiteModel, Tag, list_models, load, model_table
+from vidmm.models import LiteModel, Tag, list_models, load
 from vidmm.models.concepts import ConceptBank
 from vidmm.models.hub import cache_dir
 from vidmm.models.lite import template_caption
+from vidmm.tasks.catalog import model_table
 
 UNRELATED = ["a dog running on the beach", "a bowl of soup", "people dancing at a wedding", "a cat sleeping on a sofa"]
 
@@ -49,7 +50,7 @@ def lite(tmp_path_factory):
 def test_lite_is_registered_local_and_its_declared_size_is_true(lite):
     assert "lite" in list_models()
     row = next(row for row in model_table() if row.name == "lite")
-    assert row.local and row.family == "lite" and {"search", "tag", "caption"} <= set(row.tasks)
+    assert row.local and row.family == "lite" and row.tasks == ("search", "classify", "caption", "ask", "tag")
     assert row.params == lite.num_parameters()
     assert isinstance(lite, LiteModel) and len(lite.concepts.names) == 1000
 
@@ -100,7 +101,7 @@ def test_search_finds_the_right_frame_and_the_right_video(lite):
 
 def test_zero_shot_classification_over_user_labels(lite):
     videos = np.stack([crossword()[None], mesh()[None], traffic_light()[None]])  # (3, 1, H, W, 3)
-    probs = lite.classify_frames(videos, ["traffic light", "crossword puzzle", "window screen", "a dog"])
+    probs = lite.zero_shot(videos, ["traffic light", "crossword puzzle", "window screen", "a dog"])[0]
     assert probs.shape == (3, 4)
     torch.testing.assert_close(probs.sum(-1), torch.ones(3))
     assert probs.argmax(-1).tolist() == [1, 2, 0]
@@ -111,13 +112,9 @@ def test_tags_and_template_caption_say_what_is_where(lite):
     times = np.arange(8) * 1.0  # one frame a second, 0 ... 7 s
     video = np.stack([cut(t, 320, 240) for t in times])
     tags = {tag.name: tag for tag in lite.tag_frames(video, times)[0]}
-    assert tags["crossword puzzle"].frames == (0, 1) and tags["crossword puzzle"].spans == ((0.0, 2.0),)
-    assert tags["traffic light"].frames == (2, 3, 4, 5, 6, 7) and tags["traffic light"].spans == ((2.0, 8.0),)
+    assert tags["crossword puzzle"].frames == (0, 1) and tags["traffic light"].frames == (2, 3, 4, 5, 6, 7)
     caption = lite.caption_frames(video, times)[0]
-    assert caption.startswith("Mostly: traffic light"), caption
-    assert "0:00–0:02: crossword puzzle" in caption, caption
-    with pytest.raises(ValueError):
-        lite.caption_frames(video)  # the template needs times
+    assert caption.startswith("Mostly: traffic light; also: crossword puzzle"), caption
 
 
 def test_tags_of_a_padded_batch_ignore_the_padding(lite):
@@ -147,17 +144,17 @@ def test_lite_saves_and_loads_exactly(lite, tmp_path):
     loaded = load(lite.save(tmp_path / "lite"))
     assert isinstance(loaded, LiteModel) and loaded.config == lite.config
     video = np.stack([crossword(), mesh()])
-    with torch.no_grad():
-        assert torch.equal(loaded.encode_video(video), lite.encode_video(video))
-        assert torch.equal(loaded.encode_text(["a crossword"]), lite.encode_text(["a crossword"]))
+    with torch.no_grad():  # a tolerance no change of weights could meet: kernels may round a step apart
+        torch.testing.assert_close(loaded.encode_video(video), lite.encode_video(video), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(loaded.encode_text(["a crossword"]), lite.encode_text(["a crossword"]), atol=1e-6, rtol=1e-5)
 
 
-def test_template_caption_without_a_majority_concept_lists_times_only():
+def test_template_caption_without_a_majority_concept_lists_them_in_order_of_first_sight():
     tags = [
-        Tag("crossword puzzle", 0.4, (0, 1), ((0.0, 2.0),)),
-        Tag("traffic light", 0.3, (2, 3), ((2.0, 4.0),)),
-        Tag("pole", 0.1, (3,), ((3.0, 4.0),)),
+        Tag("traffic light", 0.4, (2, 3)),
+        Tag("crossword puzzle", 0.3, (0, 1)),
+        Tag("pole", 0.1, (3,)),
     ]
-    assert template_caption(tags, 4) == "0:00–0:02: crossword puzzle; 0:02–0:04: traffic light; 0:03–0:04: pole"
-    assert template_caption(tags[:1], 3) == "Mostly: crossword puzzle"
+    assert template_caption(tags, 4) == "crossword puzzle, traffic light, pole"
+    assert template_caption(tags[1:2], 3) == "Mostly: crossword puzzle"
     assert template_caption([], 4) == "No ImageNet concept recognised"

@@ -11,7 +11,8 @@ import torch
 
 from vidmm.data.synthetic import write_sample
 from vidmm.models import load
-from vidmm.tasks import Evidence, ask, caption, classify, embed, tag, to_dict
+from vidmm.io import SamplingPolicy
+from vidmm.tasks import Evidence, UnsupportedTaskError, ask, caption, classify, embed, tag, to_dict
 from vidmm.writers import render
 
 CUT = 3.0  # write_sample: crossword grid until 3 s, then a traffic light until 6 s
@@ -28,12 +29,14 @@ def sample(tmp_path_factory):
 
 
 def test_caption_has_a_segment_per_shot_with_what_it_shows(lite, sample):
-    result = lite.caption(sample, frames=8)
+    result = caption(lite, sample, frames=8)
     assert [(s.start_s, s.end_s) for s in result.segments] == [(0.0, CUT), (CUT, 6.0)]
     assert "crossword puzzle" in result.segments[0].text and "traffic light" not in result.segments[0].text
     assert "traffic light" in result.segments[1].text
     assert result.evidence.coverage == 1.0 and not result.evidence.sparse
-    assert len(result.evidence.timestamps) == 8 + 2 * 4  # the whole, then 4 frames in each shot
+    # 8 frames for the whole, 4 in each 3 s shot (a part): the shots' are the very frames the whole
+    # saw (segment centres line up), and evidence lists each frame once.
+    assert len(result.evidence.timestamps) == 8
 
 
 def test_ask_yes_no_cites_where(lite, sample):
@@ -74,7 +77,7 @@ def test_evidence_timestamps_drop_float_noise_from_time_bases():
 
 
 def test_writers_round_trip(lite, sample):
-    result = lite.caption(sample, frames=4)
+    result = caption(lite, sample, frames=4)
     srt = render(result, "srt")
     cues = re.findall(r"(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n(.+)\n", srt)
     assert [c[1:3] for c in cues] == [("00:00:00,000", "00:00:03,000"), ("00:00:03,000", "00:00:06,000")]
@@ -90,7 +93,7 @@ def test_writers_round_trip(lite, sample):
 
 def test_caption_reports_progress_through_the_shot_pass(lite, sample):
     seen = []
-    lite.caption(sample, frames=4, progress=lambda t, duration: seen.append((t, duration)))
+    caption(lite, sample, frames=4, progress=lambda t, duration: seen.append((t, duration)))
     times = [t for t, _ in seen]
     assert len(times) == 150 and times == sorted(times)  # every frame of the 6 s, 25 fps sample
     assert {d for _, d in seen} == {6.0} and times[-1] == pytest.approx(6.0 - 1 / 25)
@@ -99,11 +102,11 @@ def test_caption_reports_progress_through_the_shot_pass(lite, sample):
 class ClosedSetModel:
     """A stand-in for a classifier with its own labels (e.g. VideoMAE), trained on 3 frames."""
 
-    num_frames = 3
+    sampling = SamplingPolicy(num_frames=3)
     label_names = ("running", "swimming", "cooking")
 
-    def classify_frames(self, video, labels):
-        assert labels is None and video.shape[:2] == (1, 3)  # one view, of the model's own frame count
+    def classify_own(self, video):
+        assert video.shape[:2] == (1, 3)  # one view, of the model's own frame count
         return torch.tensor([[0.25, 0.5, 0.25 + 0.125]])
 
 
@@ -111,15 +114,23 @@ def test_classify_without_labels_uses_the_models_own_label_set(sample):
     result = classify(ClosedSetModel(), sample, top_k=2)
     assert [(s.name, s.score) for s in result.labels] == [("swimming", 0.5), ("cooking", 0.375)]
     assert len(result.evidence.timestamps) == 3
-    assert result.labels[0].spans == ((result.evidence.timestamps[0], 6.0),)
+    assert result.labels[0].spans == ((0.0, 6.0),)  # the one view: all of the video
 
 
 def test_frame_counts_follow_how_each_model_was_trained():
-    from types import SimpleNamespace
+    smolvlm = SamplingPolicy(num_frames=64, frames_per_second=1.0)  # 1 frame a second, at most 64
+    assert [smolvlm.count(d) for d in (0.2, 6.0, 6.5, 600.0)] == [1, 6, 7, 64]
+    assert SamplingPolicy(num_frames=6).count(600.0) == 6  # GIT: always 6
+    assert SamplingPolicy().count(5.0) == 16 and smolvlm.count(600.0, asked=3) == 3  # --frames wins
+    lite = SamplingPolicy(num_frames=16, part_frames=4)
+    assert (lite.count(60.0), lite.part_count(2.0), lite.part_count(2.0, asked=8)) == (16, 4, 8)  # a shot or window: 4
 
-    from vidmm.tasks.sampling import frame_count
 
-    smolvlm = SimpleNamespace(num_frames=64, frames_per_second=1.0)  # 1 frame a second, at most 64
-    assert [frame_count(smolvlm, None, d) for d in (0.2, 6.0, 6.5, 600.0)] == [1, 6, 7, 64]
-    assert frame_count(SimpleNamespace(num_frames=6), None, 600.0) == 6  # GIT: always 6
-    assert frame_count(object(), None, 5.0) == 16 and frame_count(smolvlm, 3, 600.0) == 3  # --frames wins
+def test_a_task_the_model_cannot_do_says_what_it_can(sample):
+    with pytest.raises(UnsupportedTaskError, match="ClosedSetModel cannot caption; it can: classify"):
+        caption(ClosedSetModel(), sample)
+
+
+def test_evidence_lists_each_frame_time_once(lite, sample):
+    result = caption(lite, sample, frames=2)  # the whole's 2 frames at 1.5 s and 4.5 s are shot frames too
+    assert len(result.evidence.timestamps) == len(set(result.evidence.timestamps))

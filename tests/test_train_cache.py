@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from train_helpers import colour_videos, tiny_clip, tiny_model
-import vidmm.io
+import vidmm.train.cache
+from vidmm.data.manifest import Example
 from vidmm.io import open_video
-from vidmm.train.cache import FeatureCache, Sampling, encoder_fingerprint, frame_features
-from vidmm.train.manifest import Example
+from vidmm.train.cache import FeatureCache, encoder_fingerprint, frame_features
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SAMPLING = Sampling(num_frames=4, short_side=64)
+SAMPLING = {"num_frames": 4, "short_side": 64}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(clip):
-    return tiny_model(clip)
+    return tiny_model(clip, SAMPLING)
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +43,12 @@ def opened(monkeypatch):
         calls.append(str(path))
         return open_video(path, **kwargs)
 
-    monkeypatch.setattr(vidmm.io, "open_video", spy)  # clip_frames imports it from there at each call
+    monkeypatch.setattr(vidmm.train.cache, "open_video", spy)
     return calls
 
 
 def test_features_are_the_encoders_output_on_uniformly_sampled_frames(model, examples, tmp_path):
-    clips = frame_features(model, examples, SAMPLING, FeatureCache(tmp_path))
+    clips = frame_features(model, examples, FeatureCache(tmp_path))
     assert clips.features.shape == (4, 4, 16) and clips.features.dtype == torch.float32
     assert clips.examples == tuple(examples) and clips.failed == ()
     video = open_video(examples[1].video)
@@ -61,35 +61,35 @@ def test_features_are_the_encoders_output_on_uniformly_sampled_frames(model, exa
 
 
 def test_second_run_reads_the_cache_without_decoding(model, examples, tmp_path, opened):
-    first = frame_features(model, examples, SAMPLING, FeatureCache(tmp_path))
+    first = frame_features(model, examples, FeatureCache(tmp_path))
     assert len(opened) == 4
-    second = frame_features(model, examples, SAMPLING, FeatureCache(tmp_path))
+    second = frame_features(model, examples, FeatureCache(tmp_path))
     assert len(opened) == 4  # nothing more was opened
     assert torch.equal(first.features, second.features) and torch.equal(first.timestamps, second.timestamps)
     assert len(list(tmp_path.rglob("*.safetensors"))) == 4 and not list(tmp_path.rglob("*.tmp"))
 
 
-@pytest.mark.parametrize("changed", [Sampling(num_frames=3, short_side=64), Sampling(num_frames=4, short_side=48)])
-def test_a_sampling_change_recomputes(model, examples, tmp_path, opened, changed):
-    frame_features(model, examples, SAMPLING, FeatureCache(tmp_path))
-    again = frame_features(model, examples, changed, FeatureCache(tmp_path))
+@pytest.mark.parametrize("changed", [{"num_frames": 3}, {"short_side": 48}])
+def test_a_sampling_change_recomputes(clip, model, examples, tmp_path, opened, changed):
+    frame_features(model, examples, FeatureCache(tmp_path))
+    again = frame_features(tiny_model(clip, {**SAMPLING, **changed}), examples, FeatureCache(tmp_path))
     assert len(opened) == 8
-    assert again.features.shape[1] == changed.num_frames
+    assert again.features.shape[1] == changed.get("num_frames", 4)
     assert len(list(tmp_path.rglob("*.safetensors"))) == 8
 
 
 def test_a_rewritten_video_or_other_encoder_weights_recompute(clip, model, examples, tmp_path, opened):
     cache = FeatureCache(tmp_path)
-    frame_features(model, examples[:1], SAMPLING, cache)
-    other = tiny_model(clip)
+    frame_features(model, examples[:1], cache)
+    other = tiny_model(clip, SAMPLING)
     with torch.no_grad():
         other.frame_encoder.tower.vision_model.post_layernorm.bias.add_(1.0)
     assert encoder_fingerprint(other) != encoder_fingerprint(model)
-    frame_features(other, examples[:1], SAMPLING, cache)
+    frame_features(other, examples[:1], cache)
     assert len(opened) == 2
     path = examples[0].video
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
-    frame_features(model, examples[:1], SAMPLING, cache)
+    frame_features(model, examples[:1], cache)
     assert len(opened) == 3
 
 
@@ -100,7 +100,7 @@ def test_a_clip_is_sampled_inside_its_span_and_shared_clips_decode_once(model, e
         Example(video=video, label="b", start_s=0.2, end_s=0.6),  # the same clip, another label
         Example(video=video, label="c"),
     ]
-    clips = frame_features(model, rows, SAMPLING, FeatureCache(tmp_path))
+    clips = frame_features(model, rows, FeatureCache(tmp_path))
     assert len(opened) == 2
     np.testing.assert_allclose(clips.timestamps[0].numpy(), [0.2, 0.3, 0.4, 0.5], atol=0.051)  # 10 fps frames
     assert torch.equal(clips.features[0], clips.features[1]) and not torch.equal(clips.features[0], clips.features[2])
@@ -108,9 +108,9 @@ def test_a_clip_is_sampled_inside_its_span_and_shared_clips_decode_once(model, e
 
 def test_unreadable_videos_are_reported_and_skipped(model, examples, media, tmp_path):
     rows = [examples[0], Example(video=media("empty.mp4"), label="x"), Example(video=media("random.mp4"), label="y")]
-    clips = frame_features(model, rows, SAMPLING, FeatureCache(tmp_path))
+    clips = frame_features(model, rows, FeatureCache(tmp_path))
     assert clips.examples == (examples[0],) and clips.features.shape[0] == 1
     assert [path for path, _ in clips.failed] == [str(media("empty.mp4")), str(media("random.mp4"))]
     assert all(reason for _, reason in clips.failed)
     with pytest.raises(ValueError, match="no example could be read"):
-        frame_features(model, rows[1:], SAMPLING, FeatureCache(tmp_path))
+        frame_features(model, rows[1:], FeatureCache(tmp_path))

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from vidmm.data import synthetic as syn
+from vidmm.data.manifest import Example, write_manifest
+from vidmm.io import SamplingPolicy, open_video
+from vidmm.models import FrameAnswer
+from vidmm.tasks.frames import clip_span, sample
 from vidmm.train.evaluate import EvalReport, evaluate, format_report
-from vidmm.train.manifest import clip_frames
-from vidmm.train.manifest import Example, write_manifest
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
 
@@ -20,9 +22,10 @@ def solid(colour):
 
 
 class ColourModel:
-    """Sees a clip's dominant colour channel; its embeddings and answers are chosen by the tests."""
+    """Sees a clip's dominant colour channel; its embeddings and answers are chosen by the tests.
+    It has no multiple-choice verb (`choose`)."""
 
-    num_frames = 4
+    sampling = SamplingPolicy(num_frames=4)
 
     def __init__(self, text_vectors=None, confuse=None):
         self.text_vectors = text_vectors or {}
@@ -48,11 +51,11 @@ class ColourModel:
         probs = torch.tensor([[1.0 if label == self._colour(video) else 0.0 for label in labels]])
         return probs, probs[:, None]
 
-    def choose(self, video, question, choices):
-        raise NotImplementedError("no QA head")
+    def encode_windows(self, video, timestamps):
+        return self.encode_video(video)
 
     def ask_frames(self, video, timestamps, question):
-        return [type("A", (), {"text": f"The {self._colour(video).upper()}!"})()]
+        return [FrameAnswer(f"The {self._colour(video).upper()}!", 1.0, tuple(range(video.shape[1])))]
 
     def caption_frames(self, video, timestamps):
         self.last_timestamps = np.asarray(timestamps)
@@ -80,7 +83,7 @@ def test_retrieval_metrics_from_embeddings_the_test_controls(videos):
     assert report.metrics["v2t"]["R@1"] == 100.0
     green = next(p for p in report.predictions if p["caption"] == "green")
     assert green["rank"] == 2.0 and green["best"]["video"] == str(videos["red"])
-    assert all(shape == (4, 48, 64, 3) for shape in model.seen)  # the model's num_frames; small videos are not upscaled
+    assert all(shape == (1, 4, 48, 64, 3) for shape in model.seen)  # its policy's 4 frames; small videos are not upscaled
 
 
 def test_classification_with_a_clip_and_a_confused_class(videos, tmp_path):
@@ -125,11 +128,13 @@ def test_caption_references_are_all_captions_of_the_clip_and_frames_come_from_th
     assert report.n == 3 and len(report.predictions) == 2 and len(report.predictions[0]["references"]) == 2
     assert "METEOR" in report.notes[0]
     # the blue clip was captioned last, from frames over the whole 2 s video
-    assert len(model.last_timestamps) == 4 and model.last_timestamps[0] < 0.5 and model.last_timestamps[-1] > 1.5
+    times = model.last_timestamps[0]  # (B, T): one clip
+    assert len(times) == 4 and times[0] < 0.5 and times[-1] > 1.5
 
 
 def test_clip_frames_stay_inside_the_clip(videos):
-    frames = clip_frames(Example(videos["red"], start_s=1.0, end_s=1.5), 4)
+    video = open_video(videos["red"])
+    frames = sample(video, SamplingPolicy(num_frames=4), clip_span(video, 1.0, 1.5))
     assert len(frames) == 4 and 1.0 <= frames.timestamps.min() and frames.timestamps.max() < 1.5
     late = Example(videos["red"], ("x",), start_s=5.0, end_s=6.0)
     report = evaluate(ColourModel({"x": [1, 0, 0]}), [late], "retrieval", progress=False)

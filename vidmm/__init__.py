@@ -1,9 +1,10 @@
 """vidmm: understand video — search, caption, answer and classify.
 
     import vidmm
-    video = vidmm.open_video("talk.mp4")
-    frames = video.uniform(16, short_side=224)     # Frames: data (16, H, W, 3) uint8, timestamps (16,)
     model = vidmm.load("lite")                     # offline default model
+    vidmm.caption(model, "talk.mp4")               # Caption(text, segments, evidence)
+    vidmm.ask(model, "talk.mp4", "is there a dog?")
+    frames = vidmm.open_video("talk.mp4").uniform(16, short_side=224)   # data (16, H, W, 3) uint8
     model.video_scores(frames.data, "a traffic light")
 """
 
@@ -11,6 +12,7 @@ from vidmm.io import (
     ClipWindow,
     Frames,
     IsolatedReader,
+    SamplingPolicy,
     Video,
     VideoError,
     VideoInfo,
@@ -22,31 +24,43 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClipWindow",
-    "Index",
     "Frames",
+    "Index",
     "IsolatedReader",
+    "SamplingPolicy",
     "Video",
     "VideoError",
     "VideoInfo",
+    "ask",
+    "caption",
+    "classify",
+    "embed",
     "list_models",
     "load",
     "model_table",
     "open_video",
     "probe",
+    "tag",
 ]
 
-_MODEL_VERBS = ("list_models", "load", "model_table")
+# Imported on first use: the models, tasks and index import torch (seconds, and ~700 MB), which
+# decoding alone, and the isolated decoder's worker processes, do without.
+_LAZY = {
+    "list_models": "vidmm.models.registry",
+    "load": "vidmm.models.registry",
+    "model_table": "vidmm.tasks.catalog",
+    "ask": "vidmm.tasks",
+    "caption": "vidmm.tasks",
+    "classify": "vidmm.tasks",
+    "embed": "vidmm.tasks",
+    "tag": "vidmm.tasks",
+    "Index": "vidmm.index",
+}
 
 
 def __getattr__(name: str):
-    # The model verbs and the index import torch (seconds, and ~700 MB): only when asked for, so
-    # that decoding alone, and the isolated decoder's worker processes, stay light.
-    if name in _MODEL_VERBS:
-        from vidmm.models import registry
+    if name not in _LAZY:
+        raise AttributeError(f"module 'vidmm' has no attribute {name!r}")
+    import importlib
 
-        return getattr(registry, name)
-    if name == "Index":
-        from vidmm.index import Index
-
-        return Index
-    raise AttributeError(f"module 'vidmm' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -6,11 +6,13 @@ Batch commands carry on past a bad file, list the failures at the end and exit 1
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import typer
 
@@ -73,13 +75,61 @@ def info(
 
 # -- tasks ------------------------------------------------------------------------------------
 
-ModelOpt = typer.Option("lite", "--model", "-m", help="A registered model (see `vidmm models`) or a model folder.")
-DeviceOpt = typer.Option(None, "--device", help="cpu, cuda, cuda:1, … (default: cpu).")
-FramesOpt = typer.Option(None, "--frames", help="Frames to sample over each video (default: the model's own count, else 16).")
-FormatOpt = typer.Option("txt", "--format", "-f", help="txt, json, jsonl, srt, vtt or csv.")
-OutputOpt = typer.Option(None, "--output-dir", "-o", help="Write one file per input, named after it.")
-FailFastOpt = typer.Option(False, "--fail-fast", help="Stop at the first file that fails.")
-SkipOpt = typer.Option(False, "--skip-existing", help="With -o: skip inputs whose output file is there (resume a batch).")
+
+@dataclasses.dataclass(frozen=True)
+class FileOptions:
+    """The options every file verb shares, parsed once (see `file_verb`)."""
+
+    model: str = "lite"
+    device: str | None = None
+    frames: int | None = None
+    fmt: str = "txt"
+    output_dir: Path | None = None
+    fail_fast: bool = False
+    skip_existing: bool = False
+
+
+_FILE_OPTIONS = {  # name: (type, typer option)
+    "model": (str, typer.Option("lite", "--model", "-m", help="A registered model (see `vidmm models`) or a model folder.")),
+    "device": (Optional[str], typer.Option(None, "--device", help="cpu, cuda, cuda:1, … (default: cpu).")),
+    "frames": (
+        Optional[int],
+        typer.Option(None, "--frames", help="Frames to sample over each video (default: as many as the model was trained to see)."),
+    ),
+    "fmt": (str, typer.Option("txt", "--format", "-f", help="txt, json, jsonl, srt, vtt or csv.")),
+    "output_dir": (Optional[Path], typer.Option(None, "--output-dir", "-o", help="Write one file per input, named after it.")),
+    "fail_fast": (bool, typer.Option(False, "--fail-fast", help="Stop at the first file that fails.")),
+    "skip_existing": (
+        bool,
+        typer.Option(False, "--skip-existing", help="With -o: skip inputs whose output file is there (resume a batch)."),
+    ),
+}
+_BATCH = tuple(_FILE_OPTIONS)
+_SINGLE = ("model", "device", "frames", "fmt")
+
+
+def file_verb(names: tuple[str, ...] = _BATCH):
+    """Give a command the shared file-verb options `names`, defined once here, as one `FileOptions`
+    argument `opts`: typer reads the command's signature, so the options are added to it."""
+
+    def wrap(command: Callable) -> Callable:
+        signature = inspect.signature(command)
+        own = [p for p in signature.parameters.values() if p.name != "opts"]
+        shared = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_FILE_OPTIONS[name][1], annotation=_FILE_OPTIONS[name][0])
+            for name in names
+        ]
+
+        @functools.wraps(command)
+        def run(**kwargs):
+            opts = FileOptions(**{name: kwargs.pop(name) for name in names})
+            return command(**kwargs, opts=opts)
+
+        run.__signature__ = signature.replace(parameters=own + shared)
+        run.__annotations__ = {p.name: p.annotation for p in own + shared}
+        return run
+
+    return wrap
 
 
 def _load_model(name: str, device: str | None):
@@ -99,16 +149,15 @@ def _progress_bar(desc: str, total: int | None = None, unit: str = "file"):
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
 
 
-def _run_each(
-    files: list[Path], task: Callable, fmt: str, output_dir: Path | None, fail_fast: bool, skip_existing: bool = False
-) -> None:
+def _run_each(files: list[Path], task: Callable, opts: FileOptions) -> None:
     """Run `task(path) -> result` on each file; print or write it; report failures at the end."""
     from vidmm.writers import FORMATS, output_path
 
+    fmt, output_dir = opts.fmt, opts.output_dir
     if fmt not in FORMATS:
         typer.echo(f"error: unknown format {fmt!r}", err=True)
         raise typer.Exit(2)
-    if skip_existing and output_dir is None:
+    if opts.skip_existing and output_dir is None:
         typer.echo("error: --skip-existing needs --output-dir (it skips inputs whose output file is there)", err=True)
         raise typer.Exit(2)
     if output_dir is not None:
@@ -118,16 +167,16 @@ def _run_each(
         for done, path in enumerate(files):
             bar.set_postfix_str(path.name, refresh=False)
             try:
-                if skip_existing and output_path(path, output_dir, fmt).exists():
+                if opts.skip_existing and output_path(path, output_dir, fmt).exists():
                     typer.echo(f"skipped {path}: {output_path(path, output_dir, fmt)} exists", err=True)
                 else:
                     _run_one(path, task, fmt, output_dir, failures, multiple=len(files) > 1)
             except KeyboardInterrupt:
-                resume = " (add --skip-existing to go on from here)" if output_dir is not None and not skip_existing else ""
+                resume = " (add --skip-existing to go on from here)" if output_dir is not None and not opts.skip_existing else ""
                 typer.echo(f"interrupted at {path}, after {done} of {len(files)} file(s){resume}", err=True)
                 raise typer.Exit(130)
             bar.update(1)
-            if fail_fast and failures:
+            if opts.fail_fast and failures:
                 break
     _report_failures(failures)
 
@@ -169,20 +218,12 @@ def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, fail
 
 
 @app.command()
-def caption(
-    files: List[Path] = typer.Argument(..., help="Video files."),
-    model: str = ModelOpt,
-    device: str = DeviceOpt,
-    frames: int = FramesOpt,
-    fmt: str = FormatOpt,
-    output_dir: Path = OutputOpt,
-    fail_fast: bool = FailFastOpt,
-    skip_existing: bool = SkipOpt,
-) -> None:
+@file_verb()
+def caption(files: List[Path] = typer.Argument(..., help="Video files."), *, opts: FileOptions) -> None:
     """Caption each video: one line for the whole, one per shot with its times (srt/vtt ready)."""
     from vidmm.tasks import caption as run
 
-    m = _load_model(model, device)
+    m = _load_model(opts.model, opts.device)
 
     def run_one(path: Path):
         with _progress_bar(f"shots in {path.name}", unit="s") as bar:  # the pass that decodes every frame
@@ -191,40 +232,35 @@ def caption(
                 bar.total = round(duration_s, 1)
                 bar.update(round(seconds, 1) - bar.n)
 
-            return run(m, path, frames=frames, progress=advance)
+            return run(m, path, frames=opts.frames, progress=advance)
 
-    _run_each(files, run_one, fmt, output_dir, fail_fast, skip_existing)
+    _run_each(files, run_one, opts)
 
 
 @app.command()
+@file_verb(_SINGLE)
 def ask(
     file: Path = typer.Argument(..., help="A video file."),
     question: str = typer.Argument(..., help='e.g. "is there a traffic light?"'),
-    model: str = ModelOpt,
-    device: str = DeviceOpt,
-    frames: int = FramesOpt,
-    fmt: str = FormatOpt,
+    *,
+    opts: FileOptions,
 ) -> None:
     """Answer a question about a video, with where the answer is seen."""
     from vidmm.tasks import ask as run
 
-    m = _load_model(model, device)
-    _run_each([file], lambda p: run(m, p, question, frames=frames), fmt, None, True)
+    m = _load_model(opts.model, opts.device)
+    _run_each([file], lambda p: run(m, p, question, frames=opts.frames), dataclasses.replace(opts, fail_fast=True))
 
 
 @app.command()
+@file_verb()
 def classify(
     files: List[Path] = typer.Argument(..., help="Video files."),
     labels: str = typer.Option(None, "--labels", "-l", help='Comma-separated labels: "cooking, driving, sports".'),
     labels_file: Path = typer.Option(None, "--labels-file", help="One label per line."),
     top_k: int = typer.Option(None, "--top", help="Show only the best N labels."),
-    model: str = ModelOpt,
-    device: str = DeviceOpt,
-    frames: int = FramesOpt,
-    fmt: str = FormatOpt,
-    output_dir: Path = OutputOpt,
-    fail_fast: bool = FailFastOpt,
-    skip_existing: bool = SkipOpt,
+    *,
+    opts: FileOptions,
 ) -> None:
     """Rank labels for each video, with where each label fits best.
 
@@ -235,36 +271,32 @@ def classify(
     names = [x.strip() for x in (labels or "").split(",") if x.strip()]
     if labels_file is not None:
         names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
-    m = _load_model(model, device)
-    _run_each(files, lambda p: run(m, p, names or None, frames=frames, top_k=top_k), fmt, output_dir, fail_fast, skip_existing)
+    m = _load_model(opts.model, opts.device)
+    _run_each(files, lambda p: run(m, p, names or None, frames=opts.frames, top_k=top_k), opts)
 
 
 @app.command()
+@file_verb()
 def tag(
     files: List[Path] = typer.Argument(..., help="Video files."),
     top_k: int = typer.Option(5, "--top", help="How many tags."),
-    model: str = ModelOpt,
-    device: str = DeviceOpt,
-    frames: int = FramesOpt,
-    fmt: str = FormatOpt,
-    output_dir: Path = OutputOpt,
-    fail_fast: bool = FailFastOpt,
-    skip_existing: bool = SkipOpt,
+    *,
+    opts: FileOptions,
 ) -> None:
     """The concepts each video shows, with their time ranges."""
     from vidmm.tasks import tag as run
 
-    m = _load_model(model, device)
-    _run_each(files, lambda p: run(m, p, frames=frames, top_k=top_k), fmt, output_dir, fail_fast, skip_existing)
+    m = _load_model(opts.model, opts.device)
+    _run_each(files, lambda p: run(m, p, frames=opts.frames, top_k=top_k), opts)
 
 
 @app.command()
 def embed(
     file: Path = typer.Argument(..., help="A video file."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the embedding (.npy)."),
-    model: str = ModelOpt,
-    device: str = DeviceOpt,
-    frames: int = FramesOpt,
+    model: str = _FILE_OPTIONS["model"][1],
+    device: str = _FILE_OPTIONS["device"][1],
+    frames: int = _FILE_OPTIONS["frames"][1],
 ) -> None:
     """Write the video's embedding (a unit vector in the model's video-text space) as .npy."""
     import numpy as np
@@ -276,6 +308,9 @@ def embed(
         vector = run(m, file, frames=frames)
     except VideoError as err:
         _report_failures([err])
+    except NotImplementedError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
     np.save(output, vector)
     typer.echo(f"wrote {output} {vector.shape}", err=True)
 
@@ -296,7 +331,7 @@ def index_files(
         None, "--frames", help="Frames per window (default: the index's own, else the model's count, else 4)."
     ),
     timeout_s: float = typer.Option(60.0, "--timeout", help="Give up on a file making no progress this long."),
-    fail_fast: bool = FailFastOpt,
+    fail_fast: bool = _FILE_OPTIONS["fail_fast"][1],
     prune: bool = typer.Option(False, "--prune", help="Then forget indexed videos whose files are gone (moved away, deleted)."),
 ) -> None:
     """Add videos to an index, resumably: unchanged files are skipped, moved ones re-filed without
@@ -413,15 +448,15 @@ def evaluate(
     manifest: Path = typer.Argument(..., help="A .jsonl or .csv manifest of videos and task fields."),
     task: str = typer.Option(..., "--task", "-t", help="retrieval, classify, qa or caption."),
     output: Path = typer.Option(None, "--output", "-o", help="The JSON report (default: eval-<manifest>-<task>.json)."),
-    device: str = DeviceOpt,
-    frames: int = FramesOpt,
+    device: str = _FILE_OPTIONS["device"][1],
+    frames: int = _FILE_OPTIONS["frames"][1],
 ) -> None:
     """Score a model on a manifest with the task's standard metrics; print them, write a JSON report.
 
     Exits 1 if some videos could not be read (they are listed; the rest is scored).
     """
     from vidmm.train.evaluate import evaluate as run, format_report
-    from vidmm.train.manifest import ManifestError
+    from vidmm.data.manifest import ManifestError
 
     m = _load_model(model, device)
     try:
@@ -462,7 +497,7 @@ def demo(
 @app.command()
 def models(as_json: bool = typer.Option(False, "--json", help="One JSON object per model.")) -> None:
     """List the registered models: tasks, size, and whether the weights are on this machine."""
-    from vidmm.models import model_table
+    from vidmm.tasks.catalog import model_table
 
     rows = model_table()
     if as_json:

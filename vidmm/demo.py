@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from vidmm.data.synthetic import write_samples
+from vidmm.index.store import DEFAULT_WINDOW
 from vidmm.io import Span, VideoInfo, open_video
-from vidmm.tasks import Caption, Labels
+from vidmm.models import load
+from vidmm.tasks import Caption, Labels, caption, classify
 
 LABELS = ("a crossword puzzle", "a traffic light", "a dog on a beach")
 
@@ -36,14 +38,14 @@ class DemoReport:
 
 
 def run_demo(folder: str | Path, *, model_name: str = "lite", query: str = "a traffic light") -> DemoReport:
-    from vidmm.models import load
-
     path = write_samples(folder)[0]  # the others are there for `vidmm index`
     video = open_video(path)
     model = load(model_name)
-    windows = list(video.windows(2.0, 1.0, 4, short_side=224))
+    policy, window = model.sampling, DEFAULT_WINDOW  # as `vidmm index` cuts it
+    frames = policy.part_count(window.length_s)
+    windows = list(video.windows(window.length_s, window.stride_s, frames, short_side=policy.short_side))
     scores = model.video_scores(np.stack([w.frames.data for w in windows]), query)  # (W,)
     moments = sorted((Moment(w.start_s, w.end_s, float(s)) for w, s in zip(windows, scores)), key=lambda m: -m.score)
     return DemoReport(
-        video.info, video.shots(), model.caption(path, frames=8), query, moments, model.classify(path, LABELS, frames=8)
+        video.info, video.shots(), caption(model, path, frames=8), query, moments, classify(model, path, LABELS, frames=8)
     )

@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from vidmm.data.synthetic import BLACK, BLUE, GRAY, GREEN, RED, RGB, WHITE, YELLOW, MovingShape, Stage, write_video
-from vidmm.train.manifest import Example, write_manifest
+from vidmm.data.manifest import Example, write_manifest
 
 COLOURS: dict[str, RGB] = {"red": RED, "green": GREEN, "blue": BLUE, "yellow": YELLOW, "white": WHITE}
 BACKGROUNDS: dict[str, RGB] = {"gray": GRAY, "black": BLACK}

@@ -1,9 +1,10 @@
 """The on-disk index for moment search: LanceDB tables of clip-window vectors, a ledger of files,
-and a writer lock. See `store.py` for how it survives a `kill -9`."""
+and a writer lock. See `store.py` for the front and `ledger.py` for how it survives a `kill -9`."""
 
 from vidmm.index.errors import IndexLockedError, IndexNotFoundError, ModelMismatchError, VidmmIndexError, WindowMismatchError
+from vidmm.index.identity import WindowSpec, fingerprint
 from vidmm.index.moments import Moment, best_moments
-from vidmm.index.store import AddReport, Hit, Index, fingerprint
+from vidmm.index.store import AddReport, Hit, Index
 
 __all__ = [
     "AddReport",
@@ -15,6 +16,7 @@ __all__ = [
     "Moment",
     "VidmmIndexError",
     "WindowMismatchError",
+    "WindowSpec",
     "best_moments",
     "fingerprint",
 ]

@@ -14,7 +14,7 @@ from vidmm.io.errors import (
 )
 from vidmm.io.isolate import IsolatedReader
 from vidmm.io.probe import VideoInfo, probe
-from vidmm.io.sampling import Span, fps_times, span_times, uniform_times, view_spans, window_spans
+from vidmm.io.sampling import SamplingPolicy, Span, fps_times, span_times, uniform_times, view_spans, window_spans
 from vidmm.io.video import ClipWindow, Frames, Video, open_video, output_size
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "IsolatedReader",
     "NoVideoStreamError",
     "NotAVideoError",
+    "SamplingPolicy",
     "Span",
     "TruncatedVideoError",
     "UnsupportedCodecError",

@@ -66,6 +66,51 @@ def view_spans(duration_s: float, clip_s: float, views: int) -> list[Span]:
     return [Span(float(s), float(s) + clip_s) for s in starts]
 
 
+@dataclass(frozen=True)
+class SamplingPolicy:
+    """How many frames a model sees of a stretch of video, and at what size: decided once per model
+    (its config says how it was trained) and used by every task, the index, training and evaluation.
+
+    num_frames: frames over a whole video or clip; with `frames_per_second`, the cap on a rate
+        instead (SmolVLM2: 1 frame a second, at most 64).
+    part_frames: frames over a part of a video, a shot or an index window (lite: 4 in 2 s);
+        None: as for a whole one.
+    short_side: the short side frames are decoded at (the model's processor keeps no more).
+    clip_s, views: a classifier trained on short clips (VideoMAE: 2.13 s) judges `views` such clips
+        spread over the video, averaged; None: one view of the whole.
+    """
+
+    num_frames: int = 16
+    frames_per_second: float | None = None
+    part_frames: int | None = None
+    short_side: int = 224
+    clip_s: float | None = None
+    views: int = 1
+
+    def __post_init__(self):
+        if self.num_frames < 1 or (self.part_frames is not None and self.part_frames < 1):
+            raise ValueError(f"a model sees at least one frame, got {self.num_frames} / {self.part_frames}")
+
+    def count(self, duration_s: float, asked: int | None = None) -> int:
+        """Frames to show of a whole video or clip of `duration_s`: `asked` if given, else the policy's."""
+        return asked or self._at_rate(self.num_frames, duration_s)
+
+    def part_count(self, duration_s: float, asked: int | None = None) -> int:
+        """Frames to show of a shot or window of `duration_s`: `asked` if given, else the policy's."""
+        return asked or self._at_rate(self.part_frames or self.num_frames, duration_s)
+
+    def _at_rate(self, cap: int, duration_s: float) -> int:
+        if self.frames_per_second is None:
+            return cap
+        return max(1, min(cap, math.ceil(duration_s * self.frames_per_second - 1e-9)))
+
+    def view_spans(self, span: Span) -> list[Span]:
+        """The stretches of `span` the model judges: its test views, or `span` itself."""
+        if self.clip_s is None or self.views <= 1:
+            return [span]
+        return [Span(span.start_s + v.start_s, span.start_s + v.end_s) for v in view_spans(span.duration_s, self.clip_s, self.views)]
+
+
 def window_spans(duration_s: float, length_s: float, stride_s: float) -> list[Span]:
     """Overlapping windows of `length_s` every `stride_s`; the last one ends at the video's end.
 

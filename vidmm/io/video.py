@@ -170,14 +170,18 @@ class Video:
         """Frames every 1/fps seconds from 0; at most `max_frames`, spread evenly past that."""
         return self.frames_at(fps_times(self.info.duration_s, fps, max_frames), short_side=short_side)
 
-    def clips(self, spans: Iterable[Span], frames_per_clip: int, *, short_side: int | None = None) -> Iterator[ClipWindow]:
-        """One ClipWindow per span, with `frames_per_clip` frames at its segment centres.
+    def clips(
+        self, spans: Iterable[Span], frames_per_clip: int | Callable[[Span], int], *, short_side: int | None = None
+    ) -> Iterator[ClipWindow]:
+        """One ClipWindow per span, with `frames_per_clip` frames (a count, or a count per span) at
+        its segment centres, in order of end time.
 
         Decodes in one pass and hands each clip over as soon as it is complete, so overlapping
         windows over an hour of video need only the frames of the windows still open.
         """
+        count = frames_per_clip if callable(frames_per_clip) else lambda span: frames_per_clip
         spans = sorted(spans, key=lambda s: (s.end_s, s.start_s))
-        plans = [span_times(s.start_s, s.end_s, frames_per_clip) for s in spans]
+        plans = [span_times(s.start_s, s.end_s, count(s)) for s in spans]
         if not plans:
             return
         held: dict[float, tuple[float, np.ndarray]] = {}

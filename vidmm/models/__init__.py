@@ -4,6 +4,8 @@
     model = load("lite")                           # offline: EfficientNet-Lite0 + MiniLM
     video = model.encode_video(frames)             # frames: uint8 (T, H, W, 3) -> (1, D)
     text = model.encode_text(["a crossword puzzle"])  # (1, D)
+
+What each model can do is what it implements: see `vidmm.tasks.protocol`.
 """
 
 from .config import (
@@ -16,19 +18,22 @@ from .config import (
     TemporalConfig,
     TextEncoderConfig,
 )
+from .families import register_family
 from .hub import HubOptions, ModelNotAvailableError
-from .lite import LiteModel, Tag
+from .lite import LiteModel
 from .model import VideoFeatures, VideoModel
-from .registry import ModelEntry, list_models, load, model_table, register, register_family
+from .outputs import FrameAnswer, Tag
+from .registry import ModelSpec, family, list_models, load, register, spec
 
 __all__ = [
     "CaptionConfig",
+    "FrameAnswer",
     "FrameEncoderConfig",
     "HubOptions",
     "LiteModel",
     "ModelConfig",
-    "ModelEntry",
     "ModelNotAvailableError",
+    "ModelSpec",
     "PreprocessConfig",
     "QAConfig",
     "RetrievalConfig",
@@ -37,9 +42,10 @@ __all__ = [
     "TextEncoderConfig",
     "VideoFeatures",
     "VideoModel",
+    "family",
     "list_models",
     "load",
-    "model_table",
     "register",
     "register_family",
+    "spec",
 ]

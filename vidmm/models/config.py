@@ -1,9 +1,9 @@
 """Model configs: small frozen dataclasses that say how to build a model.
 
-A named model is a YAML file under ``configs/models/`` holding one `ModelConfig` (plus registry
-metadata); a saved model directory holds the same config as ``config.json`` beside its weights. On
-save, each pretrained tower's own transformers config is written in (``hf_config``), so a model
-directory rebuilds without the hub.
+A named model is a YAML file under ``vidmm/models/configs/`` holding one `ModelConfig` (plus
+registry metadata); a saved model directory holds the same config as ``config.json`` beside its
+weights. On save, each pretrained tower's own transformers config is written in (``hf_config``), so
+a model directory rebuilds without the hub.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from vidmm.io import SamplingPolicy
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -130,6 +132,8 @@ class ModelConfig:
     concepts: a concept vocabulary (``imagenet-1k``) through which frame class probabilities are
         mapped into the text space, instead of a learned projection (the `lite` model).
     labels: class names of a trained linear classifier head; empty for none.
+    sampling: the frames the model sees (a trained model keeps its recipe's sampling); per index
+        window, 4 by default (2 s at 2 frames a second).
     """
 
     family: str = "vidmm"
@@ -141,17 +145,20 @@ class ModelConfig:
     labels: tuple[str, ...] = ()
     qa: QAConfig | None = None
     caption: CaptionConfig | None = None
+    sampling: SamplingPolicy = field(default_factory=lambda: SamplingPolicy(num_frames=16, part_frames=4))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
         """Build from plain data (parsed YAML or JSON); unknown keys are an error, not ignored."""
-        return _from_dict(cls, data)
+        return from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _from_dict(cls: type, data: Mapping[str, Any]):
+def from_dict(cls: type, data: Mapping[str, Any]):
+    """A frozen config dataclass `cls` from plain data: nested dataclasses built, lists made
+    tuples, unknown keys an error (a typo in a YAML file must not be silently ignored)."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
@@ -161,7 +168,7 @@ def _from_dict(cls: type, data: Mapping[str, Any]):
     for name, value in data.items():
         nested = _dataclass_in(hints[name])
         if nested is not None and value is not None:
-            value = _from_dict(nested, value)
+            value = from_dict(nested, value)
         elif isinstance(value, list):  # JSON/YAML lists are tuples in a frozen config
             value = tuple(value)
         kwargs[name] = value

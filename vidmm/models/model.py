@@ -11,6 +11,10 @@ Every verb takes a uint8 video `(T, H, W, 3)` or a batch `(B, T, H, W, 3)` (nump
 returns batched results, B = 1 for a single video. A padded batch passes `mask` `(B, T)`, True on
 real frames. The `encode_*` methods keep autograd (for training); wrap them in `torch.no_grad()`
 for inference. The other verbs run in inference mode.
+
+The classifier, QA and caption heads are optional; a model built without one does not offer the
+verbs that need it (`classify_own`, `ask_frames` and `choose`, `caption_frames` are set to None on
+the instance, which is how a `typing.Protocol` reads "not implemented": see `absent_verbs`).
 """
 
 from __future__ import annotations
@@ -20,18 +24,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 
+from vidmm.io import SamplingPolicy
+
 from .concepts import ConceptBank, concept_names
 from .config import ModelConfig
-from .file_tasks import FileTasks, Parameters
+from .families import register_family
 from .frame_encoders import build_frame_encoder
 from .heads import CaptionDecoder, QAHead, RetrievalHead
 from .hub import HubOptions, is_local
+from .outputs import FrameAnswer
 from .preprocess import Video, as_batch, preprocess
+from .shared import ModelBase
 from .temporal import build_temporal
 from .text_encoders import build_text_encoder
 
@@ -52,9 +61,12 @@ class VideoFeatures:
     mask: Mask
 
 
-class VideoModel(FileTasks, Parameters, nn.Module):
+@register_family("vidmm")
+class VideoModel(ModelBase, nn.Module):
     """A frame encoder, a temporal module and a text encoder, with retrieval, classification, QA and
     captioning heads (each optional but retrieval). Built from a `ModelConfig`."""
+
+    trainable = True
 
     def __init__(self, config: ModelConfig, frame_encoder: nn.Module, text_encoder: nn.Module):
         super().__init__()
@@ -73,6 +85,26 @@ class VideoModel(FileTasks, Parameters, nn.Module):
         if config.caption is not None:
             vocab = len(text_encoder.tokenizer)
             self.captioner = CaptionDecoder(config.caption, vocab, dim, *text_encoder.special_tokens)
+        for verb in self.absent_verbs(config):
+            setattr(self, verb, None)
+
+    @classmethod
+    def absent_verbs(cls, config: ModelConfig | Mapping) -> frozenset[str]:
+        """The verbs a model of `config` lacks the head for."""
+        if not isinstance(config, ModelConfig):
+            config = ModelConfig.from_dict(config)
+        absent = set()
+        if not config.labels:
+            absent.add("classify_own")
+        if config.qa is None:
+            absent |= {"ask_frames", "choose"}
+        if config.caption is None:
+            absent.add("caption_frames")
+        return frozenset(absent)
+
+    @property
+    def sampling(self) -> SamplingPolicy:
+        return self.config.sampling
 
     # -- building and saving ------------------------------------------------------------------
 
@@ -158,20 +190,32 @@ class VideoModel(FileTasks, Parameters, nn.Module):
         frames, pooled = self.temporal(features, mask)
         return VideoFeatures(frames=frames, video=pooled, mask=mask)
 
-    def encode_frames(self, video: Video, mask: Mask = None, normalize: bool = True) -> torch.Tensor:
+    def encode_frames(self, video: Video, normalize: bool = True, *, mask: Mask = None) -> torch.Tensor:
         """uint8 video -> per-frame embeddings in the joint video-text space `(B, T, E)`."""
         frames = self.retrieval.video_proj(self.encode(video, mask).frames)
         return F.normalize(frames, dim=-1) if normalize else frames
 
-    def encode_video(self, video: Video, mask: Mask = None, normalize: bool = True) -> torch.Tensor:
+    def encode_video(self, video: Video, normalize: bool = True, *, mask: Mask = None) -> torch.Tensor:
         """uint8 video -> one embedding per video in the joint space `(B, E)`."""
-        return self.encode_video_features(self.frame_features(video), mask, normalize)
+        return self._embed_features(self.frame_features(video), normalize, mask)
 
-    def encode_video_features(self, features: torch.Tensor, mask: Mask = None, normalize: bool = True) -> torch.Tensor:
-        """Frame features `(B, T, D)` -> `encode_video`'s embeddings `(B, E)`: for callers that
-        reuse the features of frames shared between clips (overlapping index windows)."""
+    def _embed_features(self, features: torch.Tensor, normalize: bool, mask: Mask = None) -> torch.Tensor:
+        """Frame features `(B, T, D)` -> `encode_video`'s embeddings `(B, E)`."""
         pooled = self.retrieval.video_proj(self.encode_features(features, mask).video)
         return F.normalize(pooled, dim=-1) if normalize else pooled
+
+    def encode_windows(self, video: np.ndarray, timestamps: np.ndarray) -> torch.Tensor:
+        """Unnormalised embeddings `(B, E)` of B index windows `(B, T, H, W, 3)` at `timestamps` `(B, T)`.
+
+        Overlapping windows share frames (2 s every 1 s: half of them), and frames are encoded one
+        by one here, so each distinct frame (known by its time) goes through the frame encoder once.
+        """
+        times = np.asarray(timestamps)
+        _, first, where = np.unique(times, return_index=True, return_inverse=True)
+        distinct = np.asarray(video).reshape(-1, *video.shape[-3:])[first]  # (U, H, W, 3)
+        features = self.frame_features(distinct[None])[0]  # (U, D)
+        index = torch.as_tensor(where.reshape(times.shape), device=features.device)  # (B, T) into the distinct frames
+        return self._embed_features(features[index], normalize=False)
 
     def encode_text(self, texts: Sequence[str], normalize: bool = True) -> torch.Tensor:
         """N strings -> embeddings in the joint space `(N, E)`."""
@@ -189,12 +233,12 @@ class VideoModel(FileTasks, Parameters, nn.Module):
     @torch.inference_mode()
     def frame_scores(self, video: Video, queries: str | Sequence[str], mask: Mask = None) -> torch.Tensor:
         """How well each frame matches each query: `(B, T)` for one query string, `(B, T, N)` for N."""
-        return self._scores(self.encode_frames(video, mask, normalize=False), queries)
+        return self._scores(self.encode_frames(video, normalize=False, mask=mask), queries)
 
     @torch.inference_mode()
     def video_scores(self, video: Video, queries: str | Sequence[str], mask: Mask = None) -> torch.Tensor:
         """How well each video matches each query: `(B,)` for one query string, `(B, N)` for N."""
-        return self._scores(self.encode_video(video, mask, normalize=False), queries)
+        return self._scores(self.encode_video(video, normalize=False, mask=mask), queries)
 
     def _scores(self, visual: torch.Tensor, queries: str | Sequence[str]) -> torch.Tensor:
         text = self.encode_text([queries] if isinstance(queries, str) else queries, normalize=False)
@@ -202,18 +246,12 @@ class VideoModel(FileTasks, Parameters, nn.Module):
         return scores[..., 0] if isinstance(queries, str) else scores
 
     @torch.inference_mode()
-    def classify_frames(self, video: Video, labels: Sequence[str] | None = None, mask: Mask = None) -> torch.Tensor:
-        """Probabilities `(B, N)` over N labels, zero-shot from the label texts.
-
-        labels None uses the trained classifier head and its ``config.labels`` instead.
-        """
-        if labels is None:
-            classifier = self._require(self.classifier, "a trained classifier (pass labels for zero-shot)")
-            return classifier(self.encode(video, mask).video).softmax(-1)
-        return self.zero_shot(video, labels, mask)[0]
+    def classify_own(self, video: Video, *, mask: Mask = None) -> torch.Tensor:
+        """Probabilities `(B, C)` over the trained classifier's labels (`label_names`)."""
+        return self.classifier(self.encode(video, mask).video).softmax(-1)
 
     @torch.inference_mode()
-    def zero_shot(self, video: Video, labels: Sequence[str], mask: Mask = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def zero_shot(self, video: Video, labels: Sequence[str], *, mask: Mask = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero-shot over N labels from one pass through the frame encoder: probabilities per video
         `(B, N)`, and each frame's scores `(B, T, N)` (which label fits where)."""
         features = self.encode(video, mask)
@@ -223,17 +261,24 @@ class VideoModel(FileTasks, Parameters, nn.Module):
         return probs, self.similarity(frames_emb, text)
 
     @torch.inference_mode()
-    def answer(self, video: Video, question: str, mask: Mask = None) -> torch.Tensor:
-        """Probabilities `(B, A)` over the answer vocabulary ``config.qa.answers``."""
-        qa = self._require(self.qa, "a QA head")
+    def answer(self, video: Video, question: str, *, mask: Mask = None) -> torch.Tensor:
+        """Probabilities `(B, A)` over the answer vocabulary ``config.qa.answers`` (the QA head)."""
         features = self.encode(video, mask)
         text = self.text_encoder([question] * features.video.shape[0])
-        return qa(text.tokens, text.mask, features.frames, features.mask).softmax(-1)
+        return self.qa(text.tokens, text.mask, features.frames, features.mask).softmax(-1)
+
+    def ask_frames(self, video: Video, timestamps, question: str) -> list[FrameAnswer]:
+        """The QA head's most likely answer per video, with its probability; it attends to every
+        frame, so the answer rests on all of them. timestamps: unused (the head knows order only)."""
+        probs = self.answer(video, question)  # (B, A)
+        best = probs.argmax(-1).tolist()
+        every_frame = tuple(range(as_batch(video).shape[1]))
+        return [FrameAnswer(self.config.qa.answers[a], float(p[a]), every_frame) for a, p in zip(best, probs)]
 
     @torch.inference_mode()
-    def choose(self, video: Video, question: str, choices: Sequence[str], mask: Mask = None) -> torch.Tensor:
+    def choose(self, video: Video, question: str, choices: Sequence[str], *, mask: Mask = None) -> torch.Tensor:
         """Multiple choice: probabilities `(B, C)` over the C candidate answers."""
-        qa = self._require(self.qa, "a QA head")
+        qa = self.qa
         features = self.encode(video, mask)
         B, C = features.video.shape[0], len(choices)
         text = self.text_encoder([choice_text(question, choice) for choice in choices])  # tokens (C, L, Dt)
@@ -244,18 +289,11 @@ class VideoModel(FileTasks, Parameters, nn.Module):
         return qa.score_choices(tokens, token_mask, frames, frame_mask).view(B, C).softmax(-1)
 
     @torch.inference_mode()
-    def caption_frames(self, video: Video, timestamps=None, mask: Mask = None, beam_size: int = 1) -> list[str]:
-        """One caption per video, decoded greedily (beam_size 1) or by beam search.
+    def caption_frames(self, video: Video, timestamps=None, *, mask: Mask = None, beam_size: int = 1) -> list[str]:
+        """One caption per video from the caption decoder, greedy (beam_size 1) or by beam search.
 
-        timestamps is unused by a decoder; it is accepted so every model's `caption` takes the same
-        arguments (the `lite` model's template captions need them).
+        timestamps: unused by a decoder, which knows frame order only.
         """
-        captioner = self._require(self.captioner, "a caption decoder")
         features = self.encode(video, mask)
-        ids = captioner.generate(features.frames, features.mask, beam_size=beam_size)
+        ids = self.captioner.generate(features.frames, features.mask, beam_size=beam_size)
         return self.text_encoder.tokenizer.batch_decode(ids, skip_special_tokens=True)
-
-    def _require(self, head: nn.Module | None, what: str) -> nn.Module:
-        if head is None:
-            raise NotImplementedError(f"this {self.config.family} model has no {what}")
-        return head

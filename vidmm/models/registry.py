@@ -1,41 +1,44 @@
-"""Names to models: `list_models()`, `load(name_or_path)`, `register(...)`, `model_table()`.
+"""Names to models: `list_models()`, `load(name_or_path)`, `register(...)`, `spec(name)`, `family(name)`.
 
-A *named* model is a YAML file in ``configs/models/`` (architecture as data): registry metadata
-(``description``, ``tasks``, ``params``) and a ``config`` mapping that names its ``family`` and is
-handed to that family to build it. A *family* is a class that knows how to build one kind of model
-(`VideoModel`, `LiteModel`, later hub adapters such as X-CLIP):
+A *named* model is a YAML file in ``vidmm/models/configs/`` (architecture as data): registry
+metadata (``description``, ``params``) and a ``config`` mapping that names its ``family`` and is
+handed to that family to build it. A *family* is a class that builds one kind of model; it
+registers itself in its own module (`families.register_family`) and offers:
 
     family.from_config(config: dict, hub: HubOptions) -> model   # pretrained parts from their sources
     family.from_dir(path) -> model                               # a folder written by model.save(path)
     family.weights_available(config: dict, hub) -> bool          # would from_config need a download?
+    family.trainable                                             # trains on cached frame features?
 
+What a model can do is not listed here: it is what it implements (`vidmm.tasks.protocol`).
 A saved model folder records its family in ``config.json``, so `load(folder)` needs nothing else.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-import sys
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol
 
 import torch
 
+from . import adapters
+from .families import FAMILIES, MODEL_TYPES
 from .hub import HubOptions
-from .lite import LiteModel
-from .model import VideoModel
 
-def _config_dir() -> Path:
-    """``configs/models`` of a source checkout, else the copy a wheel installs under ``share/``."""
-    checkout = Path(__file__).resolve().parents[2] / "configs" / "models"
-    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "vidmm" / "configs" / "models"
+# vidmm's own families; importing them registers them. The hub adapters register on discovery.
+from .lite import LiteModel  # noqa: F401
+from .model import VideoModel  # noqa: F401
 
-
-CONFIG_DIR = _config_dir()
+CONFIG_DIR = Path(__file__).parent / "configs"
 
 
 class Family(Protocol):
+    trainable: bool
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any], hub: HubOptions) -> torch.nn.Module: ...
 
@@ -52,68 +55,47 @@ class ModelSpec:
 
     name: str
     config: Mapping[str, Any]
-    tasks: tuple[str, ...] = ()
     params: int | None = None
     description: str = ""
 
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One row of `model_table()` (``vidmm models``): local says whether loading needs no download."""
-
-    name: str
-    family: str
-    tasks: tuple[str, ...]
-    params: int | None
-    local: bool
-    description: str
+    @property
+    def family(self) -> str:
+        return self.config["family"]
 
 
-_FAMILIES: dict[str, Family | str] = {
-    "vidmm": VideoModel,
-    "lite": LiteModel,
-    # Hub adapters, as "module:Class": imported on first use, so `vidmm models` stays quick.
-    "xclip": "vidmm.models.adapters.xclip:XClipAdapter",
-    "videomae": "vidmm.models.adapters.videomae:VideoMAEAdapter",
-    "git": "vidmm.models.adapters.git:GitAdapter",
-    "smolvlm": "vidmm.models.adapters.smolvlm:SmolVLMAdapter",
-}
-# A folder written by transformers' save_pretrained names its model_type, not a vidmm family.
-_MODEL_TYPES = {"xclip": "xclip", "videomae": "videomae", "git": "git", "smolvlm": "smolvlm"}
 _SPECS: dict[str, ModelSpec] = {}
-_loaded_config_dir = False
+_read_configs = False
+_discovered = False
 
 
-def register_family(name: str, family: Family | str) -> None:
-    """Make `family` (a class, or ``"module:Class"`` imported on first use) build every config
-    (and saved folder) whose ``family`` is `name`."""
-    _FAMILIES[name] = family
+def _discover_families() -> None:
+    """Import every module of `vidmm.models.adapters` once: each registers its family."""
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        for module in pkgutil.iter_modules(adapters.__path__):
+            importlib.import_module(f"{adapters.__name__}.{module.name}")
 
 
-def _family(name: str) -> Family:
-    family = _FAMILIES[name]
-    if isinstance(family, str):
-        import importlib
-
-        module, _, attr = family.partition(":")
-        family = _FAMILIES[name] = getattr(importlib.import_module(module), attr)
-    return family
+def family(name: str) -> Family:
+    """The family class registered as `name`."""
+    _discover_families()
+    if name not in FAMILIES:
+        raise ValueError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}")
+    return FAMILIES[name]
 
 
-def register(
-    name: str, config: Mapping[str, Any], *, tasks: Sequence[str] = (), params: int | None = None, description: str = ""
-) -> None:
+def register(name: str, config: Mapping[str, Any], *, params: int | None = None, description: str = "") -> None:
     """Register a named model; ``config["family"]`` must name a registered family."""
-    if config.get("family") not in _FAMILIES:
-        raise ValueError(f"model {name!r}: unknown family {config.get('family')!r}; known: {sorted(_FAMILIES)}")
-    _SPECS[name] = ModelSpec(name, dict(config), tuple(tasks), params, description)
+    family(config.get("family"))
+    _SPECS[name] = ModelSpec(name, dict(config), params, description)
 
 
 def _specs() -> dict[str, ModelSpec]:
-    """The registered names, reading ``configs/models/*.yaml`` on first use."""
-    global _loaded_config_dir
-    if not _loaded_config_dir:
-        _loaded_config_dir = True
+    """The registered names, reading ``configs/*.yaml`` on first use."""
+    global _read_configs
+    if not _read_configs:
+        _read_configs = True
         import yaml
 
         for path in sorted(CONFIG_DIR.glob("*.yaml")):
@@ -127,20 +109,14 @@ def list_models() -> list[str]:
     return sorted(_specs())
 
 
-def model_table(cache_dir: str | None = None, revision: str | None = None) -> list[ModelEntry]:
-    """Every registered model with its family, tasks, parameter count and whether it is local."""
-    hub = HubOptions(cache_dir=cache_dir, revision=revision)
-    return [
-        ModelEntry(
-            name=spec.name,
-            family=spec.config["family"],
-            tasks=spec.tasks,
-            params=spec.params,
-            local=_family(spec.config["family"]).weights_available(spec.config, hub),
-            description=spec.description,
-        )
-        for spec in (_specs()[name] for name in list_models())
-    ]
+def spec(name: str) -> ModelSpec | None:
+    """The registered model `name`, or None."""
+    return _specs().get(name)
+
+
+def weights_available(model_spec: ModelSpec, hub: HubOptions = HubOptions()) -> bool:
+    """Whether loading `model_spec` needs no download."""
+    return family(model_spec.family).weights_available(model_spec.config, hub)
 
 
 def load(
@@ -158,26 +134,27 @@ def load(
     `cache_dir` and `revision`. dtype: e.g. ``"float32"``, ``"bfloat16"``, ``torch.float16``.
     The model is returned in eval mode.
     """
-    specs = _specs()
-    name = str(name_or_path)
-    if name in specs:
-        spec = specs[name]
-        model = _family(spec.config["family"]).from_config(spec.config, HubOptions(cache_dir, revision))
+    named = spec(str(name_or_path))
+    if named is not None:
+        model = family(named.family).from_config(named.config, HubOptions(cache_dir, revision))
     else:
-        model = _family(_folder_family(Path(name_or_path), specs)).from_dir(name_or_path)
+        model = family(folder_family(Path(name_or_path))).from_dir(name_or_path)
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     return model.to(device=device, dtype=dtype).eval()
 
 
-def _folder_family(path: Path, specs: Mapping[str, ModelSpec]) -> str:
+def folder_family(path: Path) -> str:
+    """The family of a model folder: the one its ``config.json`` names (a vidmm model), or the one
+    that loads its transformers ``model_type`` (a `save_pretrained` folder)."""
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ValueError(
-            f"Unknown model {str(path)!r}: not a registered name ({', '.join(sorted(specs))}) "
+            f"Unknown model {str(path)!r}: not a registered name ({', '.join(list_models())}) "
             "nor a folder with a config.json"
         )
     saved = json.loads(config_file.read_text())
-    family = saved.get("family") or _MODEL_TYPES.get(saved.get("model_type"))
-    if family not in _FAMILIES:
-        raise ValueError(f"{config_file} names no known model family ({family!r}); known: {sorted(_FAMILIES)}")
-    return family
+    _discover_families()
+    name = saved.get("family") or MODEL_TYPES.get(saved.get("model_type"))
+    if name not in FAMILIES:
+        raise ValueError(f"{config_file} names no known model family ({name!r}); known: {sorted(FAMILIES)}")
+    return name

@@ -3,46 +3,79 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from vidmm.io import ClipWindow, Frames, Span, Video, open_video
+from vidmm.tasks.frames import sample, whole
+from vidmm.tasks.protocol import Captions, require
 from vidmm.tasks.results import Caption, Evidence, Segment
-from vidmm.tasks.sampling import sample, short_side
 
 _SHOTS_PER_BATCH = 8  # bounds memory on videos with hundreds of shots
 
 
 def caption(
-    model,
+    model: Captions,
     path: str | Path,
     *,
     frames: int | None = None,
     frames_per_shot: int | None = None,
     progress: Callable[[float, float], None] | None = None,
 ) -> Caption:
-    """Caption `path`: `frames` frames for the whole, `frames_per_shot` inside each shot for segments.
+    """Caption `path`: the whole video, then each shot for segments.
 
-    `frames` defaults to what the model was trained to see (see `frame_count`); `frames_per_shot`
-    to its fixed count up to 8 (GIT: 6), else 4. progress(seconds_done, duration_s) follows the
-    pass that finds shots, which decodes every frame: the long part on a long video.
+    `frames` defaults to what the model's sampling policy shows of a whole video, `frames_per_shot`
+    to what it shows of a part (lite: 16 and 4; GIT: 6 and 6; SmolVLM2: 1 a second).
+    progress(seconds_done, duration_s) follows the pass that finds shots, which decodes every
+    frame: the long part on a long video.
     """
-    video, sampled, _ = sample(path, model, frames)
-    frames_per_shot = frames_per_shot or min(getattr(model, "num_frames", None) or 4, 8)
-    text = model.caption_frames(sampled.data, sampled.timestamps)[0]
-    segments, seen = [], list(sampled.timestamps)
-    duration = video.info.duration_s
-    shots = video.shots(progress=None if progress is None else lambda t: progress(t, duration))
-    clips = video.clips(shots, frames_per_shot, short_side=short_side(model))
-    batch = []
-    for clip in [*clips, None]:
-        if clip is not None:
-            batch.append(clip)
-            seen.extend(clip.frames.timestamps)
-        if batch and (clip is None or len(batch) == _SHOTS_PER_BATCH):
-            data = np.stack([c.frames.data for c in batch])  # (S, T, H, W, 3)
-            times = np.stack([c.frames.timestamps for c in batch])  # (S, T)
-            texts = model.caption_frames(data, times)
+    require(model, "caption")
+    with open_video(path) as video:
+        return caption_video(model, video, frames=frames, frames_per_shot=frames_per_shot, progress=progress)
+
+
+def caption_video(
+    model: Captions,
+    video: Video,
+    span: Span | None = None,
+    *,
+    frames: int | None = None,
+    frames_per_shot: int | None = None,
+    shots: bool = True,
+    progress: Callable[[float, float], None] | None = None,
+) -> Caption:
+    """`caption` of an open video, or of the stretch `span` of it; `shots=False` captions the whole
+    only (what `vidmm eval` scores)."""
+    span = span or whole(video)
+    shown = sample(video, model.sampling, span, frames)
+    text = caption_of(model, shown)
+    segments, seen = [], list(shown.timestamps)
+    if shots:
+        duration = video.info.duration_s
+        found = video.shots(progress=None if progress is None else lambda t: progress(t, duration))
+        policy = model.sampling
+        clips = video.clips(found, lambda shot: policy.part_count(shot.duration_s, frames_per_shot), short_side=policy.short_side)
+        for batch in _batches(clips):
+            texts = model.caption_frames(np.stack([c.frames.data for c in batch]), np.stack([c.frames.timestamps for c in batch]))
             segments += [Segment(c.start_s, c.end_s, t) for c, t in zip(batch, texts)]
+            seen += [t for c in batch for t in c.frames.timestamps]
+    return Caption(video.path, text, tuple(segments), Evidence.of(seen, video.info.duration_s))
+
+
+def caption_of(model: Captions, shown: Frames) -> str:
+    """The model's caption of the frames it was shown."""
+    return model.caption_frames(shown.data[None], shown.timestamps[None])[0]
+
+
+def _batches(clips: Iterable[ClipWindow]) -> Iterator[list[ClipWindow]]:
+    """Consecutive shots with the same frame count (a rate-sampled model gives longer shots more
+    frames), at most `_SHOTS_PER_BATCH` a batch, so memory stays bounded."""
+    batch: list[ClipWindow] = []
+    for clip in clips:
+        if batch and (len(batch) == _SHOTS_PER_BATCH or len(clip.frames) != len(batch[0].frames)):
+            yield batch
             batch = []
-    return Caption(str(path), text, tuple(segments), Evidence.of(seen, duration))
+        batch.append(clip)
+    if batch:
+        yield batch

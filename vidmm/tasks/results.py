@@ -22,8 +22,9 @@ class Evidence:
 
     @classmethod
     def of(cls, timestamps, duration_s: float) -> Evidence:
+        """From every frame time shown (a frame shown twice, to the whole and to a shot, counts once)."""
         # PTS x time base carries float noise (2.8000000000000003); microseconds are exact enough for any container
-        stamps = tuple(sorted(round(float(t), 6) for t in timestamps))
+        stamps = tuple(sorted({round(float(t), 6) for t in timestamps}))
         seconds = max(1, math.ceil(duration_s))
         covered = len({min(int(t), seconds - 1) for t in stamps})
         return cls(stamps, float(duration_s), len(stamps) / duration_s if duration_s > 0 else 0.0, covered / seconds)

@@ -3,27 +3,26 @@
     from vidmm.train import train
     result = train("configs/train/lite-temporal-classify.yaml")   # TrainResult; vidmm.load(result.checkpoint)
 
-Nothing in the core (io, models, tasks, index) imports this package. Names are imported on first
-use, so reading a manifest does not pull in torch.
+Nothing in the core (io, data, models, tasks, index) imports this package. Names are imported on
+first use, so reading a manifest does not pull in torch.
 """
 
 _EXPORTS = {
-    "ClipFeatures": "cache",
-    "FeatureCache": "cache",
-    "Sampling": "cache",
-    "frame_features": "cache",
-    "EvalReport": "evaluate",
-    "format_report": "evaluate",
-    "TrainResult": "loop",
-    "train": "loop",
-    "Example": "manifest",
-    "clip_frames": "manifest",
-    "ManifestError": "manifest",
-    "read_manifest": "manifest",
-    "write_manifest": "manifest",
-    "Optim": "recipe",
-    "Recipe": "recipe",
-    "load_recipe": "recipe",
+    "ClipFeatures": "vidmm.train.cache",
+    "FeatureCache": "vidmm.train.cache",
+    "frame_features": "vidmm.train.cache",
+    "EvalReport": "vidmm.train.evaluate",
+    "evaluate": "vidmm.train.evaluate",
+    "format_report": "vidmm.train.evaluate",
+    "TrainResult": "vidmm.train.loop",
+    "train": "vidmm.train.loop",
+    "Example": "vidmm.data.manifest",
+    "ManifestError": "vidmm.data.manifest",
+    "read_manifest": "vidmm.data.manifest",
+    "write_manifest": "vidmm.data.manifest",
+    "Optim": "vidmm.train.recipe",
+    "Recipe": "vidmm.train.recipe",
+    "load_recipe": "vidmm.train.recipe",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -34,4 +33,4 @@ def __getattr__(name: str):
         raise AttributeError(f"module 'vidmm.train' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f"vidmm.train.{_EXPORTS[name]}"), name)
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,14 +1,14 @@
 """The feature cache: frame features of a frozen frame encoder, computed once per clip, kept on disk.
 
     cache = FeatureCache("cache/features")
-    clips = frame_features(model, examples, Sampling(num_frames=8), cache)
+    clips = frame_features(model, examples, cache)   # the frames model.sampling says
     clips.features                               # (N, T, D) float32, one row per example kept
 
 Decoding and the frame encoder are nearly all the cost of training a temporal module and heads on a
 CPU; both are frozen, so their output for a clip never changes and an epoch on cached features takes
 seconds. One safetensors file per clip, named by a hash of everything its features depend on: the
-file (path, size, mtime), the clip (start, end), the sampling, and the frame encoder (its config and
-a sample of its weights, which also tells revisions and fine-tuned copies apart). Change any of
+file (path, size, mtime), the clip (start, end), the model's sampling policy, and the frame encoder
+(its config and a sample of its weights, which also tells revisions and fine-tuned copies apart). Change any of
 them and the key changes, so stale features are never read. Files are written aside and renamed
 into place, so a killed run leaves no half-written entry.
 """
@@ -28,17 +28,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from vidmm.io import VideoError
-from vidmm.train.manifest import Example, clip_frames
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Which frames of a clip the encoder sees: `num_frames` segment centres, decoded with the
-    short side at most `short_side` pixels."""
-
-    num_frames: int = 8
-    short_side: int = 224
+from vidmm.data.manifest import Example
+from vidmm.io import SamplingPolicy, VideoError, open_video
+from vidmm.tasks.frames import clip_span, sample
 
 
 @dataclass(frozen=True)
@@ -46,8 +38,8 @@ class ClipFeatures:
     """Cached frame features of the examples that could be read, in manifest order.
 
     features: `(N, T, D)` float32; timestamps: `(N, T)` seconds; examples: the N examples kept;
-    failed: `(path, reason)` of each example skipped because its video could not be read. Uniform
-    sampling always yields `num_frames` frames (a short clip repeats frames), so there is no padding.
+    failed: `(path, reason)` of each example skipped because its video could not be read. A trainable
+    model's policy takes a fixed count of frames (a short clip repeats frames), so there is no padding.
     """
 
     features: torch.Tensor
@@ -97,7 +89,7 @@ def encoder_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def clip_key(example: Example, sampling: Sampling, encoder: str) -> str:
+def clip_key(example: Example, sampling: SamplingPolicy, encoder: str) -> str:
     """The cache key of an example's clip: file identity, clip bounds, sampling and encoder."""
     path = Path(example.video).resolve()
     stat = path.stat()
@@ -108,14 +100,14 @@ def clip_key(example: Example, sampling: Sampling, encoder: str) -> str:
 def frame_features(
     model: torch.nn.Module,
     examples: Sequence[Example],
-    sampling: Sampling,
     cache: FeatureCache,
     *,
     progress: bool | None = None,
 ) -> ClipFeatures:
     """Frame features of every example's clip, from the cache or computed (and cached) now.
 
-    model: a `VideoModel` or `LiteModel` (anything with ``frame_features``). Clips shared by several
+    model: a `VideoModel` or `LiteModel` (anything with ``frame_features``); each clip is sampled
+    as its ``sampling`` policy says, the way every task samples it. Clips shared by several
     examples are computed once. An example whose video cannot be read is skipped and reported in
     ``failed``, not raised. progress: a bar on stderr; None shows it only on a terminal.
     """
@@ -127,7 +119,7 @@ def frame_features(
         clip = example.key()
         if clip not in found:
             try:
-                found[clip] = _clip_features(model, example, sampling, cache, encoder)
+                found[clip] = _clip_features(model, example, cache, encoder)
             except (VideoError, OSError) as e:  # OSError: the file vanished after the manifest was read
                 found[clip] = str(e)
         result = found[clip]
@@ -144,13 +136,14 @@ def frame_features(
 
 
 def _clip_features(
-    model: torch.nn.Module, example: Example, sampling: Sampling, cache: FeatureCache, encoder: str
+    model: torch.nn.Module, example: Example, cache: FeatureCache, encoder: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    key = clip_key(example, sampling, encoder)
+    key = clip_key(example, model.sampling, encoder)
     cached = cache.get(key)
     if cached is not None:
         return cached
-    frames = clip_frames(example, sampling.num_frames, sampling.short_side)
+    with open_video(example.video) as video:
+        frames = sample(video, model.sampling, clip_span(video, example.start_s, example.end_s))
     with torch.no_grad():
         features = model.frame_features(frames.data)[0].float().cpu()  # (T, D)
     timestamps = torch.from_numpy(frames.timestamps)  # (T,)

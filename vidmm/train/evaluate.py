@@ -4,18 +4,19 @@
     print(format_report(report))          # R@1/5/10, MdR, MnR, text→video and video→text
     Path("eval.json").write_text(report.to_json())
 
-Tasks and the model verbs they use (see `vidmm.models.adapters` for the verb list):
+Each clip (`Example.key()`, the whole video without start_s/end_s) is judged by the same code the
+task verbs run (`vidmm.tasks`), sampled as the model's `SamplingPolicy` says: an evaluation number
+is the number of the verb a user runs. Every prediction records the frame times the model saw.
 
-    retrieval  encode_video per clip, encode_text per caption, similarity -> `retrieval_metrics`
-    classify   zero_shot over the manifest's sorted label set; a model with a trained classifier
-               whose labels (``label_names``) include every manifest label is
-               scored by that classifier instead (classify_frames(video, None)), over all its classes
-    qa         choose(video, question, choices) for multiple choice when the model can; otherwise
-               ask_frames (concept models) or answer over the QA head's vocabulary -> `qa_accuracy`
-    caption    caption_frames, one caption per clip against all the clip's captions -> `caption_metrics`
+    retrieval  the embedding `vidmm embed` gives per clip, encode_text per caption -> `retrieval_metrics`
+    classify   `classify` over the manifest's sorted label set (zero-shot); a model with a trained
+               classifier whose labels (``label_names``) include every manifest label is scored by
+               that classifier instead, over all its classes, on its test views
+    qa         `choose` among the choices for multiple choice when the model can; otherwise `ask`
+               -> `qa_accuracy`
+    caption    `caption`'s text for the whole clip against all the clip's captions -> `caption_metrics`
 
-Each clip (`Example.key()`) is decoded once: `frames` frames at segment centres of the clip (or the
-whole video), short side 224. A video that cannot be read is recorded in `failures` and skipped.
+A video that cannot be read is recorded in `failures` and skipped.
 """
 
 from __future__ import annotations
@@ -25,18 +26,24 @@ import sys
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from vidmm.io import Frames, VideoError
-from vidmm.tasks.sampling import short_side
-from vidmm.train.manifest import TASK_FIELDS, Example, clip_frames, read_manifest
+from vidmm.data.manifest import TASK_FIELDS, Example, read_manifest
+from vidmm.io import Span, Video, VideoError, open_video
+from vidmm.tasks.ask import answer_of
+from vidmm.tasks.caption import caption_video
+from vidmm.tasks.classify import classify_video
+from vidmm.tasks.embed import embedding_of
+from vidmm.tasks.frames import clip_span, sample
+from vidmm.tasks.protocol import MultipleChoice, OwnLabels, implements, require
 from vidmm.train.metrics import caption_metrics, classification_metrics, positive_ranks, qa_accuracy, retrieval_metrics
 
 TASKS = tuple(TASK_FIELDS)
+_VERB = {"retrieval": "search", "classify": "classify", "qa": "ask", "caption": "caption"}  # the verb each scores
 _SHOWN_FAILURES = 20
 
 
@@ -68,21 +75,24 @@ def evaluate(
 ) -> EvalReport:
     """Run `model` over a manifest (or its examples) and compute `task`'s metrics.
 
-    frames: frames per clip; default the model's ``num_frames``, else 16. progress: a tqdm bar on
-    stderr (shown only on a terminal). meteor: passed to `caption_metrics` (None: where Java is).
+    frames: frames per clip, as `--frames` in the verbs; default what the model's sampling policy
+    says. progress: a tqdm bar on stderr (shown only on a terminal). meteor: passed to
+    `caption_metrics` (None: where Java is).
     A torch model runs in eval mode and is handed back in the mode it came in.
     Raises ValueError for an unknown task or examples lacking the task's fields, `ManifestError`
     for a bad manifest; a video that cannot be read is a failure in the report, not an error.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {list(TASKS)}")
+    if not (task == "qa" and implements(model, MultipleChoice)):
+        require(model, _VERB[task])
     if isinstance(manifest_path_or_examples, (str, Path)):
         # Missing files are checked here, by decoding, so they become failures instead of an error.
         examples = read_manifest(manifest_path_or_examples, task=task, check_files=False)
     else:
         examples = list(manifest_path_or_examples)
         _check_fields(examples, task)
-    clips = _ClipReader(examples, frames or getattr(model, "num_frames", None) or 16, short_side(model), progress)
+    clips = _Clips(examples, progress)
     run = {"retrieval": _retrieval, "classify": _classify, "qa": _qa, "caption": partial(_caption, meteor=meteor)}[task]
     # A model handed over mid-training is put in eval mode (no dropout) for the run, then back.
     training = isinstance(model, torch.nn.Module) and model.training
@@ -90,7 +100,7 @@ def evaluate(
         model.eval()
     try:
         with torch.inference_mode():
-            metrics, predictions, notes = run(model, clips)
+            metrics, predictions, notes = run(model, clips, frames)
     finally:
         if training:
             model.train()
@@ -113,111 +123,131 @@ def format_report(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-class _ClipReader:
-    """Iterates (examples of a clip, its frames) over the distinct clips, in manifest order, one
-    decoded clip in memory at a time; clips that cannot be read go to `failures` instead."""
+class _Clips:
+    """Runs a judgement on each distinct clip, in manifest order, one open video at a time; clips
+    that cannot be read go to `failures` instead."""
 
-    def __init__(self, examples: list[Example], frames: int, short_side: int, progress: bool):
-        self.examples, self.frames, self.short_side, self.progress = examples, frames, short_side, progress
+    def __init__(self, examples: list[Example], progress: bool):
+        self.examples, self.progress = examples, progress
         self.failures: list[tuple[str, str]] = []
         self.n_examples = 0
 
-    def __iter__(self) -> Iterator[tuple[list[Example], Frames]]:
+    def judge(self, fn: Callable[[list[Example], Video, Span], Any]) -> Iterator[tuple[list[Example], Any]]:
+        """(examples of a clip, fn(those examples, the open video, the clip's span)) per readable clip."""
         groups: dict[tuple, list[Example]] = {}
         for example in self.examples:
             groups.setdefault(example.key(), []).append(example)
-        for group in tqdm(groups.values(), desc="clips", unit="clip", file=sys.stderr, disable=None if self.progress else True):
+        bar = tqdm(groups.values(), desc="clips", unit="clip", file=sys.stderr, disable=None if self.progress else True)
+        for group in bar:
+            first = group[0]
             try:
-                frames = clip_frames(group[0], self.frames, self.short_side)
+                with open_video(first.video) as video:
+                    judged = fn(group, video, clip_span(video, first.start_s, first.end_s))
             except (VideoError, OSError) as e:  # OSError: the file vanished or cannot be opened
-                self.failures.append((str(group[0].video), getattr(e, "reason", str(e))))
+                self.failures.append((str(first.video), getattr(e, "reason", str(e))))
                 continue
             self.n_examples += len(group)
-            yield group, frames
+            yield group, judged
 
 
-# -- tasks: (model, clips) -> (metrics, predictions, notes) ------------------------------------------
+# -- tasks: (model, clips, frames) -> (metrics, predictions, notes) -----------------------------------
 
 def _nothing_read():
     return {}, [], ["no clip could be read"]
 
 
-def _retrieval(model, clips: _ClipReader):
-    videos, queries = [], []  # (1, E) per clip; (clip index, example, caption) per text query
-    for group, frames in clips:
+def _retrieval(model, clips: _Clips, frames: int | None):
+    videos, queries = [], []  # (E,) per clip; (clip index, example, caption) per text query
+    seen = {}  # clip index -> the frame times the model saw
+
+    def embedding(group, video, span):
+        shown = sample(video, model.sampling, span, frames)
+        return embedding_of(model, shown, normalize=False), shown.timestamps
+
+    for group, (vector, times) in clips.judge(embedding):
+        seen[len(videos)] = times
         queries += [(len(videos), example, caption) for example in group for caption in example.captions]
-        videos.append(model.encode_video(frames.data, normalize=False))
+        videos.append(torch.from_numpy(vector))
     if not videos:
         return _nothing_read()
     texts = [caption for _, _, caption in queries]
     text_emb = torch.cat([model.encode_text(texts[i : i + 256], normalize=False) for i in range(0, len(texts), 256)])  # (T, E)
-    sim = model.similarity(torch.cat(videos), text_emb).T.float().cpu().numpy()  # (T, V)
+    sim = model.similarity(torch.stack(videos).to(text_emb), text_emb).T.float().cpu().numpy()  # (T, V)
     text_to_video = np.array([v for v, _, _ in queries])
     first_example = {v: example for v, example, _ in reversed(queries)}  # each clip's first row, to name it
     ranks, best = positive_ranks(sim, text_to_video), sim.argmax(1)
     predictions = [
-        {**_where(example), "caption": caption, "rank": float(rank), "best": _where(first_example[b])}
-        for (_, example, caption), rank, b in zip(queries, ranks, best)
+        {**_where(example, seen[v]), "caption": caption, "rank": float(rank), "best": _where(first_example[b])}
+        for (v, example, caption), rank, b in zip(queries, ranks, best)
     ]
     return retrieval_metrics(sim, text_to_video), predictions, []
 
 
-def _classify(model, clips: _ClipReader):
+def _classify(model, clips: _Clips, frames: int | None):
     labels = sorted({example.label for example in clips.examples})
-    trained = tuple(getattr(model, "label_names", ()))
+    trained = tuple(model.label_names) if implements(model, OwnLabels) else ()
     use_trained = bool(trained) and set(labels) <= set(trained)
     classes = list(trained) if use_trained else labels
+    judge = partial(_labels, model, None if use_trained else labels, frames)
     scores, truth, predictions = [], [], []
-    for group, frames in clips:
-        probs = model.classify_frames(frames.data, None) if use_trained else model.zero_shot(frames.data, labels)[0]
-        probs = probs[0].float().cpu().numpy()  # (C,)
+    for group, result in clips.judge(judge):
+        by_name = {label.name: label.score for label in result.labels}
+        probs = np.array([by_name[c] for c in classes])  # (C,)
         best = int(probs.argmax())
         for example in group:
             scores.append(probs)
             truth.append(classes.index(example.label))
-            predictions.append({**_where(example), "label": example.label, "prediction": classes[best], "score": float(probs[best])})
+            predictions.append(
+                {**_where(example, result.evidence.timestamps), "label": example.label, "prediction": classes[best], "score": float(probs[best])}
+            )
     if not scores:
         return _nothing_read()
     how = f"trained classifier over its {len(classes)} classes" if use_trained else f"zero-shot over the manifest's {len(classes)} labels"
     return classification_metrics(np.stack(scores), truth), predictions, [how]
 
 
-def _qa(model, clips: _ClipReader):
-    choose = getattr(model, "choose", None)
+def _labels(model, labels, frames, group, video, span):
+    return classify_video(model, video, labels, span, frames=frames)
+
+
+def _whole_caption(model, frames, group, video, span):
+    return caption_video(model, video, span, frames=frames, shots=False)
+
+
+def _qa(model, clips: _Clips, frames: int | None):
+    chooses = implements(model, MultipleChoice)
     predictions, notes = [], []
-    for group, frames in clips:
+    if any(example.choices for example in clips.examples) and not chooses:
+        notes.append("the model cannot choose among choices: multiple-choice questions answered open-ended")
+
+    def answers(group, video, span):
+        shown = sample(video, model.sampling, span, frames)
+        said = []
         for example in group:
-            prediction = None
-            if example.choices and choose is not None:
-                try:
-                    probs = choose(frames.data, example.question, list(example.choices))[0]  # (C,)
-                    prediction = example.choices[int(probs.argmax())]
-                except NotImplementedError:  # e.g. a VideoModel without a QA head
-                    choose = None
-                    notes.append("the model cannot choose among choices: multiple-choice questions answered open-ended")
-            if prediction is None:
-                prediction = _open_answer(model, frames, example.question)
-            predictions.append({**_where(example), "question": example.question, "answer": example.answer, "prediction": prediction})
+            if example.choices and chooses:
+                probs = model.choose(shown.data[None], example.question, list(example.choices))[0]  # (C,)
+                said.append(example.choices[int(probs.argmax())])
+            else:
+                said.append(answer_of(model, shown, example.question, video.path, span, video.info.duration_s).text)
+        return said, shown.timestamps
+
+    for group, (said, times) in clips.judge(answers):
+        predictions += [
+            {**_where(example, times), "question": example.question, "answer": example.answer, "prediction": prediction}
+            for example, prediction in zip(group, said)
+        ]
     if not predictions:
         return _nothing_read()
     accuracy = qa_accuracy([p["prediction"] for p in predictions], [p["answer"] for p in predictions])
     return {"accuracy": accuracy}, predictions, notes
 
 
-def _open_answer(model, frames: Frames, question: str) -> str:
-    """An open-ended answer: a concept model's `ask_frames`, else the QA head's most likely answer."""
-    ask_frames = getattr(model, "ask_frames", None)
-    if ask_frames is not None:
-        return ask_frames(frames.data, frames.timestamps, question)[0].text
-    probs = model.answer(frames.data, question)[0]  # (A,)
-    return model.config.qa.answers[int(probs.argmax())]
-
-
-def _caption(model, clips: _ClipReader, *, meteor: bool | None):
+def _caption(model, clips: _Clips, frames: int | None, *, meteor: bool | None):
     predictions = []
-    for group, frames in clips:
-        caption = model.caption_frames(frames.data, frames.timestamps)[0]
-        predictions.append({**_where(group[0]), "prediction": caption, "references": [c for e in group for c in e.captions]})
+    for group, result in clips.judge(partial(_whole_caption, model, frames)):
+        predictions.append(
+            {**_where(group[0], result.evidence.timestamps), "prediction": result.text, "references": [c for e in group for c in e.captions]}
+        )
     if not predictions:
         return _nothing_read()
     metrics = caption_metrics([p["prediction"] for p in predictions], [p["references"] for p in predictions], meteor=meteor)
@@ -237,8 +267,12 @@ def _check_fields(examples: list[Example], task: str) -> None:
         raise ValueError(f"{len(lacking)} example(s) lack the {task} fields {TASK_FIELDS[task]}, e.g. {lacking[0]}")
 
 
-def _where(example: Example) -> dict[str, Any]:
-    return {"video": str(example.video), "start_s": example.start_s, "end_s": example.end_s, "line": example.line}
+def _where(example: Example, timestamps=None) -> dict[str, Any]:
+    """Which clip a prediction is about, and (where given) the frame times the model saw of it."""
+    where = {"video": str(example.video), "start_s": example.start_s, "end_s": example.end_s, "line": example.line}
+    if timestamps is not None:
+        where["timestamps"] = [round(float(t), 6) for t in timestamps]
+    return where
 
 
 def _plain(value):

@@ -31,17 +31,15 @@ import torch.nn as nn
 from safetensors.torch import load_model
 from tqdm import tqdm
 
+from vidmm.data.manifest import read_manifest
+from vidmm.models import registry
 from vidmm.models.config import ModelConfig
-from vidmm.models.lite import LiteModel
 from vidmm.models.model import VideoModel
 from vidmm.train.cache import ClipFeatures, FeatureCache, frame_features, show_progress
-from vidmm.train.manifest import read_manifest
 from vidmm.train.objectives import OBJECTIVES, Objective, Targets
 from vidmm.train.probe import fit_probe
 from vidmm.train.recipe import Recipe, load_recipe
 
-# Families that expose `frame_features` / `encode_features`, the split training on a cache needs.
-TRAINABLE = {"vidmm": VideoModel, "lite": LiteModel}
 # The trainable parts, each with the config field that shapes it: a part is kept from the base
 # model when that field is unchanged by the recipe, and starts afresh otherwise.
 PARTS = {"temporal": "temporal", "retrieval": "retrieval", "classifier": "labels", "qa": "qa", "captioner": "caption"}
@@ -73,15 +71,18 @@ def train(recipe: Recipe | str | Path, *, progress: bool | None = None) -> Train
     seed_everything(recipe.seed)
     train_set = read_manifest(recipe.train, task=objective.manifest_task)
     val_set = read_manifest(recipe.val, task=objective.manifest_task) if recipe.val is not None else train_set
-    base = base_model(recipe.model).to(recipe.device).eval()
+    # The recipe's sampling is an override like the others: the saved model records it, so every
+    # verb and `vidmm eval` show the trained model the frames it was trained on.
+    overrides = merged(recipe.overrides, {"sampling": dict(recipe.sampling)}) if recipe.sampling else recipe.overrides
+    base = base_model(recipe.model, overrides).to(recipe.device).eval()
     cache = FeatureCache(recipe.cache)
-    train_clips = frame_features(base, train_set, recipe.sampling, cache, progress=progress)
-    val_clips = frame_features(base, val_set, recipe.sampling, cache, progress=progress)
+    train_clips = frame_features(base, train_set, cache, progress=progress)
+    val_clips = frame_features(base, val_set, cache, progress=progress)
     failed = train_clips.failed + val_clips.failed
     for path, reason in failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
 
-    config = objective.configure(merge(base.config, recipe.overrides), train_clips.examples)
+    config = objective.configure(base.config, train_clips.examples)
     model = with_config(base, config).to(recipe.device)
     for encoder in (model.frame_encoder, model.text_encoder):
         encoder.requires_grad_(False)  # frozen: what makes the cached features valid
@@ -243,32 +244,37 @@ def _probe(model, objective, recipe, train, val, train_targets, val_targets, fai
 # -- building the model ------------------------------------------------------------------------
 
 
-def base_model(model: str | Path | Mapping[str, Any]) -> VideoModel:
-    """The starting model: a registered name, a saved folder, or a config mapping."""
-    if isinstance(model, Mapping):
-        family = model.get("family", "vidmm")
-        if family not in TRAINABLE:
-            raise ValueError(f"family {family!r} cannot train on cached features; expected one of {sorted(TRAINABLE)}")
-        return TRAINABLE[family].from_config(model)
-    from vidmm.models.registry import load
+def base_model(model: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> VideoModel:
+    """The starting model, with `overrides` merged into its config (``{"temporal": {"kind": …}}``).
 
-    loaded = load(model)
-    if not isinstance(loaded, VideoModel):
-        raise ValueError(f"{model!r} is a {type(loaded).__name__}, which cannot train on cached features")
-    return loaded
+    A registered name or a config mapping is built from the merged config, so an override of the
+    frame encoder (a readout, a tower) builds that encoder, and the features cached are the ones
+    the saved config names. A saved model folder is loaded, and may not change its frame encoder.
+    """
+    overrides = overrides or {}
+    named = registry.spec(str(model)) if not isinstance(model, Mapping) else None
+    if isinstance(model, Mapping) or named is not None:
+        config = merged(model if isinstance(model, Mapping) else named.config, overrides)
+        family = registry.family(config.get("family", "vidmm"))
+        if not family.trainable:
+            raise ValueError(f"a {config.get('family')!r} model cannot train on cached frame features")
+        return family.from_config(config)
+    loaded = registry.load(model)
+    if not loaded.trainable:
+        raise ValueError(f"{model!r} is a {type(loaded).__name__}, which cannot train on cached frame features")
+    config = ModelConfig.from_dict(merged(loaded.config.to_dict(), overrides))
+    if (config.frame_encoder, config.concepts) != (loaded.config.frame_encoder, loaded.config.concepts):
+        raise ValueError(f"{model}: a saved model keeps its frame encoder; start from a registered name to change it")
+    return with_config(loaded, config)
 
 
-def merge(config: ModelConfig, overrides: Mapping[str, Any]) -> ModelConfig:
-    """The config with nested `overrides` merged in (``{"temporal": {"kind": "transformer"}}``)."""
-
-    def deep(base: dict, new: Mapping) -> dict:
-        merged = dict(base)
-        for key, value in new.items():
-            nested = isinstance(value, Mapping) and isinstance(base.get(key), dict)
-            merged[key] = deep(base[key], value) if nested else value
-        return merged
-
-    return ModelConfig.from_dict(deep(config.to_dict(), overrides))
+def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with nested `overrides` merged in, at any depth."""
+    result = dict(base)
+    for key, value in overrides.items():
+        nested = isinstance(value, Mapping) and isinstance(base.get(key), Mapping)
+        result[key] = merged(base[key], value) if nested else value
+    return result
 
 
 def with_config(base: VideoModel, config: ModelConfig) -> VideoModel:

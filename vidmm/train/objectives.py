@@ -21,7 +21,7 @@ from vidmm.models.config import CaptionConfig, ModelConfig, QAConfig
 from vidmm.models.heads import info_nce
 from vidmm.models.model import choice_text
 from vidmm.models.text_encoders import TextFeatures
-from vidmm.train.manifest import Example
+from vidmm.data.manifest import Example
 from vidmm.train.metrics import caption_metrics, classification_metrics, qa_accuracy, retrieval_metrics
 
 EVAL_BATCH = 256  # rows per forward pass when scoring a split: bounds memory on large sets

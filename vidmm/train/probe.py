@@ -2,7 +2,7 @@
 
 The quick, strong baseline every trained temporal module has to beat. The fitted regression is
 written into the model's classifier head (`config.labels` in the order of the classes), with the
-feature standardisation folded into its weights, so `vidmm.load(folder).classify_frames(video)`
+feature standardisation folded into its weights, so `vidmm.load(folder).classify_own(video)`
 gives the probe's probabilities with no scikit-learn at inference.
 """
 

@@ -6,7 +6,7 @@
     task: classify                   # retrieval | classify | qa | choice | caption | probe
     train: data/train.jsonl          # manifests; paths are relative to the recipe file
     val: data/val.jsonl
-    sampling: {num_frames: 8, short_side: 224}
+    sampling: {num_frames: 8}        # merged into the model's sampling policy, and saved with it
     optim: {epochs: 10, batch_size: 32, lr: 1.0e-3, weight_decay: 0.05, warmup: 0.1, grad_clip: 1.0, patience: 3}
     seed: 0
     out: runs/lite-temporal-classify # checkpoints best/ and last/, metrics.jsonl
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from vidmm.models.config import _from_dict
-from vidmm.train.cache import Sampling
+from vidmm.io import SamplingPolicy
+from vidmm.models.config import from_dict
 from vidmm.train.objectives import OBJECTIVES
 
 TASKS = tuple(OBJECTIVES)
@@ -61,7 +61,7 @@ class Recipe:
     cache: Path
     val: Path | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
-    sampling: Sampling = field(default_factory=Sampling)
+    sampling: Mapping[str, Any] = field(default_factory=dict)
     optim: Optim = field(default_factory=Optim)
     seed: int = 0
     device: str = "cpu"
@@ -69,6 +69,9 @@ class Recipe:
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {', '.join(TASKS)}")
+        fields = {f.name for f in dataclasses.fields(SamplingPolicy)}
+        if unknown := set(self.sampling) - fields:
+            raise ValueError(f"sampling has no field(s) {sorted(unknown)}; expected some of {sorted(fields)}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], root: str | Path = ".") -> Recipe:
@@ -82,7 +85,7 @@ class Recipe:
         model = data.get("model")
         if isinstance(model, str) and (root / model).is_dir():
             data["model"] = str(root / model)
-        return _from_dict(cls, data)  # nested dataclasses typed, unknown keys rejected
+        return from_dict(cls, data)  # nested dataclasses typed, unknown keys rejected
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

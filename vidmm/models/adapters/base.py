@@ -1,4 +1,4 @@
-"""What every hub adapter shares: its config, loading through `hub.pretrained`, saving, device."""
+"""What every hub adapter shares: its config, loading through `hub.pretrained`, saving, sampling."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-import torch
 import torch.nn as nn
 
-from ..file_tasks import FileTasks, Parameters
+from vidmm.io import SamplingPolicy
+
 from ..hub import HubOptions, is_local, pretrained
+from ..shared import ModelBase
 
 ADAPTER_CONFIG = "vidmm.json"  # beside transformers' own config.json in a saved adapter folder
 
@@ -52,26 +53,18 @@ class AdapterConfig:
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
-class FrameAnswer:
-    """An answer to a question about a video: text, score in [0, 1], and the spans (s) it rests on."""
-
-    text: str
-    score: float
-    spans: tuple[tuple[float, float], ...]
-
-
-class HubAdapter(FileTasks, Parameters, nn.Module):
+class HubAdapter(ModelBase, nn.Module):
     """A transformers model + its processor, built from an `AdapterConfig`.
 
-    Subclasses name their transformers classes and default frame count, and add the task verbs.
+    Subclasses name their transformers classes and default frame count, and add the verbs of the
+    tasks their model serves (see the package docstring); a task's verb that is not there is a
+    task the model does not do.
     """
 
-    family: ClassVar[str]
+    family: ClassVar[str]  # set by `register_family`
     hf_class: ClassVar[str]  # e.g. "XCLIPModel"
     processor_class: ClassVar[str] = "AutoProcessor"
     default_frames: ClassVar[int] = 8
-    similarity_metric: ClassVar[str] = "cosine"  # what `similarity` computes, for vector indexes
 
     def __init__(self, config: AdapterConfig, model: nn.Module, processor: Any):
         super().__init__()
@@ -115,42 +108,18 @@ class HubAdapter(FileTasks, Parameters, nn.Module):
         return path
 
     @property
-    def num_frames(self) -> int:
-        return self.config.num_frames
+    def decode_short_side(self) -> int:
+        """The short side to decode frames at. The processors resize to 224 or less, so decoding
+        larger only costs time; an adapter whose processor keeps more says so."""
+        return 224
 
     @property
-    def frames_per_second(self) -> float | None:
-        return self.config.frames_per_second
-
-    @property
-    def clip_s(self) -> float | None:
-        return self.config.clip_s
-
-    @property
-    def views(self) -> int:
-        return self.config.views
-
-    # The task verbs (see the package docstring): an adapter overrides those its model serves, and
-    # the others say so in one sentence instead of an AttributeError.
-    label_names: tuple[str, ...] = ()  # a closed-set classifier's own labels
-
-    def encode_video(self, video, normalize: bool = True) -> torch.Tensor:
-        raise self.unsupported("embed videos (search, index, embed)")
-
-    def encode_text(self, texts, normalize: bool = True) -> torch.Tensor:
-        raise self.unsupported("embed text (search)")
-
-    def zero_shot(self, video, labels):
-        raise self.unsupported("classify zero-shot (with --labels)")
-
-    def classify_frames(self, video, labels=None) -> torch.Tensor:
-        raise self.unsupported("classify")
-
-    def caption_frames(self, video, timestamps=None) -> list[str]:
-        raise self.unsupported("caption")
-
-    def ask_frames(self, video, timestamps, question: str) -> list[FrameAnswer]:
-        raise self.unsupported("answer questions")
-
-    def unsupported(self, task: str) -> NotImplementedError:
-        return NotImplementedError(f"{self.config.source} ({self.family}) does not {task}; see `vidmm models`")
+    def sampling(self) -> SamplingPolicy:
+        config = self.config
+        return SamplingPolicy(
+            num_frames=config.num_frames,
+            frames_per_second=config.frames_per_second,
+            short_side=self.decode_short_side,
+            clip_s=config.clip_s,
+            views=config.views,
+        )

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-from ..lite import frame_ends
+from ..families import register_family
+from ..outputs import FrameAnswer
 from ..preprocess import Video
-from .base import AdapterConfig, FrameAnswer, HubAdapter
+from .base import AdapterConfig, HubAdapter
 from .frames import pixel_values
 
 
+@register_family("git", model_types=("git",))
 class GitAdapter(HubAdapter):
     """`GitForCausalLM` + its `GitProcessor`; verbs `caption_frames` and `ask_frames`.
 
@@ -32,7 +33,6 @@ class GitAdapter(HubAdapter):
     text independent of the others (finished rows are padded, and the padding is dropped).
     """
 
-    family = "git"
     hf_class = "GitForCausalLM"
     default_frames = 6
 
@@ -74,7 +74,7 @@ class GitAdapter(HubAdapter):
 
         score: the probability of that exact answer, the product of its tokens' probabilities
         (softmax of the raw logits), the closing [SEP] included; 1.0 would mean no other answer was
-        possible. spans: the whole sampled range, since every answer attends to every frame.
+        possible. Every answer attends to every frame, so it rests on all of them.
         """
         pixels = self.pixels(video)  # (B, F, 3, S, S)
         B = pixels.shape[0]
@@ -91,11 +91,8 @@ class GitAdapter(HubAdapter):
         answer_ids = out.sequences[:, prompt_ids.shape[1] :]  # (B, N)
         texts = tokenizer.batch_decode(answer_ids, skip_special_tokens=True)
         scores = self._answer_probability(answer_ids, torch.stack(out.logits, dim=1))  # (B,)
-        times = np.broadcast_to(np.asarray(timestamps, dtype=np.float64), (B, np.shape(timestamps)[-1]))
-        return [
-            FrameAnswer(text.strip(), float(score), ((float(t[0]), float(frame_ends(t)[-1])),))
-            for text, score, t in zip(texts, scores, times)
-        ]
+        every_frame = tuple(range(video.shape[-4]))  # T of (…, T, H, W, 3)
+        return [FrameAnswer(text.strip(), float(score), every_frame) for text, score in zip(texts, scores)]
 
     def _answer_probability(self, ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Generated ids `(B, N)` and their step logits `(B, N, V)` -> each answer's probability `(B,)`,

@@ -23,9 +23,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..lite import frame_ends
+from vidmm.io.timeline import frame_ends
+
+from ..families import register_family
+from ..outputs import FrameAnswer
 from ..preprocess import Video, as_batch
-from .base import FrameAnswer, HubAdapter
+from .base import HubAdapter
 
 DEFAULT_PROMPT = "Describe this video in detail."
 
@@ -39,11 +42,11 @@ class Generated:
     logprob: float
 
 
+@register_family("smolvlm", model_types=("smolvlm",))
 class SmolVLMAdapter(HubAdapter):
     """SmolVLM2 video-instruct models (256M, 500M, 2.2B): ``caption_frames``, ``ask_frames``,
     ``generate_frames``. Decoding is greedy, at most ``config.max_new_tokens`` tokens."""
 
-    family = "smolvlm"
     hf_class = "AutoModelForImageTextToText"
     default_frames = 64  # the processor's video_sampling.max_frames (taken at 1 frame/s)
 
@@ -56,29 +59,24 @@ class SmolVLMAdapter(HubAdapter):
         processor = self.processor.video_processor
         return max(processor.size["longest_edge"], processor.max_image_size["longest_edge"])
 
-    def caption_frames(self, video: Video, timestamps, *, duration_s: float | None = None) -> list[str]:
+    def caption_frames(self, video: Video, timestamps) -> list[str]:
         """A caption per video, from the prompt ``config.prompt`` (default: "Describe this video in detail.")."""
-        return self.generate_frames(video, timestamps, self.config.prompt or DEFAULT_PROMPT, duration_s=duration_s)
+        return self.generate_frames(video, timestamps, self.config.prompt or DEFAULT_PROMPT)
 
-    def generate_frames(self, video: Video, timestamps, prompt: str, *, duration_s: float | None = None) -> list[str]:
+    def generate_frames(self, video: Video, timestamps, prompt: str) -> list[str]:
         """The model's reply to a free `prompt` about each video."""
-        return [reply.text for reply in self.replies(video, timestamps, prompt, duration_s=duration_s)]
+        return [reply.text for reply in self.replies(video, timestamps, prompt)]
 
-    def ask_frames(
-        self, video: Video, timestamps, question: str, *, duration_s: float | None = None
-    ) -> list[FrameAnswer]:
+    def ask_frames(self, video: Video, timestamps, question: str) -> list[FrameAnswer]:
         """An answer per video. score: the probability the model gives its whole (greedy) answer, the
         product of its tokens' probabilities, end-of-utterance included when reached. The answer
-        rests on every frame shown, so its one span runs from the first frame to one step past the last."""
-        replies = self.replies(video, timestamps, question, duration_s=duration_s)
-        times = _times(timestamps, len(replies))
-        return [
-            FrameAnswer(reply.text, math.exp(reply.logprob), ((float(t[0]), float(frame_ends(t)[-1])),))
-            for reply, t in zip(replies, times)
-        ]
+        rests on every frame shown."""
+        replies = self.replies(video, timestamps, question)
+        every_frame = tuple(range(as_batch(video).shape[1]))
+        return [FrameAnswer(reply.text, math.exp(reply.logprob), every_frame) for reply in replies]
 
     @torch.inference_mode()
-    def replies(self, video: Video, timestamps, text: str, *, duration_s: float | None = None) -> list[Generated]:
+    def replies(self, video: Video, timestamps, text: str) -> list[Generated]:
         """Greedy replies to `text`, one per video of `video` `(T, H, W, 3)` or `(B, T, H, W, 3)`.
 
         Videos go through one at a time: each gets the prompt and pixels a single call would, with
@@ -87,7 +85,7 @@ class SmolVLMAdapter(HubAdapter):
         videos = as_batch(video)  # (B, T, H, W, 3)
         replies = []
         for frames, times in zip(videos, _times(timestamps, len(videos))):
-            inputs = self.inputs(frames.cpu().numpy(), times, text, duration_s=duration_s)
+            inputs = self.inputs(frames.cpu().numpy(), times, text)
             out = self.model.generate(
                 **inputs.to(self.device, dtype=self.dtype),
                 do_sample=False,
@@ -102,15 +100,14 @@ class SmolVLMAdapter(HubAdapter):
             replies.append(Generated(text_out, tuple(new.tolist()), float(logprobs.float().sum())))
         return replies
 
-    def inputs(self, frames: np.ndarray, timestamps: Sequence[float], text: str, *, duration_s: float | None = None):
+    def inputs(self, frames: np.ndarray, timestamps: Sequence[float], text: str):
         """The processor's model inputs for one video: uint8 `frames` `(T, H, W, 3)` at `timestamps` (s).
 
-        `duration_s` is the video's length, which the prompt names in whole seconds; without it,
-        the last frame's time plus half a frame step (exact for vidmm's segment-centre sampling).
+        The prompt names the video's length in whole seconds: the last frame's time plus half a
+        frame step, exact for vidmm's segment-centre sampling of a whole video or shot.
         """
         times = np.asarray(timestamps, dtype=np.float64)
-        if duration_s is None:
-            duration_s = float(times[-1] + (frame_ends(times)[-1] - times[-1]) / 2)
+        duration_s = float(times[-1] + (frame_ends(times)[-1] - times[-1]) / 2)
         # The processor takes a frame's time to be frames_indices / fps: with fps 1 the "indices"
         # are the times themselves. do_sample_frames=False keeps it from resampling these frames.
         metadata = dict(total_num_frames=len(times), fps=1.0, frames_indices=times.tolist(), duration=duration_s)

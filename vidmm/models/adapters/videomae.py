@@ -5,28 +5,24 @@ of a fixed label set.
       -> ViT over 2-frame x 16 x 16 tubelets, mean-pooled -> logits over its labels (B, C)
 
 The Kinetics checkpoints were trained on 16 frames taken every 4th frame (about 2 s of a 30 fps
-clip) and tested on several such clips x 3 crops, averaged. vidmm shows one view: 16 frames spread
-evenly over the whole video, centre-cropped by the processor. That fits the short clips Kinetics
-is made of (10 s); on long videos it sees the gist at a coarser time step than it was trained on.
+clip) and tested on several such clips x 3 crops, averaged. vidmm shows it 5 such clips spread
+over the video (its config's `clip_s` and `views`), centre-cropped by the processor, and averages.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 
+from ..families import register_family
 from ..preprocess import Video
 from .base import HubAdapter
 from .frames import pixel_values
 
-_FREE_LABELS = "rank free-text labels (it knows only its own labels: leave labels out)"
 
-
+@register_family("videomae", model_types=("videomae",))
 class VideoMAEAdapter(HubAdapter):
     """`VideoMAEForVideoClassification` + `VideoMAEImageProcessor`: a closed-set classifier."""
 
-    family = "videomae"
     hf_class = "VideoMAEForVideoClassification"
     processor_class = "AutoImageProcessor"
     default_frames = 16
@@ -38,26 +34,12 @@ class VideoMAEAdapter(HubAdapter):
 
     @property
     def label_names(self) -> tuple[str, ...]:
-        """The classifier's labels, in class-id order (the columns of `classify_frames`)."""
+        """The classifier's labels, in class-id order (the columns of `classify_own`)."""
         id2label = self.model.config.id2label
         return tuple(id2label[i] for i in range(len(id2label)))
 
     @torch.inference_mode()
-    def classify_frames(self, video: Video, labels: Sequence[str] | None = None) -> torch.Tensor:
-        """Probabilities `(B, C)` over `label_names`: the model card's ``logits.softmax(-1)``.
-
-        labels must be None: the classifier knows only its own labels.
-        """
-        if labels is not None:
-            raise self.unsupported(_FREE_LABELS)
+    def classify_own(self, video: Video) -> torch.Tensor:
+        """Probabilities `(B, C)` over `label_names`: the model card's ``logits.softmax(-1)``."""
         pixels = pixel_values(self.processor, video, self.model_frames, self.device, self.dtype)
         return self.model(pixel_values=pixels).logits.softmax(-1)
-
-    def zero_shot(self, video: Video, labels: Sequence[str]):
-        raise self.unsupported(_FREE_LABELS)
-
-    def encode_text(self, texts: Sequence[str], normalize: bool = True):
-        raise self.unsupported("embed text, so it cannot search (use an X-CLIP or CLIP model)")
-
-    def encode_video(self, video: Video, normalize: bool = True):
-        raise self.unsupported("embed videos for search (use an X-CLIP or CLIP model)")

@@ -18,15 +18,16 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..families import register_family
 from ..preprocess import Video
 from .base import HubAdapter
 from .frames import pixel_values, standing_for
 
 
+@register_family("xclip", model_types=("xclip",))
 class XClipAdapter(HubAdapter):
     """`XCLIPModel` + `XCLIPProcessor` (a VideoMAE image processor and a CLIP tokenizer)."""
 
-    family = "xclip"
     hf_class = "XCLIPModel"
     default_frames = 8
 
@@ -76,9 +77,3 @@ class XClipAdapter(HubAdapter):
         length = video.shape[-4]  # T of (…, T, H, W, 3)
         owner = torch.from_numpy(standing_for(length, pixels.shape[1])).to(self.device)
         return probs, self.similarity(frames, texts)[:, owner]  # (B, T, N)
-
-    def classify_frames(self, video: Video, labels: Sequence[str] | None = None) -> torch.Tensor:
-        """Probabilities `(B, N)` over `labels`; X-CLIP is open-set, so labels are required."""
-        if labels is None:
-            raise self.unsupported("classify without labels (it is open-set: pass the labels to rank)")
-        return self.zero_shot(video, labels)[0]

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from vidmm.train.manifest import Example, ManifestError, read_manifest, write_manifest
+from vidmm.data.manifest import Example, ManifestError, read_manifest, write_manifest
 
 
 @pytest.fixture

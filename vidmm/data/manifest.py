@@ -95,21 +95,6 @@ def write_manifest(path: str | Path, examples: Iterable[Example]) -> Path:
     return path
 
 
-def clip_frames(example: Example, frames: int, short_side: int | None = 224):
-    """`frames` frames at the segment centres of the example's clip (the whole video without
-    start_s/end_s; an end past the video's end is cut there) -> `vidmm.io.Frames`. Raises `VideoError`
-    subclasses. (vidmm.io is imported here: reading a manifest needs no decoder.)"""
-    from vidmm.io import VideoError, open_video, span_times
-
-    with open_video(example.video) as video:
-        duration = video.info.duration_s
-        start = example.start_s or 0.0
-        end = duration if example.end_s is None else min(example.end_s, duration)
-        if start >= duration:
-            raise VideoError(str(example.video), f"clip starts at {start:.3f} s, after the video ends ({duration:.3f} s)")
-        return video.frames_at(span_times(start, end, frames), short_side=short_side)
-
-
 def _rows(path: Path, problems: list[str]) -> Iterable[tuple[int, dict]]:
     """(line number, raw row) pairs; unparsable lines go to `problems`."""
     if path.suffix == ".csv":

@@ -1,0 +1,154 @@
+"""What made an index: the model (by name and fingerprint) and the window settings, in its `meta` table.
+
+Vectors compare only with vectors of the same model in the same configuration, and moments only
+across windows of one size; so an index records both when it is made and refuses others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+from vidmm.index.errors import ModelMismatchError, WindowMismatchError
+from vidmm.index.tables import append, readable
+
+_META = pa.schema(
+    [
+        ("model", pa.string()),
+        ("fingerprint", pa.string()),
+        ("created_at", pa.timestamp("s", "UTC")),
+        ("window_s", pa.float64()),
+        ("stride_s", pa.float64()),
+        ("frames_per_window", pa.int32()),
+    ]
+)
+
+# Config fields added after indexes were first written, each with the value that embeds as before
+# it existed: at that value a field is left out of fingerprints, so older indexes still match.
+# A new config field goes here too (tests/test_index.py pins the registered models' fingerprints).
+_ADDED_FIELDS: dict[tuple[str, ...], Any] = {("temporal", "width"): None, ("clip_s",): None, ("views",): 1}
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Index windows: `length_s` long every `stride_s`, `frames` frames each (None: not given)."""
+
+    length_s: float | None
+    stride_s: float | None
+    frames: int | None
+
+    def describe(self) -> str:
+        return f"{self.length_s:g} s every {self.stride_s:g} s with {self.frames} frames"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What an index's `meta` table says made it; window None for indexes made before it was kept."""
+
+    model: str
+    fingerprint: str
+    window: WindowSpec | None
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def read(db) -> Recorded | None:
+    """The index's record, or None where nothing was ever added."""
+    meta = readable(db, "meta")
+    if meta is None:
+        return None
+    row = meta.to_arrow().to_pylist()[0]
+    window = None
+    if row.get("window_s") is not None:
+        window = WindowSpec(row["window_s"], row["stride_s"], row["frames_per_window"])
+    return Recorded(row["model"], row["fingerprint"], window)
+
+
+def write(db, name: str, found: str, window: WindowSpec) -> None:
+    settings = {"window_s": window.length_s, "stride_s": window.stride_s, "frames_per_window": window.frames}
+    append(db, "meta", [{"model": name, "fingerprint": found, "created_at": now(), **settings}], _META)
+
+
+def check_model(where: str, recorded: Recorded | None, name: str, model) -> str:
+    """The fingerprint to keep writing under: `model`'s (a new index) or the recorded one, if it is
+    `model`'s now or as indexes before 2026-11-29 computed it. Raises `ModelMismatchError`."""
+    found = fingerprint(model)
+    if recorded is None:
+        return found
+    if name != recorded.model:
+        raise ModelMismatchError(
+            f"{where} holds vectors from model {recorded.model!r}, not from {name!r}; use that model, or another index folder"
+        )
+    if recorded.fingerprint not in (found, legacy_fingerprint(model)):
+        raise ModelMismatchError(
+            f"{where} holds vectors from another configuration of {name!r} (fingerprint "
+            f"{recorded.fingerprint}, now {found}): its vectors would not compare; index again into another folder"
+        )
+    return recorded.fingerprint
+
+
+def check_window(where: str, recorded: Recorded | None, asked: WindowSpec, default: WindowSpec) -> WindowSpec:
+    """The index's own window settings; for an index that has none yet, those `asked` (None
+    fields: from `default`). Raises `WindowMismatchError` where a field asked for differs from the
+    index's own."""
+    if recorded is None or recorded.window is None:
+        return WindowSpec(*(a if a is not None else d for a, d in zip(_fields(asked), _fields(default))))
+    kept = recorded.window
+    if any(a is not None and a != k for a, k in zip(_fields(asked), _fields(kept))):
+        wanted = WindowSpec(*(a if a is not None else k for a, k in zip(_fields(asked), _fields(kept))))
+        raise WindowMismatchError(
+            f"{where} holds windows of {kept.describe()}, not {wanted.describe()}; leave those "
+            "options out to use the index's own, or use another index folder"
+        )
+    return kept
+
+
+def _fields(window: WindowSpec) -> tuple:
+    return window.length_s, window.stride_s, window.frames
+
+
+def fingerprint(model) -> str:
+    """A short hash of what the model's vectors depend on: its config, less the parts that do not
+    change how a given frame embeds.
+
+    A tower's ``hf_config`` is left out: it is read from the weights' folder at load time and
+    carries that folder's path and the transformers version, so a moved venv or a transformers
+    upgrade changed the hash of an unchanged model (the tower's `source` still counts). So is a
+    model's ``sampling``: which frames it is shown, recorded per index as its window settings.
+    """
+    return _hash(_without(_embedding_config(model), "hf_config"))
+
+
+def legacy_fingerprint(model) -> str:
+    """The fingerprint as indexes made before 2026-11-29 recorded it (with ``hf_config``)."""
+    return _hash(_embedding_config(model))
+
+
+def _embedding_config(model) -> dict:
+    config = model.config.to_dict()
+    config.pop("sampling", None)
+    for *parents, name in _ADDED_FIELDS:
+        holder = config
+        for key in parents:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and name in holder and holder[name] == _ADDED_FIELDS[(*parents, name)]:
+            del holder[name]
+    return config
+
+
+def _hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _without(value: Any, key: str) -> Any:
+    """`value` with every dict entry named `key` removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without(v, key) for k, v in value.items() if k != key}
+    return value

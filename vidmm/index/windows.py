@@ -1,0 +1,188 @@
+"""The `windows` table: one row per clip window of a done video, with its vector; embedding windows,
+scoring them for a query, and the approximate index over them.
+
+Search is exact (every window scored with the model's own `similarity`) until the table holds
+`ann_min_rows` windows; then the index gets an approximate one (IVF + HNSW over 8-bit scalar
+quantised vectors, in the model's metric: cosine, or dot for lite), which search uses only to pick
+candidate videos, whose windows are then all scored exactly: moments and scores stay exact.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from vidmm.io import ClipWindow
+from vidmm.index.tables import append, has, id_list, readable
+
+ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
+_BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
+_CHUNK = 65_536  # vectors scored per similarity call in search
+_CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
+
+
+def _schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            ("video_id", pa.string()),
+            ("path", pa.string()),
+            ("start_s", pa.float64()),
+            ("end_s", pa.float64()),
+            ("model", pa.string()),
+            ("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+class Windows:
+    """The `windows` table of an index."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def table(self):
+        """The table, or None while it does not exist."""
+        return readable(self.db, "windows")
+
+    def video_ids(self) -> set[str]:
+        table = self.table()
+        if table is None:
+            return set()
+        return set(table.search().select(["video_id"]).limit(None).to_arrow()["video_id"].to_pylist())
+
+    def add(self, vid: str, path: str, spans: np.ndarray, vectors: np.ndarray, model_tag: str) -> None:
+        """Store one video's windows, spans `(N, 2)` and vectors `(N, E)`, in one commit: all or none."""
+        rows = {
+            "video_id": [vid] * len(spans),
+            "path": [path] * len(spans),
+            "start_s": spans[:, 0],
+            "end_s": spans[:, 1],
+            "model": [model_tag] * len(spans),
+            "vector": pa.FixedSizeListArray.from_arrays(vectors.reshape(-1), vectors.shape[1]),
+        }
+        append(self.db, "windows", rows, _schema(vectors.shape[1]))
+
+    def copy(self, source: str, n_windows: int, vid: str, path: str) -> np.ndarray | None:
+        """Re-file the `n_windows` windows of video `source` under `vid` and `path` in one commit;
+        their spans `(N, 2)`, or None where there is nothing whole to copy."""
+        table = self.table()
+        if table is None or source == vid:
+            return None
+        rows = table.search().where(f"video_id = '{source}'").limit(None).to_arrow()
+        if rows.num_rows != n_windows:  # the ledger and the windows disagree: trust neither, decode
+            return None
+        for name, value in (("video_id", vid), ("path", path)):
+            rows = rows.set_column(rows.schema.get_field_index(name), name, pa.array([value] * rows.num_rows, pa.string()))
+        table.add(rows)
+        return np.stack([rows["start_s"].to_numpy(), rows["end_s"].to_numpy()], axis=1)
+
+    def delete(self, ids: set[str]) -> None:
+        if ids and has(self.db, "windows"):
+            self.db.open_table("windows").delete(f"video_id IN ({id_list(ids)})")
+
+    def compact(self) -> None:
+        """Merge the small files of per-video commits and prune versions past LanceDB's retention.
+
+        Without it every video leaves its own fragment, and a search over an archive opens
+        thousands of files. Compaction is one more atomic commit: a reader sees before or after.
+        """
+        if has(self.db, "windows"):
+            self.db.open_table("windows").optimize()
+
+    # -- the approximate index ----------------------------------------------------------------
+
+    def has_ann(self, table) -> bool:
+        return any(i.columns == ["vector"] for i in table.list_indices())
+
+    def build_ann(self, metric: str, min_rows: int) -> None:
+        """Index the vectors for approximate search once there are `min_rows` windows.
+
+        Built once; later adds are folded in by `optimize` (in `compact`), and rows not yet in the
+        index are still scanned exactly by LanceDB, so nothing added is ever missed.
+        """
+        table = self.table()
+        if table is None or table.count_rows() < min_rows or self.has_ann(table):
+            return
+        from lancedb.index import BTree, HnswSq
+
+        table.create_index("vector", config=HnswSq(distance_type=metric))
+        table.create_index("video_id", config=BTree())  # fetching the candidates' windows
+
+    # -- search ----------------------------------------------------------------------------------
+
+    def scored(self, model, text: torch.Tensor, done: Iterable[str], k: int) -> tuple[np.ndarray, ...] | None:
+        """Video ids, starts, ends `(N,)` and scores `(N,)` of the windows of done videos that a
+        search for the query embedding `text` `(1, E)` scores: all of them, or with an ANN index,
+        those of the videos owning the nearest windows. None where there are none."""
+        table = self.table()
+        done = set(done)
+        if table is None or not done:
+            return None
+        rows = table.search()
+        if self.has_ann(table):
+            candidates = self._candidates(table, model, text, done, k)
+            if not candidates:
+                return None
+            rows = rows.where(f"video_id IN ({id_list(candidates)})")
+        rows = rows.select(["video_id", "start_s", "end_s", "vector"]).limit(None).to_arrow()
+        ids = np.asarray(rows["video_id"].to_pylist())
+        keep = np.isin(ids, list(done))
+        if not keep.any():
+            return None
+        vectors = rows["vector"].combine_chunks()
+        vectors = vectors.flatten().to_numpy().reshape(len(rows), vectors.type.list_size)[keep]  # (N, E)
+        starts, ends = rows["start_s"].to_numpy()[keep], rows["end_s"].to_numpy()[keep]
+        return ids[keep], starts, ends, _scores(model, text, vectors)
+
+    @staticmethod
+    def _candidates(table, model, text: torch.Tensor, done: set[str], k: int) -> list[str]:
+        """Ids of the done videos owning the nearest windows in the ANN index, nearest first."""
+        query = torch.nn.functional.normalize(text[0].float(), dim=-1).cpu().numpy()  # lite's dot is with unit text
+        nearest = (
+            table.search(query).distance_type(model.similarity_metric).select(["video_id", "_distance"])
+            .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
+        )
+        return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
+
+
+def _scores(model, text: torch.Tensor, vectors: np.ndarray) -> np.ndarray:
+    """`(N,)` scores of raw window vectors against the query's embedding `(1, E)`, in chunks."""
+    with torch.no_grad():
+        chunks = [
+            model.similarity(torch.from_numpy(vectors[i : i + _CHUNK]).to(text.device, text.dtype), text)[:, 0]
+            for i in range(0, len(vectors), _CHUNK)
+        ]
+    return torch.cat(chunks).float().cpu().numpy()
+
+
+def embed(
+    windows: Iterator[ClipWindow], model, batch_done: Callable[[float], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spans `(N, 2)` and raw vectors `(N, E)` float32 of a stream of windows (`model.encode_windows`,
+    a batch at a time); batch_done(end_s) after each batch."""
+    spans, vectors = [], []
+    for batch in _batches(windows, _BATCH):
+        spans += [(w.start_s, w.end_s) for w in batch]
+        video = np.stack([w.frames.data for w in batch])  # (B, T, H, W, 3)
+        times = np.stack([w.frames.timestamps for w in batch])  # (B, T)
+        with torch.no_grad():
+            vectors.append(model.encode_windows(video, times).float().cpu().numpy())
+        if batch_done is not None:
+            batch_done(batch[-1].end_s)
+    if not spans:
+        return np.zeros((0, 2)), np.zeros((0, 0), np.float32)
+    return np.array(spans, np.float64), np.concatenate(vectors)
+
+
+def _batches(windows: Iterator[ClipWindow], size: int) -> Iterator[list[ClipWindow]]:
+    batch: list[ClipWindow] = []
+    for window in windows:
+        batch.append(window)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
