@@ -103,6 +103,14 @@ def shape_x(image: np.ndarray) -> float | None:
     return float(xs.mean() + 0.5) if len(xs) else None
 
 
+@pytest.fixture(scope="session")
+def lite():
+    """The offline model, loaded once for the whole run (3-6 s a load). Tests must not change it."""
+    from vidmm.models import load
+
+    return load("lite")
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models spend their time in thread hand-offs, not arithmetic: a module using this

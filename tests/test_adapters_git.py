@@ -1,9 +1,9 @@
 """GIT video adapter: conformance with transformers' own GIT on a tiny random model, end to end.
 
-A tiny `GitForCausalLM` (hidden 32, 2 layers, 6 temporal embeddings) is saved with a `GitProcessor`
-(a BERT WordPiece tokenizer over a 24-token vocabulary and an image processor) and loaded by path
-through vidmm. Its weights are drawn wider than transformers' default (std 0.2, not 0.02) so that
-what it writes depends on the frames, and their order: the comparisons could fail.
+A tiny `GitForCausalLM` (`standins.tiny_git`: hidden 32, 2 layers, 6 temporal embeddings) is saved
+with a `GitProcessor` (a BERT WordPiece tokenizer over a 24-token vocabulary and an image processor)
+and loaded by path through vidmm. Its weights are drawn wide enough that what it writes depends on
+the frames, and their order: the comparisons could fail.
 """
 
 import os
@@ -29,32 +29,11 @@ from vidmm.models.hub import HubOptions, is_local
 from vidmm.tasks import Caption, ask, caption
 
 from adapters_support import hub_cache, random_videos
+from standins import tiny_git, tiny_git_tokenizer
 
-WORDS = "a the red square circle is what color moving on left right blue yellow man woman video ? .".split()
-TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
 MAX_NEW = 8
 QUESTION = "what color is the square?"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _git(tokenizer, num_image_with_embedding=6) -> transformers.GitForCausalLM:
-    torch.manual_seed(0)
-    config = transformers.GitConfig(
-        vision_config=dict(TOWER, image_size=32, patch_size=8, initializer_range=0.2, initializer_factor=10.0),
-        **TOWER,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=64,
-        num_image_with_embedding=num_image_with_embedding,
-        initializer_range=0.2,
-        bos_token_id=tokenizer.cls_token_id,
-        eos_token_id=tokenizer.sep_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = transformers.GitForCausalLM(config).eval()
-    with torch.no_grad():  # initialised to zeros: make frame order matter
-        for embedding in getattr(model.git, "img_temporal_embedding", []):
-            embedding.normal_(0, 1)
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +41,13 @@ def folders(tmp_path_factory):
     """Folders of one tiny GIT with either image processor ("videomae", as the hub's video
     checkpoints ship, and "clip", as its image ones do), its QA twin ("qa"), and an image GIT."""
     root = tmp_path_factory.mktemp("git")
-    (root / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    tokenizer = transformers.BertTokenizer(str(root / "vocab.txt"))
+    tokenizer = tiny_git_tokenizer(root)
     size = dict(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     processors = {
         "videomae": transformers.VideoMAEImageProcessor(**size),
         "clip": transformers.CLIPImageProcessor(**size),
     }
-    model = _git(tokenizer)
+    model = tiny_git(tokenizer)
     for name, image_processor in processors.items():
         model.save_pretrained(root / name)
         transformers.GitProcessor(image_processor, tokenizer).save_pretrained(root / name)
@@ -77,7 +55,7 @@ def folders(tmp_path_factory):
         model.output.bias[tokenizer.sep_token_id] += 1.5
     model.save_pretrained(root / "qa")
     transformers.GitProcessor(processors["videomae"], tokenizer).save_pretrained(root / "qa")
-    _git(tokenizer, num_image_with_embedding=None).save_pretrained(root / "image")
+    tiny_git(tokenizer, num_image_with_embedding=None).save_pretrained(root / "image")
     transformers.GitProcessor(processors["clip"], tokenizer).save_pretrained(root / "image")
     for name in ("videomae", "qa"):
         (root / name / "vidmm.json").write_text(f'{{"family": "git", "num_frames": 6, "max_new_tokens": {MAX_NEW}}}')

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers.video_utils import load_video
 from typer.testing import CliRunner
 
+from standins import SMOLVLM_SIDE, save_tiny_smolvlm
 from vidmm.cli import app
 from vidmm.data.synthetic import Crossword, write_sample, write_video
 from vidmm.io import open_video
@@ -34,71 +34,13 @@ from vidmm.tasks import Answer, ask
 from vidmm.tasks.catalog import model_table
 from vidmm.tasks.frames import sample as sample_frames
 
-# SmolVLM2's processor looks these up by name; <row_i_col_j> only matter for tiled still images.
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>"]
-SPECIAL += ["<fake_token_around_image>", "<image>", "<global-img>"]
-SPECIAL += [f"<row_{r}_col_{c}>" for r in (1, 2) for c in (1, 2)]
-# SmolVLM2's chat_template.json. For a video the processor substitutes its own template (which also
-# prints "<video>"), but the folder should hold what the real one holds.
-CHAT_TEMPLATE = (
-    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
-    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
-    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
-    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n"
-    "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
-)
-SIDE = 32  # frames squared to 32 x 32, patch 8, pixel shuffle x2: 4 image tokens a frame
-
-
-def tiny_tokenizer() -> transformers.PreTrainedTokenizerFast:
-    """Byte-level BPE with no merges: every string encodes, byte by byte, and decodes back."""
-    vocab = {token: i for i, token in enumerate(SPECIAL + sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        bos_token="<|im_start|>",
-        eos_token="<end_of_utterance>",
-        pad_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-        additional_special_tokens=SPECIAL[2:],
-    )
+SIDE = SMOLVLM_SIDE
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """A tiny random SmolVLM2 and its processor, written by ``save_pretrained`` as the hub holds them."""
-    torch.manual_seed(0)
-    tokenizer = tiny_tokenizer()
-    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    ids["pad_token_id"] = tokenizer.pad_token_id
-    config = transformers.SmolVLMConfig(
-        vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            image_size=SIDE, patch_size=8,
-        ),
-        text_config=dict(
-            model_type="llama", vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, **ids,
-        ),
-        scale_factor=2,
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-    )
-    sizes = dict(size={"longest_edge": 2 * SIDE}, max_image_size={"longest_edge": SIDE})
-    processor = transformers.SmolVLMProcessor(
-        image_processor=transformers.SmolVLMImageProcessor(**sizes),
-        video_processor=transformers.SmolVLMVideoProcessor(
-            **sizes, video_sampling={"fps": 1, "max_frames": 64, "video_size": {"longest_edge": SIDE}}
-        ),
-        tokenizer=tokenizer,
-        image_seq_len=(SIDE // 8) ** 2 // 2**2,
-        chat_template=CHAT_TEMPLATE,
-    )
-    path = tmp_path_factory.mktemp("smolvlm")
-    transformers.SmolVLMForConditionalGeneration(config).save_pretrained(path)
-    processor.save_pretrained(path)
-    return path
+    return save_tiny_smolvlm(tmp_path_factory.mktemp("smolvlm"))
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import torch
 import transformers
 
 from adapters_support import hub_cache, random_videos
+from standins import KINETICS_STANDIN, VIDEOMAE_FRAMES, save_tiny_videomae
 from vidmm.io import open_video, span_times
 from vidmm.models import ModelNotAvailableError, load, register
 from vidmm.models import registry
@@ -26,22 +27,13 @@ from vidmm.tasks.catalog import model_table
 from vidmm.tasks.frames import sample
 from vidmm.tasks.protocol import tasks_of
 
-FRAMES = 4  # the tiny model's clip length (the real one: 16)
-KINDS = ("archery", "bowling", "dancing ballet", "juggling balls", "surfing water")
+FRAMES = VIDEOMAE_FRAMES
+KINDS = KINETICS_STANDIN
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("videomae") / "tiny"
-    config = transformers.VideoMAEConfig(
-        image_size=32, patch_size=8, num_frames=FRAMES, tubelet_size=2,
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        use_mean_pooling=True, id2label=dict(enumerate(KINDS)), label2id={k: i for i, k in enumerate(KINDS)},
-    )
-    transformers.VideoMAEForVideoClassification(config).save_pretrained(folder)
-    transformers.VideoMAEImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
-    return folder
+    return save_tiny_videomae(tmp_path_factory.mktemp("videomae") / "tiny")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported:
 
 import json
 import shutil
-import string
 from dataclasses import replace
 
 import numpy as np
@@ -22,6 +21,7 @@ import transformers
 from typer.testing import CliRunner
 
 from adapters_support import hub_cache, random_videos
+from standins import CLIP_MEAN, CLIP_STD, XCLIP_FRAMES, save_tiny_xclip
 from vidmm.cli import app
 from vidmm.index import Index
 from vidmm.io import open_video
@@ -34,42 +34,13 @@ from vidmm.tasks.catalog import model_table
 from vidmm.tasks.frames import sample
 from vidmm.tasks.protocol import tasks_of
 
-FRAMES = 4  # the tiny model's clip length (the real ones: 8)
+FRAMES = XCLIP_FRAMES
 LABELS = ["a red square", "a blue circle", "people dancing"]
-CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
 runner = CliRunner()
-
-
-def tiny_clip_tokenizer() -> transformers.CLIPTokenizer:
-    """CLIP's byte-level BPE over the 26 letters and no merges; the specials come last, where X-CLIP's
-    text tower looks for the end token (the largest id)."""
-    letters = string.ascii_lowercase
-    vocab = [*letters, *(c + "</w>" for c in letters), "<|startoftext|>", "<|endoftext|>"]
-    return transformers.CLIPTokenizer(vocab={token: i for i, token in enumerate(vocab)}, merges=[])
-
-
-def save_tiny_xclip(folder):
-    tokenizer = tiny_clip_tokenizer()
-    tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
-    config = transformers.XCLIPConfig(
-        text_config=dict(tower, vocab_size=len(tokenizer), max_position_embeddings=24),
-        vision_config=dict(
-            tower, image_size=32, patch_size=8, num_frames=FRAMES,
-            mit_hidden_size=16, mit_intermediate_size=32, mit_num_hidden_layers=1, mit_num_attention_heads=2,
-        ),
-        projection_dim=16, prompt_layers=1, prompt_num_attention_heads=2,
-    )
-    images = transformers.VideoMAEImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_mean=CLIP_MEAN, image_std=CLIP_STD
-    )
-    transformers.XCLIPModel(config).save_pretrained(folder)
-    transformers.XCLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    torch.manual_seed(0)
     return save_tiny_xclip(tmp_path_factory.mktemp("xclip") / "tiny")
 
 

@@ -44,8 +44,9 @@ def test_models_lists_the_registry(tmp_path):
     result = runner.invoke(app, ["models", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
-    assert rows["lite"]["local"] is True and "caption" in rows["lite"]["tasks"]
-    assert rows["clip-b32"]["local"] is False
+    assert rows["lite"]["local"] is True and rows["lite"]["tasks"] == ["search", "classify", "caption", "ask", "tag"]
+    assert rows["videomae-kinetics"]["tasks"] == ["classify"] and rows["xclip-b32"]["tasks"] == ["search", "classify"]
+    assert all(isinstance(row["local"], bool) and row["params"] > 0 and row["description"] for row in rows.values())
 
 
 def test_top_level_verbs():
@@ -207,13 +208,6 @@ def cli_sample(tmp_path_factory):
     return str(write_sample(tmp_path_factory.mktemp("cli") / "sample.mp4"))
 
 
-@pytest.fixture(scope="module")
-def shared_lite():
-    from vidmm.models import load
-
-    return load("lite")
-
-
 def _parses(fmt: str, text: str) -> bool:
     """Whether `text` is well-formed `fmt` (subtitle cues: index/time lines in order)."""
     if fmt == "json":
@@ -245,7 +239,7 @@ def computed():
 
 @pytest.mark.parametrize("fmt", ["txt", "json", "jsonl", "srt", "vtt", "csv"])
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_every_command_in_every_format_writes_it_or_says_why_not(command, fmt, cli_sample, shared_lite, computed, monkeypatch):
+def test_every_command_in_every_format_writes_it_or_says_why_not(command, fmt, cli_sample, lite, computed, monkeypatch):
     import vidmm.models
     import vidmm.tasks
 
@@ -256,7 +250,7 @@ def test_every_command_in_every_format_writes_it_or_says_why_not(command, fmt, c
             computed[command] = task(*args, **kwargs)
         return computed[command]
 
-    monkeypatch.setattr(vidmm.models, "load", lambda name, device=None: shared_lite)
+    monkeypatch.setattr(vidmm.models, "load", lambda name, device=None: lite)
     monkeypatch.setattr(vidmm.tasks, command, once)
     result = runner.invoke(app, [command, cli_sample, *COMMANDS[command], "--frames", "4", "-f", fmt])
     if fmt in ("srt", "vtt") and command != "caption":  # only captions have timed text

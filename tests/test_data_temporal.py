@@ -142,8 +142,9 @@ def test_splits_are_disjoint_balanced_and_read_back_for_every_task(dataset):
     seen = set()
     for split, manifest in dataset.items():
         assert manifest.name == f"{split}.jsonl"
-        for task in ("classify", "qa", "caption", "retrieval"):
-            examples = read_manifest(manifest, task=task)
+        by_task = {task: read_manifest(manifest, task=task) for task in ("classify", "qa", "caption", "retrieval")}
+        examples = by_task["classify"]
+        assert all(rows == examples for rows in by_task.values())  # every row carries every task's fields
         assert Counter(e.label for e in examples) == {label: counts[split] for label in LABELS}
         videos = {e.video for e in examples}
         assert len(videos) == len(examples) and not videos & seen

