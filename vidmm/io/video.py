@@ -23,7 +23,7 @@ from vidmm.io.backends import Decoded, DecordBackend, PyAVBackend, decord_instal
 from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, UnsupportedCodecError
 from vidmm.io.probe import VideoInfo, probe
 from vidmm.io.sampling import Span, fps_times, span_times, uniform_times, window_spans
-from vidmm.io.shots import cut_scores, detect_shots
+from vidmm.io.shots import ANALYSIS_SHORT_SIDE, cut_scores, detect_shots
 
 Backend = Literal["auto", "av", "decord"]
 
@@ -207,13 +207,18 @@ class Video:
     def shots(
         self,
         *,
-        threshold: float = 0.3,
+        min_ratio: float = 3.0,
+        min_score: float = 15.0,
         min_shot_s: float = 0.5,
         analysis_fps: float | None = None,
         progress: Callable[[float], None] | None = None,
     ) -> list[Span]:
-        """Shot boundaries: [0, c1), [c1, c2), ... [ck, duration), found from colour changes.
+        """Shot boundaries: [0, c1), [c1, c2), ... [ck, duration), found from changes in colour,
+        brightness and edges (see `vidmm.io.shots`).
 
+        min_ratio, min_score: a cut's score must be `min_ratio` times its neighbours' and at least
+        `min_score` (0..255); lower them to find subtler cuts, at the risk of false ones.
+        min_shot_s: no cut closer than this to the one before.
         analysis_fps: how often to compare frames (default: every frame, so cuts land exactly).
         progress: called with each analysed frame's time (s): this pass decodes the whole file,
         minutes for a long video. Sample inside shots with `clips(video.shots(), n)`.
@@ -222,15 +227,17 @@ class Video:
         stamps: list[float] = []
 
         def distinct_frames() -> Iterator[np.ndarray]:
-            for _, t, image in self.iter_frames_at(times, short_side=64):
+            for _, t, image in self.iter_frames_at(times, short_side=ANALYSIS_SHORT_SIDE):
                 if not stamps or t > stamps[-1]:  # one score per distinct frame
                     stamps.append(t)
                     if progress is not None:
                         progress(t)
                     yield image
 
-        scores = cut_scores(distinct_frames())  # streamed: only histograms are kept
-        return detect_shots(np.asarray(stamps), scores, self.info.duration_s, threshold=threshold, min_shot_s=min_shot_s)
+        scores = cut_scores(distinct_frames())  # streamed: one frame's features are kept
+        return detect_shots(
+            np.asarray(stamps), scores, self.info.duration_s, min_ratio=min_ratio, min_score=min_score, min_shot_s=min_shot_s
+        )
 
 
 def open_video(path: str | Path, *, backend: Backend = "auto", threads: int = 0, timeout_s: float | None = None) -> Video:
