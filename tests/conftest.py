@@ -11,6 +11,7 @@ import pytest
 
 import av  # noqa: F401  (av and torch before decord: see vidmm.io.backends.import_decord)
 import torch
+from vidmm.data import mutate
 from vidmm.data import synthetic as syn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -79,7 +80,19 @@ RECIPES: dict[str, Callable[[Path], Path]] = {
         media_path(d, "shape.mp4").read_bytes().replace(b"avc1", b"zzz1")
     )
     or d / "unknown_codec.mp4",
+    # The fuzzer's first base video: 6 s, so that uniform(8) is sparse and goes to decord first.
+    "h264.mp4": lambda d: mutate.write_base(d, "h264.mp4"),
+    # Its stco entry count patched to 2^31-1. The file probes fine and PyAV reads the entries there
+    # are; decord's FFmpeg 4 refuses to allocate the table and raises a plain RuntimeError.
+    "stco_overflow.mp4": lambda d: _write(
+        d / "stco_overflow.mp4", mutate.set_field(media_path(d, "h264.mp4").read_bytes(), "stco", "count", 0x7FFFFFFF)
+    ),
 }
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def media_path(folder: Path, name: str) -> Path:

@@ -42,6 +42,12 @@ def test_typed_errors_cross_the_process_boundary_and_the_worker_lives_on(media, 
     assert reader._proc.pid == pid
 
 
+def test_a_file_decord_rejects_falls_back_to_pyav_in_the_worker_too(media, reader):
+    path = media("stco_overflow.mp4")
+    isolated = reader.call(path, "uniform", 8)
+    np.testing.assert_array_equal(isolated.data, vidmm.open_video(media("h264.mp4"), backend="av").uniform(8).data)
+
+
 def test_windows_stream_through(media, reader):
     windows = list(reader.iter(media("shape_gop.mp4"), "windows", 1.0, 0.5, 4, short_side=120))
     assert [w.start_s for w in windows] == [0.0, 0.5, 1.0, 1.5, 2.0]

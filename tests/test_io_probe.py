@@ -81,3 +81,8 @@ def test_bad_inputs_raise_typed_errors_with_path_and_reason(media, tmp_path, nam
 def test_errors_survive_pickling():
     err = pickle.loads(pickle.dumps(E.TruncatedVideoError("a.mp4", "ends early")))
     assert type(err) is E.TruncatedVideoError and str(err) == "a.mp4: ends early"
+
+
+def test_a_table_too_big_for_decord_still_probes(media):
+    info = vidmm.probe(media("stco_overflow.mp4"))
+    assert info.num_frames == 150 and info.duration_s == pytest.approx(6.0, abs=0.05)

@@ -231,3 +231,23 @@ def test_in_process_timeout(media, backend):
     video = vidmm.open_video(media("shape_gop.mp4"), backend=backend, timeout_s=1e-9)
     with pytest.raises(E.DecodeTimeoutError, match="longer than"):
         video.frames_at([0.5, 2.5])
+
+
+@pytest.mark.timeout(60)
+def test_a_table_too_big_for_decord_falls_back_to_pyav(media):
+    """decord's FFmpeg refuses the 2^31-entry chunk table with a plain RuntimeError; PyAV reads the
+    entries there are, so the file decodes: the same frames as the undamaged file."""
+    path = media("stco_overflow.mp4")
+    undamaged = vidmm.open_video(media("h264.mp4"), backend="av")
+    video = vidmm.open_video(path)
+    assert video._plan(np.linspace(0.375, 5.625, 8), keyframes_only=False) == ("decord" if import_decord() else "av")
+    np.testing.assert_array_equal(video.uniform(8).data, undamaged.uniform(8).data)
+    windows = list(video.windows(2.0, 1.0, 4))
+    assert [w.start_s for w in windows] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    np.testing.assert_array_equal(windows[-1].frames.data, next(undamaged.clips([windows[-1]], 4)).frames.data)
+
+
+@pytest.mark.skipif(import_decord() is None, reason="no decord")
+def test_decord_alone_on_a_table_too_big_for_it_is_a_typed_error(media):
+    with pytest.raises(E.CorruptVideoError, match="decord cannot open it"):
+        vidmm.open_video(media("stco_overflow.mp4"), backend="decord").uniform(8)

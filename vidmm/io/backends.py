@@ -309,16 +309,17 @@ class DecordBackend:
             w, h = size if size is not None else (-1, -1)  # decord sizes are as displayed
             try:
                 reader = decord.VideoReader(self.info.path, ctx=decord.cpu(0), width=w, height=h, num_threads=self.threads)
-            except decord.DECORDError as e:
+                starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64)
+            except Exception as e:  # DECORDError, RuntimeError, IndexError...: decord's word for "cannot read it"
                 raise CorruptVideoError(self.info.path, f"decord cannot open it ({_first_line(e)})") from None
-            starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64)
+            if len(starts) == 0:
+                raise CorruptVideoError(self.info.path, "decord finds no frames")
             self._readers[size] = (reader, starts - starts[0])
         return self._readers[size]
 
     def decode(
         self, times: np.ndarray, size: tuple[int, int] | None = None, *, timeout_s: float | None = None, batch: int = 32
     ) -> Iterator[Decoded]:
-        decord = import_decord()
         reader, starts = self._reader(size)
         deadline = Deadline(self.info.path, timeout_s)
         indices = np.clip(np.searchsorted(starts, np.asarray(times) + _EPS, side="right") - 1, 0, len(starts) - 1)
@@ -328,7 +329,7 @@ class DecordBackend:
             unique = np.unique(chunk)
             try:
                 images = reader.get_batch(unique.tolist()).asnumpy()  # (u, H, W, 3)
-            except decord.DECORDError as e:
+            except Exception as e:  # as above: whatever decord raises, this file is the cause
                 raise CorruptVideoError(self.info.path, f"decord failed ({_first_line(e)})") from None
             for j, idx in enumerate(chunk):
                 yield lo + j, float(starts[idx]), images[np.searchsorted(unique, idx)]
