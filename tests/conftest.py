@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -124,3 +126,27 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def unreadable(media) -> Iterator[tuple[Path, list[str]]]:
+    """(a chmod-000 copy of shape.mp4, a command prefix that runs as a user who cannot read it).
+
+    Root reads any file whatever its mode, so as root the prefix drops to nobody (setpriv, else
+    runuser), and the file lies in a world-readable folder: pytest's own are private to root.
+    """
+    if os.geteuid() != 0:
+        prefix = []
+    elif shutil.which("setpriv"):
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    elif shutil.which("runuser"):
+        prefix = ["runuser", "-u", "nobody", "--"]
+    else:
+        pytest.skip("running as root without setpriv or runuser: no user who cannot read a chmod-000 file")
+    folder = Path(tempfile.mkdtemp(prefix="vidmm-unreadable-"))
+    folder.chmod(0o755)
+    path = folder / "noread.mp4"
+    shutil.copy(media("shape.mp4"), path)
+    path.chmod(0)
+    yield path, prefix
+    shutil.rmtree(folder)

@@ -7,6 +7,7 @@ the display rotation; everything else comes from the container's headers.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from vidmm.io.errors import (
     UnsupportedCodecError,
     VideoError,
     VideoNotFoundError,
+    from_os_error,
 )
 
 # Leading bytes of containers we know: a file that starts like one but fails to open is damaged,
@@ -61,35 +63,67 @@ class VideoInfo:
         return asdict(self)
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def stat_regular_file(path: str | Path) -> os.stat_result:
+    """`os.stat(path)`, or the typed error saying why no regular file is there.
+
+    Looks without opening: opening a FIFO blocks until a writer comes, a device may never end.
+    """
+    try:
+        found = os.stat(path)
+    except OSError as e:  # missing, a symlink loop, a path too long, a folder we may not enter
+        raise from_os_error(str(path), e) from None
+    if not stat.S_ISREG(found.st_mode):
+        kind = next((name for is_kind, name in _FILE_KINDS if is_kind(found.st_mode)), "not a file")
+        raise VideoNotFoundError(str(path), f"not a regular file ({kind})")
+    return found
+
+
+def read_head(path: str | Path, n: int = 16) -> bytes:
+    """The first `n` bytes of a regular file; failing to read them is a typed error."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError as e:
+        raise from_os_error(str(path), e) from None
+
+
 def looks_like_container(path: str | Path) -> bool:
     """True if the file starts like a known container (so a failure to open means damage)."""
-    with open(path, "rb") as f:
-        head = f.read(16)
+    head = read_head(path)
     return any(head[offset : offset + len(magic)] == magic for offset, magic in _CONTAINER_MAGIC)
 
 
-def check_file(path: str | Path) -> Path:
-    """Raise the right error for a path that cannot be a video before any decoder sees it."""
-    p = Path(path)
-    if not p.exists():
-        raise VideoNotFoundError(str(path), "no such file")
-    if not p.is_file():
-        raise VideoNotFoundError(str(path), "not a regular file")
-    if p.stat().st_size == 0:
+def check_file(path: str | Path) -> os.stat_result:
+    """Raise the right error for a path that cannot be a video before any decoder sees it.
+
+    Reads the first bytes too: FFmpeg's error for a file it may not read names no cause.
+    """
+    found = stat_regular_file(path)
+    if found.st_size == 0:
         raise EmptyFileError(str(path), "file is empty (0 bytes)")
-    return p
+    read_head(path)
+    return found
 
 
 def open_container(path: str | Path):
     """`av.open` with FFmpeg's errors turned into `VideoError`s."""
     import av
 
-    p = check_file(path)
+    check_file(path)
     try:
-        return av.open(str(p), metadata_errors="ignore")
+        return av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as e:
         reason = getattr(e, "strerror", None) or str(e)
-        if looks_like_container(p):
+        if looks_like_container(path):
             raise CorruptVideoError(str(path), f"damaged or truncated container ({reason})") from None
         raise NotAVideoError(str(path), f"not a recognised video file ({reason})") from None
 
@@ -144,7 +178,8 @@ def probe(path: str | Path) -> VideoInfo:
     """Read a video's metadata. Raises a `VideoError` subclass for every kind of bad input."""
     import av
 
-    p = check_file(path)
+    p = Path(path)
+    size_bytes = check_file(path).st_size
     with open_container(p) as container:
         try:
             stream = video_stream(container, p)
@@ -187,7 +222,7 @@ def probe(path: str | Path) -> VideoInfo:
             codec=codec,
             pix_fmt=first.format.name,
             has_audio=bool(container.streams.audio),
-            size_bytes=os.path.getsize(p),
+            size_bytes=size_bytes,
             container=container.format.name,
             start_s=start_s,
             keyframe_interval_s=_keyframe_interval(stream, duration_s),
