@@ -189,11 +189,19 @@ def test_bit_flipped_middle_decodes_or_fails_cleanly(media, backend):
     assert time.monotonic() - start < 20
 
 
-def test_times_outside_the_video_are_refused(media):
-    video = vidmm.open_video(media("shape.mp4"))
-    for t in (-0.5, 2.5):
-        with pytest.raises(ValueError, match="outside the video"):
-            video.frames_at([0.0, t])
+def test_times_past_the_end_are_a_typed_error(media):
+    """A batch asking every file for the same times goes on past a file too short for them."""
+    path = media("shape.mp4")
+    with pytest.raises(E.PastEndError) as caught:
+        vidmm.open_video(path).frames_at([0.0, 12.0])
+    assert caught.value.path == str(path) and caught.value.reason == "time 12.000 s is past the end (2.000 s)"
+
+
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), float("inf")])
+def test_times_no_video_has_are_a_value_error(media, bad):
+    """Negative and non-finite times are the caller's mistake, whatever the file."""
+    with pytest.raises(ValueError, match="not a time in any video"):
+        vidmm.open_video(media("shape.mp4")).frames_at([0.0, bad])
 
 
 def test_unknown_backend_is_rejected(media):

@@ -59,6 +59,10 @@ class DecoderCrashedError(CorruptVideoError):
     """The decoder process died (a crash in FFmpeg or decord) on this file."""
 
 
+class PastEndError(VideoError):
+    """A time asked for lies past the video's end: the file is shorter than the request assumed."""
+
+
 class DecodeTimeoutError(VideoError):
     """Decoding made no progress within the time allowed."""
 

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator, Literal, Sequence
 import numpy as np
 
 from vidmm.io.backends import Decoded, DecordBackend, PyAVBackend, decord_installed
-from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, UnsupportedCodecError
+from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, PastEndError, UnsupportedCodecError
 from vidmm.io.probe import VideoInfo, probe
 from vidmm.io.sampling import Span, fps_times, span_times, uniform_times, window_spans
 from vidmm.io.shots import cut_scores, detect_shots
@@ -135,10 +135,11 @@ class Video:
         wanted = np.unique(np.asarray(times, dtype=np.float64))
         if len(wanted) == 0:
             return
-        end = self.info.duration_s + 1.0 / max(self.info.fps, 1.0)
-        if wanted[0] < 0 or wanted[-1] > end:
-            bad = wanted[0] if wanted[0] < 0 else wanted[-1]
-            raise ValueError(f"{self.path}: time {bad:.3f} s is outside the video (0 to {self.info.duration_s:.3f} s)")
+        if not np.isfinite(wanted).all() or wanted[0] < 0:  # the caller's mistake, whatever the file
+            bad = wanted[~np.isfinite(wanted) | (wanted < 0)][0]
+            raise ValueError(f"{bad} s is not a time in any video (times are seconds from the first frame)")
+        if wanted[-1] > self.info.duration_s + 1.0 / max(self.info.fps, 1.0):  # this file is too short for it
+            raise PastEndError(self.path, f"time {wanted[-1]:.3f} s is past the end ({self.info.duration_s:.3f} s)")
         for i, t, image in self._decode(wanted, short_side, keyframes_only):
             yield float(wanted[i]), t, image
 
@@ -148,6 +149,8 @@ class Video:
         short_side: decode scaled so the short side is at most this (aspect kept).
         keyframes_only: decode keyframes alone (much faster on long-GOP files); each time then gets
         the last keyframe at or before it, and the timestamps say which.
+        A time past the video's end raises `PastEndError` (a `VideoError`: the file is too short);
+        a negative or non-finite one raises ValueError.
         """
         times = np.asarray(times, dtype=np.float64)
         if times.size == 0:
