@@ -11,6 +11,7 @@ its counts or sizes (`FIELDS`), the numbers a demuxer trusts to size its tables.
 
 from __future__ import annotations
 
+import math
 import random
 import struct
 from dataclasses import dataclass
@@ -153,8 +154,14 @@ def _bit_flips(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     return bytes(out), f"{n} bits flipped"
 
 
+def _run_length(rng: random.Random, limit: int) -> int:
+    """1 to `limit` bytes, log-uniform: a few damaged bytes reach deeper into a decoder than a wiped
+    kilobyte, which mostly just ends it."""
+    return min(limit, int(2 ** rng.uniform(0, math.log2(limit + 1))))
+
+
 def _zero_run(data: bytes, rng: random.Random) -> tuple[bytes, str]:
-    start, length = rng.randrange(len(data)), rng.randint(1, 8192)
+    start, length = rng.randrange(len(data)), _run_length(rng, 8192)
     out = bytearray(data)
     out[start : start + length] = bytes(len(out[start : start + length]))
     return bytes(out), f"{length} bytes zeroed at {start}"
@@ -166,12 +173,12 @@ def _truncate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 
 
 def _insert_chunk(data: bytes, rng: random.Random) -> tuple[bytes, str]:
-    at, length = rng.randrange(len(data) + 1), rng.randint(1, 4096)
+    at, length = rng.randrange(len(data) + 1), _run_length(rng, 4096)
     return data[:at] + rng.randbytes(length) + data[at:], f"{length} random bytes inserted at {at}"
 
 
 def _delete_chunk(data: bytes, rng: random.Random) -> tuple[bytes, str]:
-    at, length = rng.randrange(len(data)), rng.randint(1, 4096)
+    at, length = rng.randrange(len(data)), _run_length(rng, 4096)
     return data[:at] + data[at + length :], f"{length} bytes deleted at {at}"
 
 
