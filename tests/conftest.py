@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -83,6 +84,7 @@ RECIPES: dict[str, Callable[[Path], Path]] = {
     )
     or d / "unknown_codec.mp4",
     # The fuzzer's first base video: 6 s, so that uniform(8) is sparse and goes to decord first.
+    "size_change.avi": lambda d: _size_change(d / "size_change.avi"),
     "h264.mp4": lambda d: mutate.write_base(d, "h264.mp4"),
     # Its stco entry count patched to 2^31-1. The file probes fine and PyAV reads the entries there
     # are; decord's FFmpeg 4 refuses to allocate the table and raises a plain RuntimeError.
@@ -90,6 +92,25 @@ RECIPES: dict[str, Callable[[Path], Path]] = {
         d / "stco_overflow.mp4", mutate.set_field(media_path(d, "h264.mp4").read_bytes(), "stco", "count", 0x7FFFFFFF)
     ),
 }
+
+
+def _size_change(path: Path, sizes=((320, 240), (160, 120)), frames_each: int = 13, fps: int = 25) -> Path:
+    """MJPEG in AVI whose pictures change size mid-stream (as when recordings are spliced): each
+    packet is a whole JPEG, so packets from encoders of two sizes mux into one stream."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *sizes[0], "yuvj420p"
+        for part, (width, height) in enumerate(sizes):
+            encoder = av.CodecContext.create("mjpeg", "w")
+            encoder.width, encoder.height, encoder.pix_fmt, encoder.time_base = width, height, "yuvj420p", Fraction(1, fps)
+            for i in range(part * frames_each, (part + 1) * frames_each):
+                frame = av.VideoFrame.from_ndarray(SHAPE(i / fps, width, height), format="rgb24").reformat(format="yuvj420p")
+                for packet in encoder.encode(frame):
+                    packet.stream, packet.pts, packet.dts = stream, i, i
+                    out.mux(packet)
+    return path
 
 
 def _write(path: Path, data: bytes) -> Path:

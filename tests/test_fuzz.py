@@ -25,6 +25,10 @@ REGRESSIONS = [
     # decord's FFmpeg 4 cannot allocate a 2^31-entry chunk table and raised a plain RuntimeError,
     # which escaped open_video(p).uniform(8) with no fall back to PyAV.
     (fuzz.Recipe("h264.mp4", "patch_field", 300), "stco.count at 9382: 1 -> 2147483647"),
+    # JPEGs of another size midway: PyAV handed frames of two sizes to np.stack (a ValueError).
+    (fuzz.Recipe("mjpeg.avi", "bit_flips", 3214513792), "19 bits flipped"),
+    (fuzz.Recipe("mjpeg.avi", "bit_flips", 2834770486), "52 bits flipped"),
+    (fuzz.Recipe("vp9.webm", "bit_flips", 2133640303), "39 bits flipped"),
 ]
 
 

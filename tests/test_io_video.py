@@ -159,6 +159,13 @@ def test_moving_shape_is_one_shot(media):
     assert len(vidmm.open_video(media("shape_gop.mp4")).shots()) == 1
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pictures_that_change_size_mid_stream_come_out_at_the_probed_size(media, backend):
+    frames = vidmm.open_video(media("size_change.avi"), backend=backend).uniform(8)
+    assert frames.data.shape == (8, 240, 320, 3)  # the second half, coded at 160x120, scaled up
+    assert_content_matches_time(frames, tolerance_px=2.5)
+
+
 def test_frames_to_tensor(media):
     tensor = vidmm.open_video(media("shape.mp4")).uniform(2, short_side=120).to_tensor()
     assert tuple(tensor.shape) == (2, 3, 120, 160) and float(tensor.max()) <= 1.0

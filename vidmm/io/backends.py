@@ -241,7 +241,9 @@ class PyAVBackend:
         timeout_s: float | None = None,
     ) -> Iterator[Decoded]:
         info = self.info
-        out_size = coded_size(info, size)
+        # Every frame at one size, the probed one when none is asked for: a stream can change its
+        # picture size midway (spliced recordings, damage), and frames of two sizes do not stack.
+        out_size = coded_size(info, size or (info.width, info.height))
 
         from av.video.reformatter import VideoReformatter
 
@@ -250,7 +252,7 @@ class PyAVBackend:
         # threads only fight the decoder's for the cores. BILINEAR widens its filter when
         # shrinking (no aliasing) at half the cost of bicubic.
         scaler = VideoReformatter()
-        width, height = out_size if out_size is not None else (None, None)
+        width, height = out_size
 
         def convert(frame) -> np.ndarray:
             try:
