@@ -91,6 +91,12 @@ RECIPES: dict[str, Callable[[Path], Path]] = {
     "stco_overflow.mp4": lambda d: _write(
         d / "stco_overflow.mp4", mutate.set_field(media_path(d, "h264.mp4").read_bytes(), "stco", "count", 0x7FFFFFFF)
     ),
+    # Its first stts entry claiming 2^31-1 frames in a 9 kB file: decord reserves room for every
+    # frame claimed, and the failed reservation (std::bad_alloc) aborts the process.
+    "stts_overflow.mp4": lambda d: _write(
+        d / "stts_overflow.mp4",
+        mutate.set_field(media_path(d, "h264.mp4").read_bytes(), "stts", "first_samples", 0x7FFFFFFF),
+    ),
 }
 
 

@@ -25,6 +25,8 @@ REGRESSIONS = [
     # decord's FFmpeg 4 cannot allocate a 2^31-entry chunk table and raised a plain RuntimeError,
     # which escaped open_video(p).uniform(8) with no fall back to PyAV.
     (fuzz.Recipe("h264.mp4", "patch_field", 300), "stco.count at 9382: 1 -> 2147483647"),
+    # decord reserved room for the 2^31 frames the stts table claims: std::bad_alloc, SIGABRT.
+    (fuzz.Recipe("h264.mp4", "patch_field", 3939488539), "stts.first_samples at 8674: 150 -> 2147483647"),
     # JPEGs of another size midway: PyAV handed frames of two sizes to np.stack (a ValueError).
     (fuzz.Recipe("mjpeg.avi", "bit_flips", 3214513792), "19 bits flipped"),
     (fuzz.Recipe("mjpeg.avi", "bit_flips", 2834770486), "52 bits flipped"),

@@ -87,6 +87,11 @@ def test_errors_survive_pickling():
     assert type(err) is E.TruncatedVideoError and str(err) == "a.mp4: ends early"
 
 
+def test_a_frame_count_no_file_could_hold_is_not_reported(media):
+    info = vidmm.probe(media("stts_overflow.mp4"))  # the header claims 2^31-1 frames in 9 kB
+    assert (info.num_frames, info.num_frames_exact) == (150, False)
+
+
 def test_a_table_too_big_for_decord_still_probes(media):
     info = vidmm.probe(media("stco_overflow.mp4"))
     assert info.num_frames == 150 and info.duration_s == pytest.approx(6.0, abs=0.05)

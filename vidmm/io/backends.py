@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, TruncatedVideoError, UnsupportedCodecError
-from vidmm.io.probe import VideoInfo, open_container, video_stream
+from vidmm.io.probe import MIN_FRAME_BYTES, VideoInfo, open_container, video_stream
 
 # (index into the requested times, the returned frame's own time in seconds, (H, W, 3) uint8)
 Decoded = tuple[int, float, np.ndarray]
@@ -308,6 +308,11 @@ class DecordBackend:
         if decord is None:
             raise UnsupportedCodecError(self.info.path, "decord is not installed")
         if size not in self._readers:
+            # decord reserves room for every frame the header claims before reading a packet, and
+            # a reservation that fails aborts the process (std::bad_alloc is not caught).
+            claimed = _frames_decord_expects(self.info.path)
+            if claimed > self.info.size_bytes / MIN_FRAME_BYTES:
+                raise CorruptVideoError(self.info.path, f"its header claims {claimed:.0f} frames in {self.info.size_bytes} bytes")
             w, h = size if size is not None else (-1, -1)  # decord sizes are as displayed
             try:
                 reader = decord.VideoReader(self.info.path, ctx=decord.cpu(0), width=w, height=h, num_threads=self.threads)
@@ -338,6 +343,19 @@ class DecordBackend:
 
     def close(self) -> None:
         self._readers.clear()
+
+
+def _frames_decord_expects(path: str) -> float:
+    """The frame count decord sizes its tables by: the stream's own count, or where it has none,
+    its average rate times the container's duration (decord's VideoReader::GetFrameCount)."""
+    import av
+
+    with open_container(path) as container:
+        stream = video_stream(container, path)
+        if stream.frames > 0:
+            return float(stream.frames)
+        rate = stream.average_rate
+        return float(rate) * (container.duration or 0) / av.time_base if rate else 0.0
 
 
 def _first_line(err: Exception) -> str:

@@ -38,6 +38,11 @@ _CONTAINER_MAGIC = (
     (0, b"\x00\x00\x01\xba"),  # MPEG-PS
 )
 
+# No coded frame takes fewer bytes than this with its container's framing (an H.264 frame of
+# skipped blocks: a 4-byte length, a NAL header, a slice header): a header claiming more frames than
+# the file's size allows for is damaged.
+MIN_FRAME_BYTES = 8
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -199,7 +204,7 @@ def probe(path: str | Path) -> VideoInfo:
             duration_s = 0.0
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
-        if stream.frames > 0:
+        if 0 < stream.frames <= size_bytes / MIN_FRAME_BYTES:
             num_frames, exact = stream.frames, True
             if fps <= 0 and duration_s > 0:
                 fps = num_frames / duration_s
