@@ -103,6 +103,18 @@ def test_fifos_and_sockets_in_a_folder_are_rejected_unopened(in_tmp):
 
 
 @pytest.mark.timeout(10)
+def test_an_entry_rejected_in_a_folder_and_named_too_is_reported_once(in_tmp):
+    os.mkfifo("x.mp4")
+    (in_tmp / "notes.txt").write_text("x")
+    files, rejected = collect([in_tmp, "x.mp4", in_tmp], exclude=in_tmp / "x.vidmm")
+    assert files == []
+    assert rejected == [
+        (str(in_tmp / "notes.txt"), "not a video file (extension '.txt')"),
+        (str(in_tmp / "x.mp4"), "not a regular file (a FIFO)"),
+    ]
+
+
+@pytest.mark.timeout(10)
 @pytest.mark.parametrize("kind", ["FIFO", "socket", "directory"])
 def test_stamping_anything_but_a_regular_file_is_a_typed_error_not_a_hang(in_tmp, kind):
     server = socket.socket(socket.AF_UNIX)

@@ -89,10 +89,14 @@ def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], 
                     files.append(file)
                 else:
                     rejected.append((os.path.abspath(file), reason))
+    reasons: dict[str, str] = {}
+    for path, reason in rejected:  # a folder named twice is walked twice: one line per entry
+        reasons.setdefault(path, reason)
     first: dict[str, Path] = {}
     for file in files:  # a file named twice (directly, in a folder, by a link) is indexed once
         first.setdefault(_real(file), Path(os.path.abspath(file)))  # absolute: hits work from any cwd
-    return list(first.values()), rejected
+    # A file rejected in a folder and named too has its reason already: trying it would report it twice.
+    return [file for file in first.values() if str(file) not in reasons], list(reasons.items())
 
 
 def _why_not_indexed(file: Path) -> str | None:
