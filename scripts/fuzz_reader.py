@@ -8,10 +8,11 @@ and reads the mutant every way a user can:
     probe(p)
     open_video(p).uniform(8)                      sparse times: decord first, PyAV when it fails
     open_video(p, backend="av").uniform(8)        PyAV alone, which decord's success would hide
+    open_video(p).windows(2.0, 1.0, 4)            dense times, streamed: what `vidmm index` reads
     IsolatedReader(timeout_s=...).call(p, "uniform", 8)
 
-The contract: each returns (uniform: 8 RGB frames at finite times) or raises a `VideoError` with a
-one-line reason, within --timeout seconds. Any other exception, a crash or a hang breaks it. The
+The contract: each returns (frames: as many as asked for, RGB, at finite times) or raises a
+`VideoError` with a one-line reason, within --timeout seconds. Any other exception, a crash or a hang breaks it. The
 in-process calls run in a worker process, so that a segfault or a hang is reported, not suffered:
 the worker is replaced and the run goes on. Every mutant that breaks the contract is written to
 --out with a JSON note (its recipe and what happened); the exit status is then 1.
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from vidmm.data.mutate import BASES, kinds_for, mutate, write_base
 
-CHECKS = ("probe", "uniform", "uniform_av", "isolated")
+CHECKS = ("probe", "uniform", "uniform_av", "windows", "isolated")
 OK = "ok"
 # What breaks the contract. Every other outcome keeps it: "ok", the name of a VideoError subclass,
 # or "not run" (a check after one that crashed or hung, which is reported already).
@@ -82,11 +83,13 @@ def _serve(fd: int, timeout_s: float) -> None:
 
     faulthandler.enable()  # a segfault leaves the Python stack in the log
 
+    # Each check: the call, and how many frames each `Frames` it returns must hold.
     calls = {
-        "probe": lambda p: probe(p),
-        "uniform": lambda p: open_video(p).uniform(8),
-        "uniform_av": lambda p: open_video(p, backend="av").uniform(8),
-        "isolated": lambda p: reader.call(p, "uniform", 8),
+        "probe": (lambda p: probe(p), None),
+        "uniform": (lambda p: open_video(p).uniform(8), 8),
+        "uniform_av": (lambda p: open_video(p, backend="av").uniform(8), 8),
+        "windows": (lambda p: list(open_video(p).windows(2.0, 1.0, 4)), 4),
+        "isolated": (lambda p: reader.call(p, "uniform", 8), 8),
     }
     conn = Connection(fd)
     # The isolated reader must give up (and say so) before the supervisor takes it for a hang.
@@ -101,13 +104,14 @@ def _serve(fd: int, timeout_s: float) -> None:
             signal.alarm(int(timeout_s * len(CHECKS)) + 10)
             for check in CHECKS:
                 start = time.monotonic()
-                outcome, detail = _attempt(calls[check], path, VideoError)
+                outcome, detail = _attempt(*calls[check], path, VideoError)
                 # A tuple, not an Outcome: the class lives in __main__ here, under another name there.
                 conn.send((check, outcome, detail, time.monotonic() - start))
             signal.alarm(0)
 
 
-def _attempt(call, path: str, video_error: type) -> tuple[str, str]:
+def _attempt(call, frames_each: int | None, path: str, video_error: type) -> tuple[str, str]:
+    """(outcome, detail) of `call(path)`, whose `Frames` (one, or one a window) must hold `frames_each`."""
     try:
         result = call(path)
     except video_error as e:
@@ -116,12 +120,14 @@ def _attempt(call, path: str, video_error: type) -> tuple[str, str]:
         return type(e).__name__, e.reason
     except Exception:
         return "raised", traceback.format_exc()
-    if hasattr(result, "timestamps"):
-        import numpy as np
+    if frames_each is None:
+        return OK, ""
+    import numpy as np
 
-        data, stamps = result.data, result.timestamps
-        if data.dtype != np.uint8 or data.ndim != 4 or data.shape[0] != 8 or data.shape[-1] != 3:
-            return "odd result", f"frames {data.dtype} {data.shape}, not 8 RGB frames"
+    for frames in [w.frames for w in result] if isinstance(result, list) else [result]:
+        data, stamps = frames.data, frames.timestamps
+        if data.dtype != np.uint8 or data.ndim != 4 or data.shape[0] != frames_each or data.shape[-1] != 3:
+            return "odd result", f"frames {data.dtype} {data.shape}, not {frames_each} RGB frames"
         if not np.isfinite(stamps).all():
             return "odd result", f"timestamps {stamps.tolist()}"
     return OK, ""

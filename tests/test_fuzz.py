@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vidmm.data.mutate import mutate, write_base
-from vidmm.io import CorruptVideoError, Frames, VideoError
+from vidmm.io import ClipWindow, CorruptVideoError, Frames, VideoError
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "fuzz_reader.py"
 _spec = importlib.util.spec_from_file_location("fuzz_reader", SCRIPT)
@@ -86,15 +86,17 @@ def fail(error: Exception):
     "call, outcome",
     [
         (lambda p: frames(8), "ok"),
+        (lambda p: [ClipWindow(0.0, 1.0, frames(8))] * 2, "ok"),
         (fail(CorruptVideoError("x.mp4", "damaged")), "CorruptVideoError"),
         (fail(RuntimeError("Error reading x.mp4...")), "raised"),
         (fail(CorruptVideoError("x.mp4", "two\nlines")), "odd error"),
         (fail(CorruptVideoError("elsewhere.mp4", "damaged")), "odd error"),
         (lambda p: frames(7), "odd result"),
+        (lambda p: [ClipWindow(0.0, 1.0, frames(8)), ClipWindow(1.0, 2.0, frames(7))], "odd result"),
     ],
 )
 def test_what_keeps_the_contract_and_what_breaks_it(call, outcome):
-    assert fuzz._attempt(call, "x.mp4", VideoError)[0] == outcome
+    assert fuzz._attempt(call, 8, "x.mp4", VideoError)[0] == outcome
 
 
 @pytest.mark.timeout(60)
@@ -103,8 +105,6 @@ def test_a_hang_is_reported_and_the_worker_replaced(tmp_path, base_bytes):
     path.write_bytes(base_bytes("h264.mp4"))
     with fuzz.Checker(timeout_s=0.01, log=tmp_path / "worker.log") as impatient:  # no worker starts that fast
         outcomes = impatient.check(path)
-        assert [(o.check, o.outcome) for o in outcomes] == [
-            ("probe", "hang"), ("uniform", "not run"), ("uniform_av", "not run"), ("isolated", "not run")
-        ]
+        assert [(o.check, o.outcome) for o in outcomes] == [("probe", "hang")] + [(c, "not run") for c in fuzz.CHECKS[1:]]
         impatient.timeout_s = 30
-        assert [o.outcome for o in impatient.check(path)] == ["ok"] * 4
+        assert [o.outcome for o in impatient.check(path)] == ["ok"] * len(fuzz.CHECKS)
