@@ -87,7 +87,7 @@ def stat_regular_file(path: str | Path) -> os.stat_result:
     except OSError as e:  # missing, a symlink loop, a path too long, a folder we may not enter
         raise from_os_error(str(path), e) from None
     if not stat.S_ISREG(found.st_mode):
-        kind = next((name for is_kind, name in _FILE_KINDS if is_kind(found.st_mode)), "not a file")
+        kind = next((name for is_kind, name in _FILE_KINDS if is_kind(found.st_mode)), "an unknown kind")
         raise VideoNotFoundError(str(path), f"not a regular file ({kind})")
     return found
 
@@ -110,7 +110,8 @@ def looks_like_container(path: str | Path) -> bool:
 def check_file(path: str | Path) -> os.stat_result:
     """Raise the right error for a path that cannot be a video before any decoder sees it.
 
-    Reads the first bytes too: FFmpeg's error for a file it may not read names no cause.
+    Reads the first bytes too, so that a file this user may not read is `UnreadableFileError`
+    here, whatever each decoder would make of it.
     """
     found = stat_regular_file(path)
     if found.st_size == 0:
