@@ -266,3 +266,37 @@ def test_a_table_too_big_for_decord_falls_back_to_pyav(media):
 def test_decord_alone_on_a_table_too_big_for_it_is_a_typed_error(media):
     with pytest.raises(E.CorruptVideoError, match="decord cannot open it"):
         vidmm.open_video(media("stco_overflow.mp4"), backend="decord").uniform(8)
+
+
+def test_a_seek_that_fails_reads_on_instead(media, monkeypatch):
+    """A damaged index can make FFmpeg refuse a seek; seeking only saves decoding, so the reader
+    reads on to the times asked for."""
+    import av
+
+    from vidmm.io import backends
+
+    refused = []
+
+    class SeekRefused:
+        def __init__(self, container):
+            self._container = container
+
+        def __getattr__(self, name):
+            return getattr(self._container, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._container.close()
+
+        def seek(self, *args, **kwargs):
+            refused.append(args)
+            raise av.error.InvalidDataError(22, "Invalid data found when processing input")
+
+    open_container = backends.open_container
+    monkeypatch.setattr(backends, "open_container", lambda path: SeekRefused(open_container(path)))
+    # A keyframe every second: from 0.1 s, 2.5 s is worth a seek to the keyframe at 2 s.
+    frames = vidmm.open_video(media("shape_gop.mp4"), backend="av").frames_at([0.1, 2.5])
+    assert len(refused) == 1
+    assert_content_matches_time(frames)

@@ -214,7 +214,10 @@ class _DecodeThread:
                     raise CorruptVideoError(self.info.path, f"more than {_MAX_BAD_PACKETS} damaged packets") from None
             target = self._seek_target(last_t, read_t, sought)
             if target is not None:
-                self.container.seek(round((target + self.info.start_s) / tb), stream=self.stream, backward=True)
+                try:
+                    self.container.seek(round((target + self.info.start_s) / tb), stream=self.stream, backward=True)
+                except av.FFmpegError:  # a damaged index: reading on gets there too, only slower
+                    self.keyframes = None
                 sought = target
         try:
             yield from self.stream.codec_context.decode(None)  # frames still inside the decoder
