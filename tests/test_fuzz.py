@@ -31,6 +31,9 @@ REGRESSIONS = [
     (fuzz.Recipe("mjpeg.avi", "bit_flips", 3214513792), "19 bits flipped"),
     (fuzz.Recipe("mjpeg.avi", "bit_flips", 2834770486), "52 bits flipped"),
     (fuzz.Recipe("vp9.webm", "bit_flips", 2133640303), "39 bits flipped"),
+    # mdhd zeroed: a time scale of 0, read as 1, stretches 6 s to 76,800 s; windows over that took
+    # quadratic time (each window scanned all those after it), past any timeout.
+    (fuzz.Recipe("h264.mp4", "zero_box", 2928355702), "mdhd at 8343 zeroed (24 bytes)"),
 ]
 
 

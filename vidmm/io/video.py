@@ -183,6 +183,9 @@ class Video:
         plans = [span_times(s.start_s, s.end_s, frames_per_clip) for s in spans]
         if not plans:
             return
+        # The earliest time the clips from k on still need (a plan's times ascend): frames held
+        # before it can go. Worked out once; a scan per clip made hours of windows quadratic.
+        needed_from = np.append(np.minimum.accumulate([plan[0] for plan in plans][::-1])[::-1], math.inf)
         held: dict[float, tuple[float, np.ndarray]] = {}
         pending = 0
         for req, t, image in self.iter_frames_at(np.concatenate(plans), short_side=short_side):
@@ -192,8 +195,7 @@ class Video:
                 frames = Frames(np.stack([p[1] for p in picked]), np.array([p[0] for p in picked]))
                 yield ClipWindow(spans[pending].start_s, spans[pending].end_s, frames)
                 pending += 1
-                oldest = min((float(p[0]) for p in plans[pending:]), default=math.inf)
-                for key in [k for k in held if k < oldest]:
+                for key in [k for k in held if k < needed_from[pending]]:
                     del held[key]
 
     def windows(
