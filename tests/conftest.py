@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import tempfile
 from fractions import Fraction
 from pathlib import Path
@@ -85,6 +86,8 @@ RECIPES: dict[str, Callable[[Path], Path]] = {
     or d / "unknown_codec.mp4",
     # The fuzzer's first base video: 6 s, so that uniform(8) is sparse and goes to decord first.
     "size_change.avi": lambda d: _size_change(d / "size_change.avi"),
+    # vp9.webm (1 s) whose header says it lasts 10^9 s: sampling the claimed length ran out of memory.
+    "duration_claim.webm": lambda d: _claim_duration(media_path(d, "vp9.webm"), d / "duration_claim.webm", 1e9),
     "h264.mp4": lambda d: mutate.write_base(d, "h264.mp4"),
     # Its stco entry count patched to 2^31-1. The file probes fine and PyAV reads the entries there
     # are; decord's FFmpeg 4 refuses to allocate the table and raises a plain RuntimeError.
@@ -117,6 +120,16 @@ def _size_change(path: Path, sizes=((320, 240), (160, 120)), frames_each: int = 
                     packet.stream, packet.pts, packet.dts = stream, i, i
                     out.mux(packet)
     return path
+
+
+def _claim_duration(src: Path, dst: Path, seconds: float) -> Path:
+    """A copy of a Matroska/WebM file whose Segment Info claims it lasts `seconds`."""
+    data = bytearray(src.read_bytes())
+    at = data.index(b"\x44\x89")  # the Duration element: its ID, its size, a float in milliseconds
+    size = data[at + 2] & 0x7F
+    assert size in (4, 8), "not the Duration element"
+    data[at + 3 : at + 3 + size] = struct.pack(">d" if size == 8 else ">f", seconds * 1000)
+    return _write(dst, bytes(data))
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -92,6 +92,12 @@ def test_a_frame_count_no_file_could_hold_is_not_reported(media):
     assert (info.num_frames, info.num_frames_exact) == (150, False)
 
 
+def test_a_duration_no_file_could_fill_is_measured_from_the_packets(media):
+    info = vidmm.probe(media("duration_claim.webm"))  # the header claims 10^9 s at 25 fps in 20 kB
+    assert info.duration_s == pytest.approx(1.0, abs=0.05)
+    assert (info.num_frames, info.num_frames_exact) == (25, False)
+
+
 def test_a_table_too_big_for_decord_still_probes(media):
     info = vidmm.probe(media("stco_overflow.mp4"))
     assert info.num_frames == 150 and info.duration_s == pytest.approx(6.0, abs=0.05)

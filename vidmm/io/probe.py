@@ -205,6 +205,9 @@ def probe(path: str | Path) -> VideoInfo:
             duration_s = 0.0
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
+        if duration_s * fps > size_bytes / MIN_FRAME_BYTES:  # more frames than the file could hold
+            # What the packets span, and the last frame's one period on screen.
+            duration_s = _duration_from_packets(container, stream, start_s) + 1 / fps
         if 0 < stream.frames <= size_bytes / MIN_FRAME_BYTES:
             num_frames, exact = stream.frames, True
             if fps <= 0 and duration_s > 0:
@@ -233,6 +236,25 @@ def probe(path: str | Path) -> VideoInfo:
             start_s=start_s,
             keyframe_interval_s=_keyframe_interval(stream, duration_s),
         )
+
+
+def _duration_from_packets(container, stream, start_s: float) -> float:
+    """Seconds from the first frame to the last packet's, read from the packets themselves.
+
+    Reads the file to its end, so it is kept for headers that cannot be right: sampling a duration
+    claimed by a damaged header (10^9 s) would ask for billions of windows.
+    """
+    import av
+
+    tb, end_s = stream.time_base, start_s
+    try:
+        for packet in container.demux(stream):
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if stamp is not None:
+                end_s = max(end_s, float(stamp * tb))
+    except av.FFmpegError:  # the file breaks off: its packets so far are all there is
+        pass
+    return end_s - start_s
 
 
 def _keyframe_interval(stream, duration_s: float) -> float | None:
