@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from pathlib import Path
 from vidmm.data.mutate import BASES, kinds_for, mutate, write_base
 
 CHECKS = ("probe", "uniform", "uniform_av", "windows", "isolated")
+_WORKER_MEMORY = 8 << 30  # bytes of address space for a worker: torch alone maps 3.5 GB
 OK = "ok"
 # What breaks the contract. Every other outcome keeps it: "ok", the name of a VideoError subclass,
 # or "not run" (a check after one that crashed or hung, which is reported already).
@@ -82,13 +84,16 @@ def _serve(fd: int, timeout_s: float) -> None:
     from vidmm.io import IsolatedReader, VideoError, open_video, probe
 
     faulthandler.enable()  # a segfault leaves the Python stack in the log
+    # A mutant that makes the reader allocate without bound fails here (a MemoryError, or an abort
+    # in C++) instead of the kernel's OOM killer picking some process of the machine's.
+    resource.setrlimit(resource.RLIMIT_AS, (_WORKER_MEMORY, _WORKER_MEMORY))
 
     # Each check: the call, and how many frames each `Frames` it returns must hold.
     calls = {
         "probe": (lambda p: probe(p), None),
         "uniform": (lambda p: open_video(p).uniform(8), 8),
         "uniform_av": (lambda p: open_video(p, backend="av").uniform(8), 8),
-        "windows": (lambda p: list(open_video(p).windows(2.0, 1.0, 4)), 4),
+        "windows": (lambda p: open_video(p).windows(2.0, 1.0, 4), 4),
         "isolated": (lambda p: reader.call(p, "uniform", 8), 8),
     }
     conn = Connection(fd)
@@ -112,24 +117,26 @@ def _serve(fd: int, timeout_s: float) -> None:
 
 def _attempt(call, frames_each: int | None, path: str, video_error: type) -> tuple[str, str]:
     """(outcome, detail) of `call(path)`, whose `Frames` (one, or one a window) must hold `frames_each`."""
+    import numpy as np
+
     try:
         result = call(path)
+        if frames_each is None:
+            return OK, ""
+        # Windows are checked as they come, as an index takes them: a list of them all could hold
+        # more frames than memory does.
+        for frames in [result] if hasattr(result, "data") else (w.frames for w in result):
+            data, stamps = frames.data, frames.timestamps
+            if data.dtype != np.uint8 or data.ndim != 4 or data.shape[0] != frames_each or data.shape[-1] != 3:
+                return "odd result", f"frames {data.dtype} {data.shape}, not {frames_each} RGB frames"
+            if not np.isfinite(stamps).all():
+                return "odd result", f"timestamps {stamps.tolist()}"
     except video_error as e:
         if e.path != path or not e.reason or "\n" in e.reason:
             return "odd error", f"{type(e).__name__} with path {e.path!r} and reason {e.reason!r}"
         return type(e).__name__, e.reason
     except Exception:
         return "raised", traceback.format_exc()
-    if frames_each is None:
-        return OK, ""
-    import numpy as np
-
-    for frames in [w.frames for w in result] if isinstance(result, list) else [result]:
-        data, stamps = frames.data, frames.timestamps
-        if data.dtype != np.uint8 or data.ndim != 4 or data.shape[0] != frames_each or data.shape[-1] != 3:
-            return "odd result", f"frames {data.dtype} {data.shape}, not {frames_each} RGB frames"
-        if not np.isfinite(stamps).all():
-            return "odd result", f"timestamps {stamps.tolist()}"
     return OK, ""
 
 

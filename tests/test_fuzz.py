@@ -89,13 +89,13 @@ def fail(error: Exception):
     "call, outcome",
     [
         (lambda p: frames(8), "ok"),
-        (lambda p: [ClipWindow(0.0, 1.0, frames(8))] * 2, "ok"),
+        (lambda p: iter([ClipWindow(0.0, 1.0, frames(8))] * 2), "ok"),
         (fail(CorruptVideoError("x.mp4", "damaged")), "CorruptVideoError"),
         (fail(RuntimeError("Error reading x.mp4...")), "raised"),
         (fail(CorruptVideoError("x.mp4", "two\nlines")), "odd error"),
         (fail(CorruptVideoError("elsewhere.mp4", "damaged")), "odd error"),
         (lambda p: frames(7), "odd result"),
-        (lambda p: [ClipWindow(0.0, 1.0, frames(8)), ClipWindow(1.0, 2.0, frames(7))], "odd result"),
+        (lambda p: iter([ClipWindow(0.0, 1.0, frames(8)), ClipWindow(1.0, 2.0, frames(7))]), "odd result"),
     ],
 )
 def test_what_keeps_the_contract_and_what_breaks_it(call, outcome):
