@@ -12,10 +12,11 @@ and reads the mutant every way a user can:
     IsolatedReader(timeout_s=...).call(p, "uniform", 8)
 
 The contract: each returns (frames: as many as asked for, RGB, at finite times) or raises a
-`VideoError` with a one-line reason, within --timeout seconds. Any other exception, a crash or a hang breaks it. The
-in-process calls run in a worker process, so that a segfault or a hang is reported, not suffered:
-the worker is replaced and the run goes on. Every mutant that breaks the contract is written to
---out with a JSON note (its recipe and what happened); the exit status is then 1.
+`VideoError` with a one-line reason, within --timeout seconds. Any other exception, a crash or a
+hang breaks it. The in-process calls run in a worker process, so that a segfault or a hang is
+reported, not suffered: the worker is replaced and the run goes on. Every mutant that breaks the
+contract is written to --out with a JSON note (its recipe and what happened); the exit status is
+then 1. A recipe that broke it once belongs in tests/test_fuzz.py's REGRESSIONS.
 """
 
 from __future__ import annotations
@@ -217,10 +218,14 @@ def _describe_exit(code: int | None) -> str:
 # -- the run -------------------------------------------------------------------------------------
 
 
-def run(cases: int, seed: int, out: Path, timeout_s: float, log=print) -> dict[str, Counter]:
-    """Fuzz `cases` mutants; write those that break the contract to `out`; outcomes counted per check."""
+def run(cases: int, seed: int, out: Path, timeout_s: float) -> tuple[dict[str, Counter], list[int]]:
+    """Fuzz `cases` mutants and write those that break the contract to `out`.
+
+    Returns the outcomes counted per check, and the cases that broke the contract.
+    """
     out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, Counter] = defaultdict(Counter)
+    broken_cases: list[int] = []
     with tempfile.TemporaryDirectory(prefix="vidmm-fuzz-") as tmp:
         work = Path(tmp)
         bases = {name: write_base(work / "bases", name).read_bytes() for name in BASES}
@@ -235,13 +240,14 @@ def run(cases: int, seed: int, out: Path, timeout_s: float, log=print) -> dict[s
                     counts[o.check][o.outcome] += 1
                 broken = [o for o in outcomes if o.broken]
                 if broken:
+                    broken_cases.append(case)
                     name = f"case-{case:05d}"
                     (out / f"{name}{path.suffix}").write_bytes(data)
                     note = {"case": case, "run_seed": seed, "recipe": asdict(recipe), "mutation": description}
                     note["outcomes"] = [asdict(o) for o in outcomes]
                     (out / f"{name}.json").write_text(json.dumps(note, indent=2) + "\n")
-                    log(f"case {case}: {recipe} ({description}): " + "; ".join(f"{o.check} {o.outcome}" for o in broken))
-    return counts
+                    print(f"case {case}: {recipe} ({description}): " + "; ".join(f"{o.check} {o.outcome}" for o in broken))
+    return counts, broken_cases
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,12 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         _serve(args.serve, args.timeout)
         return 0
     start = time.monotonic()
-    counts = run(args.cases, args.seed, args.out, args.timeout)
-    broken = sum(n for c in counts.values() for outcome, n in c.items() if outcome in BROKEN)
-    print(f"{args.cases} cases in {time.monotonic() - start:.1f} s; contract broken {broken} times")
+    counts, broken_cases = run(args.cases, args.seed, args.out, args.timeout)
+    print(f"{args.cases} cases in {time.monotonic() - start:.1f} s; {len(broken_cases)} broke the contract")
     for check in CHECKS:
         print(f"  {check:<11}" + ", ".join(f"{outcome} {n}" for outcome, n in counts[check].most_common()))
-    return 1 if broken else 0
+    return 1 if broken_cases else 0
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def test_a_frame_count_no_file_could_hold_is_not_reported(media):
 
 
 def test_a_duration_no_file_could_fill_is_measured_from_the_packets(media):
-    info = vidmm.probe(media("duration_claim.webm"))  # the header claims 10^9 s at 25 fps in 20 kB
+    info = vidmm.probe(media("duration_claim.webm"))  # the header claims 10^9 s at 25 fps in 2 kB
     assert info.duration_s == pytest.approx(1.0, abs=0.05)
     assert (info.num_frames, info.num_frames_exact) == (25, False)
 
