@@ -385,21 +385,31 @@ def index_files(
 @app.command()
 def search(
     query: str = typer.Argument(..., help='What to find, e.g. "a traffic light".'),
-    db: Path = DbOpt,
-    k: int = typer.Option(10, "-k", help="How many moments."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per moment."),
+    db: Path = typer.Option(..., "--db", help="The index folder to search (made by `vidmm index`)."),
+    k: int = typer.Option(10, "-k", help="At most this many moments, one per video."),
+    fmt: str = typer.Option("txt", "--format", "-f", help="txt, or jsonl: one JSON object per moment."),
+    as_json: bool = typer.Option(False, "--json", help="The same as -f jsonl."),
+    show_all: bool = typer.Option(False, "--all", help="List the best moments even where no match is likely."),
     thumbnails: Path = typer.Option(None, "--thumbnails", help="Write a JPEG of each moment's middle frame here."),
     model: str = typer.Option(None, "--model", "-m", help="Check the index was made by this model (it always searches with its own)."),
 ) -> None:
-    """Find the moments that match a query, best first: video, start–end, score."""
+    """Find the moments that show what the query names, best first: the probability that it is
+    shown there, the moment, the video. Says "no match" when nothing is likely (see --all)."""
     from vidmm.index import Index, VidmmIndexError
+    from vidmm.tasks.presence import MATCH
     from vidmm.writers import short_clock
 
+    fmt = "jsonl" if as_json else fmt
+    if fmt not in ("txt", "jsonl"):
+        typer.echo(f"error: search writes txt or jsonl, not {fmt!r}", err=True)
+        raise typer.Exit(2)
     try:
-        hits = Index(db, model_name=model).search(query, k=k)
+        hits = Index(db, model_name=model).search(query, k=k, min_probability=0.0 if show_all else MATCH)
     except VidmmIndexError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
+    if not hits and fmt == "txt":
+        typer.echo(f"no match: nothing in the index shows it with probability {MATCH:.2f} or more (--all lists the best anyway)")
     for rank, hit in enumerate(hits, 1):
         record = {**dataclasses.asdict(hit), "gone": hit.gone}
         if thumbnails is not None and not hit.gone:
@@ -407,11 +417,11 @@ def search(
                 record["thumbnail"] = str(hit.save_thumbnail(thumbnails / f"{rank:02d}-{Path(hit.path).stem}.jpg"))
             except VideoError as err:  # the file changed or vanished since it was indexed
                 typer.echo(f"warning: no thumbnail: {err}", err=True)
-        if as_json:
+        if fmt == "jsonl":
             typer.echo(json.dumps(record))
         else:
             gone = "  (file gone: `vidmm index … --prune` forgets it)" if hit.gone else ""
-            typer.echo(f"{hit.score:7.3f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}{gone}")
+            typer.echo(f"{hit.probability:5.2f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}{gone}")
 
 
 # -- training and evaluation ------------------------------------------------------------------
@@ -475,7 +485,7 @@ def evaluate(
 @app.command()
 def demo(
     out_dir: Path = typer.Option(None, "--out", help="Where to write the sample videos (default: a temp folder)."),
-    query: str = typer.Option("a traffic light", help="What to search the sample for."),
+    query: str = typer.Option("a cat", help="What to search the sample for."),
 ) -> None:
     """Write sample videos and run the offline `lite` model on one: caption, search, labels.
 
@@ -487,11 +497,11 @@ def demo(
     report = run_demo(out_dir or Path(tempfile.mkdtemp(prefix="vidmm-demo-")), query=query)
     typer.echo(format_info(report.info))
     typer.echo(f"\n{len(report.shots)} shots: " + ", ".join(f"{s.start_s:.2f}–{s.end_s:.2f} s" for s in report.shots))
-    typer.echo("\ncaption (templates from ImageNet tags):\n" + to_txt(report.caption), nl=False)
-    typer.echo(f"\nsearch {report.query!r}:")
-    for m in report.moments[:3]:
-        typer.echo(f"  {m.start_s:5.2f}–{m.end_s:5.2f} s  score {m.score:.3f}")
-    typer.echo("\nzero-shot labels:\n" + to_txt(report.labels), nl=False)
+    typer.echo("\ncaption (what lite can name, per shot):\n" + to_txt(report.caption), nl=False)
+    typer.echo(f"\nsearch {report.query!r}: probability that each 2-s window shows it, best first")
+    for window, probability in report.windows[:3]:
+        typer.echo(f"  {window.start_s:5.2f}–{window.end_s:5.2f} s  {probability:.2f}")
+    typer.echo("\nlabels (the probability that each is shown):\n" + to_txt(report.labels), nl=False)
 
 
 @app.command()

@@ -22,7 +22,7 @@ from .families import register_family
 from .hub import HubOptions, ModelNotAvailableError
 from .lite import LiteModel
 from .model import VideoFeatures, VideoModel
-from .outputs import FrameAnswer, Tag
+from .outputs import FrameAnswer
 from .registry import ModelSpec, family, list_models, load, register, spec
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "PreprocessConfig",
     "QAConfig",
     "RetrievalConfig",
-    "Tag",
     "TemporalConfig",
     "TextEncoderConfig",
     "VideoFeatures",
