@@ -577,7 +577,7 @@ def pull_models(
 
     for name in names:
         if registry.spec(name) is None:
-            typer.echo(f"error: unknown model {name!r}{registry.did_you_mean(name)}; see `vidmm models`", err=True)
+            typer.echo(f"error: unknown model {name!r}{registry.did_you_mean(name)}; `vidmm models` lists them", err=True)
     specs = [registry.spec(name) for name in dict.fromkeys(names)]
     if None in specs:
         raise typer.Exit(2)

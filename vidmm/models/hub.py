@@ -68,7 +68,7 @@ def pretrained(load: Callable[..., Any], source: str, hub: HubOptions, **kwargs)
     path = resolve(source)
     local = is_local(path, hub)
     if not local and is_hub_id(source) and (why := unreachable_reason()):
-        raise ModelNotAvailableError(_not_available(source, why))
+        raise ModelNotAvailableError(_not_available(source, why)) from None
     # A part in the cache loads from it alone: asking the hub about each optional file retries for
     # minutes when the hub is out of reach. `vidmm models pull` fetches a newer revision.
     offline = {"local_files_only": True} if local else {}

@@ -180,7 +180,7 @@ def _refuse_unreachable(named: ModelSpec, hub: HubOptions) -> None:
         raise ModelNotAvailableError(
             f"Model {named.name!r} ({', '.join(missing)}) is not on this machine and {why}: "
             f"fetch it with `vidmm models pull {named.name}`"
-        )
+        ) from None
 
 
 def pull(
@@ -198,7 +198,7 @@ def pull(
     """
     named = spec(name)
     if named is None:
-        raise ValueError(f"Unknown model {name!r}: not a registered name{did_you_mean(name)}; see `vidmm models`")
+        raise ValueError(f"Unknown model {name!r}{did_you_mean(name)}: not a registered name; `vidmm models` lists them")
     hub = HubOptions(cache_dir, revision)
     return [download(source, hub, functools.partial(progress, source) if progress else None) for source in named.hub_sources]
 
@@ -215,8 +215,8 @@ def folder_family(path: Path) -> str:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ValueError(
-            f"Unknown model {str(path)!r}: not a registered name ({', '.join(list_models())}) "
-            f"nor a folder with a config.json{did_you_mean(str(path))}"
+            f"Unknown model {str(path)!r}{did_you_mean(str(path))}: not a registered name (`vidmm models` lists "
+            "them) nor a folder with a config.json"
         )
     saved = json.loads(config_file.read_text())
     _discover_families()
