@@ -538,8 +538,10 @@ app.add_typer(models_app, name="models")
 
 @models_app.callback()
 def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON object per model.")) -> None:
-    """List the registered models: tasks, size, whether the weights are on this machine, and which
-    one `--model auto` takes for each task. `vidmm models pull NAME` downloads one."""
+    """List the registered models: tasks, size, whether they are on this machine, what auto takes.
+
+    `vidmm models pull NAME` downloads one.
+    """
     from vidmm.tasks.catalog import best_local_model, model_table
     from vidmm.tasks.protocol import TASKS
 
@@ -566,18 +568,18 @@ def pull_models(
     cache_dir: Path = typer.Option(None, "--cache-dir", help="The hub cache to fill (default: HF_HOME's, ~/.cache/huggingface/hub)."),
     revision: str = typer.Option(None, "--revision", help="A branch, tag or commit of each model's repository (default: main)."),
 ) -> None:
-    """Download models from the Hugging Face hub into its cache: only the files they load (configs,
-    weights, processor and tokenizer files). Files already there are kept, so a broken-off pull
-    goes on where it stopped.
+    """Download models from the Hugging Face hub into its cache, only the files they load.
 
-    Exits 1 if some models failed (the others are kept), 2 for an unknown name or no way to the hub.
+    Configs, weights, processor and tokenizer files; files already there are kept, so a broken-off
+    pull goes on where it stopped. Exits 1 if some models failed (the others are kept), 2 for an
+    unknown name or no way to the hub.
     """
     from vidmm.models import DownloadError, ModelNotAvailableError, registry
     from vidmm.models.hub import unreachable_reason
 
     for name in names:
         if registry.spec(name) is None:
-            typer.echo(f"error: unknown model {name!r}{registry.did_you_mean(name)}; `vidmm models` lists them", err=True)
+            typer.echo(f"error: {registry.unknown_model(name)}", err=True)
     specs = [registry.spec(name) for name in dict.fromkeys(names)]
     if None in specs:
         raise typer.Exit(2)

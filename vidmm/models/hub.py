@@ -68,7 +68,7 @@ def pretrained(load: Callable[..., Any], source: str, hub: HubOptions, **kwargs)
     path = resolve(source)
     local = is_local(path, hub)
     if not local and is_hub_id(source) and (why := unreachable_reason()):
-        raise ModelNotAvailableError(_not_available(source, why)) from None
+        raise ModelNotAvailableError(_not_available(source, f"{why} and it is not in the local cache")) from None
     # A part in the cache loads from it alone: asking the hub about each optional file retries for
     # minutes when the hub is out of reach. `vidmm models pull` fetches a newer revision.
     offline = {"local_files_only": True} if local else {}
@@ -95,8 +95,6 @@ def _not_available(source: str, why: str) -> str:
         return f"There is no model folder {source!r}"
     if offline():
         why = "the hub is offline (HF_HUB_OFFLINE=1) and it is not in the local cache"
-    elif why.startswith(_UNREACHABLE):
-        why += " and it is not in the local cache"
     return f"Model {source!r} is not available: {why}. Fetch it with `hf download {source}`, or pass a local folder."
 
 
@@ -118,9 +116,6 @@ def offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-_UNREACHABLE = "the hub at"
-
-
 def unreachable_reason(timeout_s: float = CONNECT_TIMEOUT_S) -> str | None:
     """Why nothing can be downloaded now, in a few words; None when the hub accepts a connection.
 
@@ -135,7 +130,7 @@ def unreachable_reason(timeout_s: float = CONNECT_TIMEOUT_S) -> str | None:
     host, port, via = _connect_target(endpoint)
     if _connects(host, port, timeout_s):
         return None
-    return f"{_UNREACHABLE} {endpoint} cannot be reached" + (f" through the proxy {host}:{port}" if via else "")
+    return f"the hub at {endpoint} cannot be reached" + (f" through the proxy {host}:{port}" if via else "")
 
 
 def _connect_target(endpoint: str) -> tuple[str, int, bool]:

@@ -6,8 +6,10 @@ metadata (``description``, ``params``, ``prefer_for``) and a ``config`` mapping 
 ``--model auto`` prefers the model for it, one number a task (higher wins among the models on the
 machine; a task not listed is never picked automatically: `vidmm.tasks.catalog`). Every
 ``source`` in a config (at any depth) is where a pretrained part comes from: a hub id, a folder or
-``package:…``; `pull(name)` downloads the hub ids. A *family* is a class that builds one kind of model; it
-registers itself in its own module (`families.register_family`) and offers:
+``package:…``; `pull(name)` downloads the hub ids.
+
+A *family* is a class that builds one kind of model; it registers itself in its own module
+(`families.register_family`) and offers:
 
     family.from_config(config: dict, hub: HubOptions) -> model   # pretrained parts from their sources
     family.from_dir(path) -> model                               # a folder written by model.save(path)
@@ -158,7 +160,9 @@ def load(
 
     Names win over folders of the same name; write ``./lite`` for a folder called lite. Pretrained
     parts load with `from_pretrained` from a hub id or local path, honouring ``HF_HUB_OFFLINE``,
-    `cache_dir` and `revision`. dtype: e.g. ``"float32"``, ``"bfloat16"``, ``torch.float16``.
+    `cache_dir` and `revision`; parts in the cache load without the network. A registered model
+    not on the machine raises `ModelNotAvailableError` at once when the hub is offline or out of
+    reach (else it downloads). dtype: e.g. ``"float32"``, ``"bfloat16"``, ``torch.float16``.
     The model is returned in eval mode.
     """
     named = spec(str(name_or_path))
@@ -198,15 +202,16 @@ def pull(
     """
     named = spec(name)
     if named is None:
-        raise ValueError(f"Unknown model {name!r}{did_you_mean(name)}: not a registered name; `vidmm models` lists them")
+        raise ValueError(unknown_model(name))
     hub = HubOptions(cache_dir, revision)
     return [download(source, hub, functools.partial(progress, source) if progress else None) for source in named.hub_sources]
 
 
-def did_you_mean(name: str) -> str:
-    """``" (did you mean 'x'?)"`` for the registered name closest to `name`; "" when none is close."""
+def unknown_model(name: str) -> str:
+    """The sentence for a name that is not registered: with the closest name, else all of them."""
     close = difflib.get_close_matches(name, list_models(), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    known = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(list_models())}"
+    return f"Unknown model {name!r}: not a registered name ({known})"
 
 
 def folder_family(path: Path) -> str:
@@ -214,10 +219,7 @@ def folder_family(path: Path) -> str:
     that loads its transformers ``model_type`` (a `save_pretrained` folder)."""
     config_file = path / "config.json"
     if not config_file.is_file():
-        raise ValueError(
-            f"Unknown model {str(path)!r}{did_you_mean(str(path))}: not a registered name (`vidmm models` lists "
-            "them) nor a folder with a config.json"
-        )
+        raise ValueError(f"{unknown_model(str(path))}, nor a folder with a config.json")
     saved = json.loads(config_file.read_text())
     _discover_families()
     name = saved.get("family") or MODEL_TYPES.get(saved.get("model_type"))
