@@ -91,8 +91,13 @@ def repo_files(folder: Path, **extra: bytes) -> dict[str, bytes]:
 
 
 def point_hub_at(monkeypatch, endpoint: str) -> None:
-    """huggingface_hub online and talking to `endpoint`, as HF_ENDPOINT sets it on import."""
+    """huggingface_hub online and talking to `endpoint`, as HF_ENDPOINT sets it on import; vidmm's
+    memory of which hubs it reached starts afresh (a port may be reused)."""
     import huggingface_hub.constants as constants
+
+    import vidmm.models.hub
+
+    monkeypatch.setattr(vidmm.models.hub, "_checked", {})
 
     template = constants.HUGGINGFACE_CO_URL_TEMPLATE.replace(constants.ENDPOINT, endpoint, 1)
     monkeypatch.setattr(constants, "ENDPOINT", endpoint)

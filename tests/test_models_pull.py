@@ -179,13 +179,28 @@ def test_a_hub_id_out_of_reach_fails_at_once_too(cache, no_loading, monkeypatch)
         hub.pretrained(transformers.AutoConfig.from_pretrained, "microsoft/x-clip", hub.HubOptions())
 
 
-def test_a_model_in_the_cache_loads_without_asking_the_hub(xclip_folder, cache, monkeypatch):
-    """Before: a HEAD request per file (a reachable hub) or minutes of retries (one out of reach)."""
-    with serving_hub(monkeypatch, {XCLIP: repo_files(xclip_folder)}):
-        pull("xclip-b32")
-    with serving_hub(monkeypatch, {}) as stand_in:  # online, but the hub holds nothing now
-        model = load("xclip-b32")
-    assert model.sampling.num_frames == 8 and stand_in.requests == []
+def test_out_of_reach_a_model_in_the_cache_loads_without_retries(xclip_folder, tmp_path, monkeypatch):
+    """Before: transformers asked about each optional file and retried each (7 minutes here)."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", hub_cache(tmp_path / "hub", XCLIP, xclip_folder))
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{closed_port()}")
+    attempts = []
+    connect = socket.create_connection
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: attempts.append(address) or connect(address, *a, **k))
+    assert load("xclip-b32").sampling.num_frames == 8
+    assert len(attempts) == 1  # vidmm's own check; then nothing asks the hub
+
+
+def test_a_partly_cached_model_fetches_what_it_lacks_from_a_hub_in_reach(xclip_folder, cache, tmp_path, monkeypatch):
+    """Weights and config in the cache (what `is_local` checks) but not the processor's files."""
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (partial / name).write_bytes((xclip_folder / name).read_bytes())
+    hub_cache(cache, XCLIP, partial)
+    with serving_hub(monkeypatch, {XCLIP: repo_files(xclip_folder)}) as stand_in:
+        assert load("xclip-b32").sampling.num_frames == 8
+    fetched = {request.rsplit("/", 1)[1] for request in stand_in.requests if request.startswith("GET") and "/resolve/" in request}
+    assert "processor_config.json" in fetched and "model.safetensors" not in fetched
 
 
 def test_search_and_index_with_a_model_not_here_are_one_line(xclip_folder, tmp_path, monkeypatch, media):

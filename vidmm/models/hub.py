@@ -2,9 +2,9 @@
 
 Every pretrained part goes through `pretrained()`, so that hub ids and local folders take the same
 `from_pretrained` path (honouring ``HF_HUB_OFFLINE``, ``cache_dir`` and ``revision``) and a missing
-model fails with one sentence naming it rather than a page of traceback. A part already in the
-cache loads from it without touching the network; a missing one, with the hub offline or out of
-reach, fails after one quick connection check rather than after the hub client's retries.
+model fails with one sentence naming it rather than a page of traceback. With the hub offline or
+out of reach (one quick connection check), a part in the cache loads from it alone and a missing
+one fails at once, rather than after the hub client's retries.
 `download()` fetches the files a model needs into the cache (`vidmm models pull`).
 """
 
@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,11 @@ from urllib.parse import urlsplit
 PACKAGE_PREFIX = "package:"
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 # A hub that takes longer than this to accept a TCP connection (name lookup included) counts as out
-# of reach: a download would otherwise retry for ~35 s before failing.
+# of reach: a download would otherwise retry for ~35 s before failing. A check holds this long (a
+# model loads in several `from_pretrained` calls).
 CONNECT_TIMEOUT_S = 1.5
+CHECK_HOLDS_S = 30.0
+_checked: dict[tuple[str, int], tuple[float, bool]] = {}  # (host, port) -> (monotonic time, connected)
 
 
 class ModelNotAvailableError(OSError):
@@ -66,12 +70,12 @@ def pretrained(load: Callable[..., Any], source: str, hub: HubOptions, **kwargs)
     from transformers.utils import logging
 
     path = resolve(source)
-    local = is_local(path, hub)
-    if not local and is_hub_id(source) and (why := unreachable_reason()):
+    why = unreachable_reason() if is_hub_id(source) else None
+    if why and not is_local(path, hub):
         raise ModelNotAvailableError(_not_available(source, f"{why} and it is not in the local cache")) from None
-    # A part in the cache loads from it alone: asking the hub about each optional file retries for
-    # minutes when the hub is out of reach. `vidmm models pull` fetches a newer revision.
-    offline = {"local_files_only": True} if local else {}
+    # With the hub out of reach, a part in the cache loads from it alone: transformers would ask
+    # about each optional file and retry each for minutes.
+    offline = {"local_files_only": True} if why else {}
     # Loading one tower of a dual encoder reports the other tower's weights as unused, every time,
     # and a progress bar per load is noise in a command-line tool.
     verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
@@ -120,7 +124,8 @@ def unreachable_reason(timeout_s: float = CONNECT_TIMEOUT_S) -> str | None:
     """Why nothing can be downloaded now, in a few words; None when the hub accepts a connection.
 
     Offline mode, or no TCP connection within `timeout_s` to the endpoint (``HF_ENDPOINT``) or to
-    the proxy the environment names for it. One attempt, no retries.
+    the proxy the environment names for it. One attempt, no retries; its outcome holds for
+    `CHECK_HOLDS_S`.
     """
     from huggingface_hub import constants
 
@@ -128,7 +133,11 @@ def unreachable_reason(timeout_s: float = CONNECT_TIMEOUT_S) -> str | None:
         return "the hub is offline (HF_HUB_OFFLINE=1)"
     endpoint = constants.ENDPOINT
     host, port, via = _connect_target(endpoint)
-    if _connects(host, port, timeout_s):
+    when, connected = _checked.get((host, port), (-CHECK_HOLDS_S, False))
+    if time.monotonic() - when >= CHECK_HOLDS_S:
+        connected = _connects(host, port, timeout_s)
+        _checked[(host, port)] = (time.monotonic(), connected)
+    if connected:
         return None
     return f"the hub at {endpoint} cannot be reached" + (f" through the proxy {host}:{port}" if via else "")
 
