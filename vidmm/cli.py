@@ -596,7 +596,7 @@ def pull_models(
             continue
         progress = _DownloadProgress()
         try:
-            downloaded = registry.pull(spec.name, cache_dir=cache_dir and str(cache_dir), revision=revision, progress=progress)
+            downloaded = registry.pull(spec.name, cache_dir=str(cache_dir) if cache_dir else None, revision=revision, progress=progress)
         except (DownloadError, ModelNotAvailableError) as err:
             failures.append(f"{spec.name}: {err}")
             typer.echo(f"error: {spec.name}: {err}", err=True)

@@ -73,11 +73,12 @@ def best_local_model(task: str, table: list[ModelEntry] | None = None) -> Choice
         return Choice(order[0].name)
     pick, best = here[0], order[0]
     if pick is order[-1] and best is not pick:
-        return Choice(pick.name, f"note: using {pick.name} to {task}, no better model for it is on this machine (`vidmm models pull {best.name}` fetches it)")
+        pull = f"`vidmm models pull {best.name}` fetches it"
+        return Choice(pick.name, f"note: using {pick.name} to {task}, no better model for it is on this machine ({pull})")
     return Choice(pick.name)
 
 
-def require_task(name: str, task: str, model: Any = None, table: list[ModelEntry] | None = None) -> None:
+def require_task(name: str, task: str, model: Any = None) -> None:
     """Raise `UnsupportedTaskError` unless the model can do `task`: a registered `name` is checked
     from its family before loading anything; anything else (a folder) needs the loaded `model`.
     The message says what it can do and which models can do `task`, those on this machine first."""
@@ -89,8 +90,7 @@ def require_task(name: str, task: str, model: Any = None, table: list[ModelEntry
         return
     if task in can:
         return
-    table = model_table() if table is None else table
-    able = [row for row in ranked(task, table) if row.name != name] or [row for row in table if task in row.tasks]
+    able = [row for row in ranked(task, model_table()) if row.name != name]
     able = sorted(able, key=lambda row: not row.local)[:2]  # stable: preference order within local / not
     does = f"can {_and(can)}" if can else "can do none of vidmm's tasks"
     use = f"; to {task}, use {' or '.join(row.name for row in able)}" if able else ""
