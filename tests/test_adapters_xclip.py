@@ -183,7 +183,7 @@ def test_named_xclip_loads_from_a_local_copy_and_is_one_clear_sentence_without(f
     with pytest.raises(ModelNotAvailableError) as caught:
         load("xclip-b16", cache_dir=cache)
     message = str(caught.value)
-    assert "offline" in message and "huggingface-cli download microsoft/xclip-base-patch16" in message
+    assert "offline" in message and "vidmm models pull xclip-b16" in message
     assert caught.value.__suppress_context__
 
 
@@ -205,7 +205,7 @@ def test_the_cli_classifies_and_searches_with_xclip_b32(folder, media, tmp_path,
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     missing = runner.invoke(app, ["classify", video, "-m", "xclip-b32", "-l", "a red square"])
     assert missing.exit_code == 2
-    assert "huggingface-cli download microsoft/xclip-base-patch32" in missing.stderr and "Traceback" not in missing.output
+    assert "vidmm models pull xclip-b32" in missing.stderr and "Traceback" not in missing.output
 
 
 @pytest.mark.slow

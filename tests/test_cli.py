@@ -12,6 +12,15 @@ from vidmm.cli import app
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def no_hub_models(tmp_path, monkeypatch):
+    """An empty hub cache, so that `--model auto` (the default) takes lite here whatever this
+    machine has downloaded."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+
+
 def test_info_text(media):
     result = runner.invoke(app, ["info", str(media("rot-90.mp4"))])
     assert result.exit_code == 0, result.output

