@@ -16,7 +16,7 @@ its own path without decoding. `prune` forgets the videos whose files are gone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -76,6 +76,31 @@ class Hit:
         target.parent.mkdir(parents=True, exist_ok=True)
         image.save(target, quality=90)
         return target
+
+
+@dataclass(frozen=True)
+class IndexedVideo:
+    """A file the index's ledger records: `status` "done" (its windows are searched) or "failed"
+    (`error` says why); `stamp` is the file as it was indexed (None for a file that could not be read)."""
+
+    video_id: str
+    path: str
+    status: str
+    error: str | None
+    duration_s: float | None
+    n_windows: int
+    stamp: FileStamp | None
+    indexed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ScoredWindows:
+    """Windows scored for a query, `(N,)` arrays, one entry a window: by video, in time order."""
+
+    video_ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    scores: np.ndarray
 
 
 @dataclass
@@ -269,3 +294,39 @@ class Index:
         names, groups = np.unique(ids, return_inverse=True)
         moments = best_moments(groups, starts, ends, scores, margin=margin)
         return [Hit(paths[names[m.group]], m.start_s, m.end_s, m.score) for m in moments[:k]]
+
+    # -- browsing --------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The model that embeds and searches this index, loaded on first use and then kept;
+        checked against the one that made its vectors (`ModelMismatchError`)."""
+        return self._checked_model(identity.read(self._db))[0]
+
+    def videos(self) -> list[IndexedVideo]:
+        """Every file the ledger records, done or failed, in path order. Readers need no lock."""
+        return [
+            IndexedVideo(
+                v["video_id"], v["path"], v["status"], v["error"], v["duration_s"], v["n_windows"] or 0,
+                FileStamp(v["size"], v["mtime_ns"], v["quick_hash"]) if v["size"] is not None else None, v["indexed_at"],
+            )
+            for v in sorted(self._ledger.rows(), key=lambda v: v["path"])
+        ]
+
+    def window_scores(self, query: str, video_ids: Iterable[str]) -> ScoredWindows:
+        """Every window of the done videos among `video_ids` (ledger ids), scored for `query` as
+        `search` scores them: where along a video a query matches, or a search within some videos
+        (their moments: `best_moments`). Reads those videos' windows alone, however large the index.
+        Raises `IndexNotFoundError` where nothing was ever added."""
+        recorded = identity.read(self._db)
+        if recorded is None:
+            raise IndexNotFoundError(f"{self.path}: no index here (nothing has been added to it)")
+        wanted = set(video_ids) & self._ledger.done_paths().keys()
+        model, _, _ = self._checked_model(recorded)
+        with torch.no_grad():
+            text = model.encode_text([query], normalize=False)  # (1, E)
+        scored = self._windows.scored(model, text, wanted, 0, only=True) if wanted else None
+        if scored is None:
+            return ScoredWindows(np.array([], str), np.zeros(0), np.zeros(0), np.zeros(0, np.float32))
+        order = np.lexsort((scored[1], scored[0]))  # by video, then by start
+        return ScoredWindows(*(column[order] for column in scored))
