@@ -312,6 +312,14 @@ def test_tasks_run_off_the_event_loop_and_never_hold_up_search(client, ids, monk
     assert answers == [200] * MAX_PENDING_TASKS
 
 
+def test_the_tasks_work_after_the_app_restarts(app, ids):
+    """A test client (or schemathesis) runs the app's startup and shutdown per session: the task
+    pool shut down at the first end must not leave every later task failing."""
+    for _ in range(2):
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            assert client.get(f"/api/videos/{ids['cat.mp4']}/tags", params={"top": 3}).status_code == 200
+
+
 def test_add_in_the_background_and_a_second_add_is_409(built, lite, tmp_path):
     extra = tmp_path / "more"
     write_later(extra)
@@ -350,7 +358,7 @@ def test_an_add_while_another_process_writes_is_409(built, lite, tmp_path):
 
 def test_an_add_needs_folders_given_at_start(client):
     refused = client.post("/api/index/add", json={})
-    assert refused.status_code == 400 and "--folder" in refused.json()["message"]
+    assert refused.status_code == 409 and "--folder" in refused.json()["message"]
     assert client.post("/api/index/add", json={"prune": "yes please"}).status_code == 422
 
 

@@ -33,7 +33,10 @@ THUMBNAIL_DECODERS = 2
 MAX_TAGS = 50
 
 
-def _errors(*codes: int) -> dict:
+COMMON_ERRORS = (400, 401, 413, 422, 500)  # any request: a bad Host or body, no token, too large, invalid, a bug
+
+
+def errors_doc(*codes: int) -> dict:
     return {code: {"model": schemas.ErrorOut} for code in codes}
 
 
@@ -82,11 +85,11 @@ class Served:
 def api_router(served: Served) -> APIRouter:
     """The /api routes over `served`."""
     library, adder, verbs, model = served.library, served.adder, served.verbs, served.model
-    router = APIRouter(prefix="/api", responses=_errors(401, 413, 422, 500))
+    router = APIRouter(prefix="/api", responses=errors_doc(*COMMON_ERRORS))
     decoders = threading.BoundedSemaphore(THUMBNAIL_DECODERS)
     query_text = Query(min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, e.g. 'a traffic light'.")
 
-    @router.get("/search", response_model=schemas.SearchOut, responses=_errors(400))
+    @router.get("/search", response_model=schemas.SearchOut)
     def search(
         q: str = query_text,
         k: int = Query(10, ge=1, le=MAX_K, description="How many moments (at most one a video)."),
@@ -111,12 +114,12 @@ def api_router(served: Served) -> APIRouter:
         total, page = library.page(offset, limit, status, name)
         return {"total": total, "offset": offset, "limit": limit, "items": [video_json(v) for v in page]}
 
-    @router.get("/videos/{video_id}", response_model=schemas.VideoOut, responses=_errors(404))
+    @router.get("/videos/{video_id}", response_model=schemas.VideoOut, responses=errors_doc(404))
     def video(video_id: str) -> dict:
         """One video: its file, status, duration and URLs."""
         return video_json(library.video(video_id))
 
-    @router.get("/videos/{video_id}/scores", response_model=schemas.TimelineOut, responses=_errors(404, 409))
+    @router.get("/videos/{video_id}/scores", response_model=schemas.TimelineOut, responses=errors_doc(404, 409))
     def scores(video_id: str, q: str = query_text) -> dict:
         """The query's score of every window of one video: where along it the query matches."""
         found = library.video(video_id)
@@ -129,7 +132,7 @@ def api_router(served: Served) -> APIRouter:
         responses={
             200: {"content": {"video/*": {}}, "description": "The whole file."},
             206: {"content": {"video/*": {}}, "description": "The byte range asked for."},
-            **_errors(404, 409, 410, 416),
+            **errors_doc(404, 409, 410, 416),
         },
     )
     def media(video_id: str, request: Request) -> Response:
@@ -140,7 +143,7 @@ def api_router(served: Served) -> APIRouter:
     @router.get(
         "/videos/{video_id}/thumbnail",
         response_class=FileResponse,
-        responses={200: {"content": {"image/jpeg": {}}, "description": "A JPEG."}, **_errors(404, 409, 410)},
+        responses={200: {"content": {"image/jpeg": {}}, "description": "A JPEG."}, **errors_doc(404, 409, 410)},
     )
     def thumbnail(video_id: str, t: float = Query(0.0, ge=0, allow_inf_nan=False, description="Seconds into the video.")) -> FileResponse:
         """The frame on screen at t (clamped into the video), 360 px on its short side, cached on disk."""
@@ -155,22 +158,22 @@ def api_router(served: Served) -> APIRouter:
         path = await run_in_threadpool(library.checked_path, found)
         return await verbs.run((name, video_id, found.stamp, args), lambda: call(path))
 
-    @router.get("/videos/{video_id}/caption", response_model=Caption, responses=_errors(400, 404, 409, 410, 503))
+    @router.get("/videos/{video_id}/caption", response_model=Caption, responses=errors_doc(404, 409, 410, 503))
     async def caption_video(video_id: str):
         """A caption of the whole video and one per shot, with times."""
         return await run_task(video_id, "caption", (), lambda path: caption(model, path))
 
-    @router.get("/videos/{video_id}/tags", response_model=Tags, responses=_errors(400, 404, 409, 410, 503))
+    @router.get("/videos/{video_id}/tags", response_model=Tags, responses=errors_doc(404, 409, 410, 503))
     async def tag_video(video_id: str, top: int = Query(5, ge=1, le=MAX_TAGS, description="At most this many tags.")):
         """The concepts the video shows, with where."""
         return await run_task(video_id, "tag", (top,), lambda path: tag(model, path, top_k=top))
 
-    @router.post("/videos/{video_id}/ask", response_model=Answer, responses=_errors(400, 404, 409, 410, 503))
+    @router.post("/videos/{video_id}/ask", response_model=Answer, responses=errors_doc(404, 409, 410, 503))
     async def ask_video(video_id: str, body: schemas.AskIn):
         """Answer a question about the video, with where the answer is seen."""
         return await run_task(video_id, "ask", (body.question,), lambda path: ask(model, path, body.question))
 
-    @router.post("/videos/{video_id}/classify", response_model=Labels, responses=_errors(400, 404, 409, 410, 503))
+    @router.post("/videos/{video_id}/classify", response_model=Labels, responses=errors_doc(404, 409, 410, 503))
     async def classify_video(video_id: str, body: schemas.ClassifyIn):
         """Rank free-text labels for the video (zero-shot), with where each fits."""
         labels = tuple(body.labels)
@@ -195,7 +198,7 @@ def api_router(served: Served) -> APIRouter:
         """How far the background add got."""
         return adder.state.to_dict()
 
-    @router.post("/index/add", status_code=202, response_model=schemas.AddStateOut, responses=_errors(400, 409))
+    @router.post("/index/add", status_code=202, response_model=schemas.AddStateOut, responses=errors_doc(409))
     def add(body: schemas.AddIn | None = None) -> dict:
         """Index the server's folders in the background (new and changed files; unchanged ones are
         skipped). One add at a time: 409 while one runs, here or in another process."""

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from vidmm.index import Index
 from vidmm.models.hub import cache_dir
 from vidmm.serve import schemas
-from vidmm.serve.api import Served, api_router
+from vidmm.serve.api import COMMON_ERRORS, Served, api_router, errors_doc
 from vidmm.serve.errors import ApiError, install
 from vidmm.serve.guard import COOKIE, Guard, cookie_value
 from vidmm.serve.jobs import Adder
@@ -90,7 +90,7 @@ def _pages(app: FastAPI, token: str | None) -> None:
     app.get("/login", include_in_schema=False)(page("login.html"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.post("/api/login", status_code=204, response_class=Response, responses={401: {"model": schemas.ErrorOut}})
+    @app.post("/api/login", status_code=204, response_class=Response, responses=errors_doc(*COMMON_ERRORS))
     def login(body: schemas.LoginIn) -> Response:
         """Exchange the server's token for a session cookie (what the web app's login page does)."""
         answer = Response(status_code=204)
@@ -101,7 +101,7 @@ def _pages(app: FastAPI, token: str | None) -> None:
         answer.set_cookie(COOKIE, cookie_value(token), max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="strict", path="/")
         return answer
 
-    @app.post("/api/logout", status_code=204, response_class=Response)
+    @app.post("/api/logout", status_code=204, response_class=Response, responses=errors_doc(*COMMON_ERRORS))
     def logout() -> Response:
         """Forget the session cookie."""
         answer = Response(status_code=204)

@@ -69,9 +69,9 @@ class Adder:
 
     def start(self, prune: bool = False) -> AddState:
         """Start adding in the background; `ApiError` 409 (with why) while an add runs, here or in
-        another process, and 400 when the server was given no folders."""
+        another process, and also when the server was given no folders."""
         if not self.folders:
-            raise ApiError(400, "this server was started without --folder: it has nothing to add (use `vidmm index`)")
+            raise ApiError(409, "this server was started without --folder: it has nothing to add (use `vidmm index`)")
         with self._lock:
             if self._state.state == "running":
                 raise ApiError(409, f"an add is already running (started {self._state.started_at:%H:%M:%S}, "

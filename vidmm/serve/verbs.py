@@ -27,8 +27,8 @@ class VerbRunner:
     """Runs task calls on its own threads, caches their results by key."""
 
     def __init__(self, workers: int = WORKERS, max_pending: int = MAX_PENDING_TASKS):
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vidmm-verb")
-        self._max_pending = max_pending
+        self._workers, self._max_pending = workers, max_pending
+        self._pool: ThreadPoolExecutor | None = None  # made on first use, again after `close`
         self._lock = threading.Lock()
         self._running: dict[Hashable, Future] = {}
         self._done: OrderedDict[Hashable, object] = OrderedDict()
@@ -45,6 +45,8 @@ class VerbRunner:
             if future is None:
                 if len(self._running) >= self._max_pending:
                     raise ApiError(503, f"{len(self._running)} tasks are waiting for the model; try again shortly", {"Retry-After": "5"})
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="vidmm-verb")
                 future = self._pool.submit(call)
                 self._running[key] = future
                 future.add_done_callback(lambda f: self._finish(key, f))
@@ -71,4 +73,8 @@ class VerbRunner:
                     self._done.popitem(last=False)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers (at the app's shutdown; an app started again makes new ones)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -179,7 +179,7 @@ function duration() {
 async function scores(id, q) {
   try {
     const found = await api(`/api/videos/${encodeURIComponent(id)}/scores?` + new URLSearchParams({ q }));
-    $("#strip-legend").textContent = `Score of “${q}” along the video (darker: better match); the marked stretch is the moment found.`;
+    $("#strip-legend").textContent = `Score of “${q}” along the video (taller: better match); the framed stretch is the moment found.`;
     return found.windows;
   } catch (err) {
     $("#strip-legend").textContent = err.message;
@@ -196,26 +196,27 @@ function drawMoment() {
   mark.hidden = false;
 }
 
-function drawStrip(windows) {
+function drawStrip(windows) {  // a bar per pixel column: the mean score of the windows covering it
   if (current) current.windows = windows;
   const canvas = $("#strip");
-  const width = canvas.clientWidth || 600;
+  const width = canvas.clientWidth || 600, height = canvas.clientHeight || 36;
   canvas.width = width;
-  canvas.height = 1;
+  canvas.height = height;
   const context = canvas.getContext("2d");
-  context.clearRect(0, 0, width, 1);
+  context.clearRect(0, 0, width, height);
   if (!windows.length) return;
   const values = windows.map((w) => w.score);
   const low = Math.min(...values), high = Math.max(...values);
   const total = duration();
+  context.fillStyle = "#2458c6";
   for (let x = 0; x < width; x++) {
     const t = ((x + 0.5) / width) * total;
     const covering = windows.filter((w) => w.start_s <= t && t < w.end_s);
     if (!covering.length) continue;
     const mean = covering.reduce((sum, w) => sum + w.score, 0) / covering.length;
     const level = high > low ? (mean - low) / (high - low) : 1;
-    context.fillStyle = `rgba(36, 88, 198, ${0.08 + 0.87 * level})`;
-    context.fillRect(x, 0, 1, 1);
+    const bar = Math.round((0.12 + 0.88 * level) * height);
+    context.fillRect(x, height - bar, 1, bar);
   }
 }
 
