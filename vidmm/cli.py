@@ -443,6 +443,8 @@ def serve(
     except (ServeError, VidmmIndexError, ModelNotAvailableError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
+    except KeyboardInterrupt:  # uvicorn has shut down; Ctrl-C is how a server is meant to stop
+        typer.echo("stopped", err=True)
 
 
 # -- training and evaluation ------------------------------------------------------------------
