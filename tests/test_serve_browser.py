@@ -129,9 +129,16 @@ def test_the_library_page_lists_videos_and_failures(live, page):
     page.wait_for_function("() => document.querySelectorAll('#lib-table tbody tr').length === 1")
     page.select_option("#lib-status", "")
     page.click("#lib-filter button")
+    sample = page.locator("#lib-table tbody tr a", has_text="sample.mp4").get_attribute("href").split("/")[-1]
     page.locator("#lib-table tbody tr a", has_text="cat.mp4").click()
     page.wait_for_function("() => document.querySelector('#player').readyState >= 1")
     assert player_time(page) == pytest.approx(0.0, abs=0.5)
+
+    page.evaluate(f"location.hash = '#/video/{sample}?t=4&end=6'")  # from one video to a moment of another
+    page.wait_for_function(
+        "id => { const v = document.querySelector('#player'); return v.src.includes(id) && v.readyState >= 1 }", arg=sample
+    )
+    assert player_time(page) == pytest.approx(4.0, abs=0.5)
 
 
 def test_twenty_parallel_searches_while_an_add_runs(live):

@@ -3,13 +3,12 @@ thumbnails, the tasks on one video, and the index's status and background add.
 
 Quick reads are plain functions (FastAPI runs them on its worker threads, never on the event
 loop); the tasks run on their own pool (`verbs.py`), so a caption in progress never holds up a
-search; thumbnails decode at most `THUMBNAIL_DECODERS` at a time.
+search.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,7 +28,6 @@ from vidmm.serve.options import MAX_BODY_BYTES, MAX_K, MAX_LABELS, MAX_PAGE, MAX
 from vidmm.serve.verbs import VerbRunner
 from vidmm.tasks import Answer, Caption, Labels, Tags, ask, caption, classify, tag
 
-THUMBNAIL_DECODERS = 2
 MAX_TAGS = 50
 
 
@@ -86,7 +84,6 @@ def api_router(served: Served) -> APIRouter:
     """The /api routes over `served`."""
     library, adder, verbs, model = served.library, served.adder, served.verbs, served.model
     router = APIRouter(prefix="/api", responses=errors_doc(*COMMON_ERRORS))
-    decoders = threading.BoundedSemaphore(THUMBNAIL_DECODERS)
     query_text = Query(min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, e.g. 'a traffic light'.")
 
     @router.get("/search", response_model=schemas.SearchOut)
@@ -147,9 +144,7 @@ def api_router(served: Served) -> APIRouter:
     )
     def thumbnail(video_id: str, t: float = Query(0.0, ge=0, allow_inf_nan=False, description="Seconds into the video.")) -> FileResponse:
         """The frame on screen at t (clamped into the video), 360 px on its short side, cached on disk."""
-        found = library.video(video_id)
-        with decoders:
-            jpeg = library.thumbnail(found, t)
+        jpeg = library.thumbnail(library.video(video_id), t)
         return FileResponse(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
     async def run_task(video_id: str, name: str, args: tuple, call) -> object:

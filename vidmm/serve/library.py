@@ -24,6 +24,7 @@ from vidmm.serve.errors import ApiError
 from vidmm.serve.media import write_jpeg
 
 THUMBNAIL_SHORT_SIDE = 360
+THUMBNAIL_DECODERS = 2  # thumbnails decoded at once; more wait (a page of results asks for many)
 SNAPSHOT_MAX_AGE_S = 2.0
 STATUSES = ("done", "failed")
 
@@ -63,6 +64,7 @@ class Library:
         self.index, self.thumbnails = index, thumbnails
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        self._decoders = threading.BoundedSemaphore(THUMBNAIL_DECODERS)
 
     # -- the ledger ----------------------------------------------------------------------------
 
@@ -180,7 +182,7 @@ class Library:
             return target
         path = self.checked_path(video)
         try:
-            with open_video(path) as opened:
+            with self._decoders, open_video(path) as opened:
                 image = opened.frames_at([tenths / 10], short_side=THUMBNAIL_SHORT_SIDE).data[0]  # (H, W, 3)
         except VideoError as err:
             raise ApiError(409, f"no thumbnail: {err}") from None

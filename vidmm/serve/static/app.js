@@ -153,8 +153,8 @@ async function showVideo(id, params) {
   $("#v-path").textContent = `${info.path} · ${info.duration_s ? clock(info.duration_s) : "?"}`;
   document.title = `${info.name} · vidmm`;
   if (!info.media_url) return videoError(`Not indexed: ${info.error}`);
+  if (!sameVideo) player.src = info.media_url;  // first: a new source resets readyState, so the seek waits for it
   seekWhenReady(start);
-  if (!sameVideo) player.src = info.media_url;
   $("#strip-q").value = q;
   drawMoment();
   drawStrip(q ? await scores(id, q) : []);
