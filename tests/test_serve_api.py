@@ -18,6 +18,7 @@ from PIL import Image
 
 from serve_support import CAT_AT, built_library, write_later
 from vidmm.index import Hit, Index, IndexLockedError
+from vidmm.index.files import video_id
 from vidmm.index.lock import WriterLock
 from vidmm.serve import ServeOptions, create_app
 from vidmm.serve.options import MAX_K, MAX_LABELS, MAX_PAGE, MAX_PENDING_TASKS
@@ -46,6 +47,30 @@ def ids(client) -> dict[str, str]:
     return {v["name"]: v["video_id"] for v in client.get("/api/videos").json()["items"]}
 
 
+def test_the_index_reads_the_server_relies_on(built, lite):
+    """`Index.videos`, `Index.window_scores` and `Index.model`: the ledger as records, windows
+    scored exactly as `search` scores them, and the model loaded once."""
+    index = Index(built.db, lite)
+    videos = index.videos()
+    assert [Path(v.path).name for v in videos] == ["broken.mp4", "cat.mp4", "crossword.mp4", "light.mp4", "sample.mp4"]
+    broken, *done = videos
+    assert broken.status == "failed" and broken.error and broken.stamp is None and broken.n_windows == 0
+    assert all(v.status == "done" and v.stamp.size == Path(v.path).stat().st_size and v.n_windows for v in done)
+    assert {v.video_id for v in videos} == {video_id(v.path) for v in videos}
+
+    scored = index.window_scores("a traffic light", [v.video_id for v in videos] + ["0123456789abcdef"])
+    assert sorted(set(scored.video_ids)) == sorted(v.video_id for v in done)  # failed and unknown ids: no windows
+    assert len(scored.scores) == sum(v.n_windows for v in done)
+    for hit in index.search("a traffic light", k=10):
+        mine = scored.video_ids == next(v.video_id for v in done if v.path == hit.path)
+        assert hit.score == pytest.approx(float(scored.scores[mine].max()), abs=1e-6)
+        assert np.all(np.diff(scored.starts[mine]) > 0)  # in time order
+    assert len(index.window_scores("a cat", []).scores) == 0
+    assert index.model is index.model is lite
+    fresh = Index(built.db)
+    assert fresh.model is fresh.model  # loaded on first use, then kept
+
+
 def test_search_gives_the_library_s_moments_with_urls(client, built, lite):
     found = client.get("/api/search", params={"q": "a traffic light", "k": 3})
     assert found.status_code == 200
@@ -61,6 +86,7 @@ def test_search_gives_the_library_s_moments_with_urls(client, built, lite):
         assert want.path not in got["media_url"] + got["thumbnail_url"]  # ids in URLs, never paths
     sample = next(h for h in hits if h["name"] == "sample.mp4")
     assert sample["start_s"] >= 2.0  # the light comes after the cut at 3 s
+    assert float(found.headers["server-timing"].partition("search;dur=")[2]) > 0
 
 
 def test_a_field_the_library_adds_to_hits_passes_through(client, app, monkeypatch):

@@ -21,5 +21,5 @@ def test_vidmm_serve_runs_as_a_process_and_the_bench_measures_it(tmp_path_factor
     spec.loader.exec_module(bench)
     text = bench.main(["--db", str(built.db), "--repeats", "1", "--out", str(tmp_path / "table.md")])
     rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ") and not line.startswith("| what | ")]
-    assert len(rows) == 4 and rows[0].startswith("`Index.search`") and rows[1].startswith("`GET /api/search`")
+    assert len(rows) == 5 and rows[0].startswith("`Index.search`") and rows[1].startswith("`GET /api/search`")
     assert "5 videos" in text and (tmp_path / "table.md").read_text() == text
