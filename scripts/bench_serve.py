@@ -36,17 +36,17 @@ QUERIES = ("a traffic light", "a crossword puzzle", "a cat", "a rocket", "coins 
 
 
 def build(folder: Path, reels: int) -> Path:
-    """An index of the demo's samples and `reels` random photo reels; its folder."""
+    """An index of the demo's samples and `reels` random photo reels, made by `vidmm index` in a
+    process of its own (this one then holds only what the search needs, as the server does)."""
     from vidmm.data.photos import random_reel, write_reel
     from vidmm.data.synthetic import write_samples
-    from vidmm.index import Index
 
     videos = folder / "videos"
     write_samples(videos)
     for seed in range(reels):
         write_reel(videos / f"reel{seed:02d}.mp4", random_reel(seed))
     db = folder / "bench.vidmm"
-    Index(db).add(videos)
+    subprocess.run([sys.executable, "-m", "vidmm", "index", str(videos), "--db", str(db)], check=True, capture_output=True)
     return db
 
 

@@ -122,6 +122,9 @@ def test_the_library_page_lists_videos_and_failures(live, page):
     rows.nth(4).wait_for()
     assert rows.count() == 5
     assert page.locator("#page-info").inner_text() == "1–5 of 5"
+    status = page.locator("#index-status")
+    status.locator("button").wait_for()
+    assert status.inner_text().startswith("4 videos indexed, 1 failed") and "null" not in status.inner_text()
     broken = page.locator("#lib-table tbody tr", has_text="broken.mp4")
     assert "failed" in broken.inner_text() and broken.locator("td.why").inner_text()
     page.select_option("#lib-status", "failed")

@@ -368,9 +368,10 @@ async function refreshStatus() {
     title: add.folders.length ? `Index ${add.folders.join(", ")}` : "Start the server with --folder to add from here",
     onclick: startAdd });
   const progress = add.state === "running" ? el("progress", { max: add.files_total || 1, value: add.files_done }) : null;
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("span", { textContent: `${status.done.toLocaleString()} videos indexed, ${status.failed.toLocaleString()} failed, ${status.windows.toLocaleString()} windows` }),
-    button, progress, el("span", { className: add.state === "failed" ? "error" : "muted", textContent: addText(add) }));
+    button, progress, el("span", { className: add.state === "failed" ? "error" : "muted", textContent: addText(add) }),
+  ].filter(Boolean));
   $("#adding").textContent = addText(add);
   $("#adding").hidden = add.state !== "running";
   if (add.state === "running" && !polling) polling = setInterval(refreshStatus, 1000);
