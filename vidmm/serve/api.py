@@ -25,12 +25,9 @@ from vidmm.serve.errors import ApiError
 from vidmm.serve.jobs import Adder
 from vidmm.serve.library import Library, file_state
 from vidmm.serve.media import file_response
-from vidmm.serve.options import MAX_BODY_BYTES, MAX_K, MAX_LABELS, MAX_PAGE, MAX_PENDING_TASKS, MAX_QUERY_CHARS
+from vidmm.serve.options import MAX_BODY_BYTES, MAX_K, MAX_LABELS, MAX_PAGE, MAX_PENDING_TASKS, MAX_QUERY_CHARS, MAX_TAGS
 from vidmm.serve.verbs import VerbRunner
 from vidmm.tasks import Answer, Caption, Labels, Tags, ask, caption, classify, tag
-
-MAX_TAGS = 50
-
 
 COMMON_ERRORS = (400, 401, 413, 422, 500)  # any request: a bad Host or body, no token, too large, invalid, a bug
 
@@ -185,7 +182,7 @@ def api_router(served: Served) -> APIRouter:
         videos = library.snapshot().videos
         done = [v for v in videos if v.status == "done"]
         limits = {
-            "max_k": MAX_K, "max_query_chars": MAX_QUERY_CHARS, "max_page": MAX_PAGE, "max_labels": MAX_LABELS,
+            "max_k": MAX_K, "max_query_chars": MAX_QUERY_CHARS, "max_page": MAX_PAGE, "max_labels": MAX_LABELS, "max_tags": MAX_TAGS,
             "max_body_bytes": MAX_BODY_BYTES, "max_pending_tasks": MAX_PENDING_TASKS,
         }
         return {

@@ -12,6 +12,7 @@ MAX_K = 100  # moments per search
 MAX_QUERY_CHARS = 500  # a search query, a question, a label
 MAX_PAGE = 200  # videos per page of the library
 MAX_LABELS = 50  # labels per classify request
+MAX_TAGS = 50  # tags asked of one video
 MAX_PENDING_TASKS = 8  # caption/ask/classify/tag waiting for the model; more are refused (503)
 MIN_TOKEN_CHARS = 16  # a token short enough to guess protects nothing
 
