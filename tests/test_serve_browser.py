@@ -68,6 +68,14 @@ def player_time(page) -> float:
     return page.evaluate("document.querySelector('#player').currentTime")
 
 
+def wait_for_player(page, video_id: str, ready: int = 1) -> None:
+    """Until the player holds this video's media with at least `ready` (1: its metadata, 2: a frame)."""
+    page.wait_for_function(
+        "([id, ready]) => { const v = document.querySelector('#player'); return v.src.includes(id) && v.readyState >= ready }",
+        arg=[video_id, ready],
+    )
+
+
 def test_search_then_watch_the_moment_and_read_its_captions(live, page, tmp_path_factory):
     url, _ = live
     failed_requests = []
@@ -88,7 +96,7 @@ def test_search_then_watch_the_moment_and_read_its_captions(live, page, tmp_path
     assert start >= 1.0  # the traffic light follows a crossword: the moment is not the video's start
     card.click()
 
-    page.wait_for_function("() => document.querySelector('#player').readyState >= 2")  # a frame decoded, from ranged reads
+    wait_for_player(page, card.get_attribute("data-video-id"), ready=2)  # a frame decoded, from ranged reads
     assert abs(player_time(page) - start) <= 0.5
     assert page.locator("#moment").is_visible()
     assert "sample.mp4" in page.locator("#v-title").inner_text()
@@ -132,15 +140,14 @@ def test_the_library_page_lists_videos_and_failures(live, page):
     page.wait_for_function("() => document.querySelectorAll('#lib-table tbody tr').length === 1")
     page.select_option("#lib-status", "")
     page.click("#lib-filter button")
-    sample = page.locator("#lib-table tbody tr a", has_text="sample.mp4").get_attribute("href").split("/")[-1]
+    sample, cat = (page.locator("#lib-table tbody tr a", has_text=name).get_attribute("href").split("/")[-1]
+                   for name in ("sample.mp4", "cat.mp4"))
     page.locator("#lib-table tbody tr a", has_text="cat.mp4").click()
-    page.wait_for_function("() => document.querySelector('#player').readyState >= 1")
+    wait_for_player(page, cat)
     assert player_time(page) == pytest.approx(0.0, abs=0.5)
 
     page.evaluate(f"location.hash = '#/video/{sample}?t=4&end=6'")  # from one video to a moment of another
-    page.wait_for_function(
-        "id => { const v = document.querySelector('#player'); return v.src.includes(id) && v.readyState >= 1 }", arg=sample
-    )
+    wait_for_player(page, sample)
     assert player_time(page) == pytest.approx(4.0, abs=0.5)
 
 

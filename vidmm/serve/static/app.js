@@ -138,6 +138,8 @@ async function showVideo(id, params) {
   current = { id, info: sameVideo ? current.info : null, start, end, windows: [] };
   $("#v-error").hidden = true;
   if (!sameVideo) {
+    player.removeAttribute("src");  // the last video must not show (or answer for this one) while this one loads
+    player.load();
     for (const list of ["#captions", "#tags", "#label-results"]) $(list).replaceChildren();
     $("#caption-text").textContent = "…";
     $("#answer").textContent = "";
