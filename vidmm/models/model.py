@@ -35,7 +35,7 @@ from vidmm.io import SamplingPolicy
 from .concepts import ConceptBank, concept_names
 from .config import ModelConfig
 from .families import register_family
-from .frame_encoders import build_frame_encoder
+from .frame_encoders import BACKENDS, FrameRunner, TorchFrames, build_frame_encoder, frame_runner
 from .heads import CaptionDecoder, QAHead, RetrievalHead
 from .hub import HubOptions, is_local
 from .outputs import FrameAnswer
@@ -87,6 +87,7 @@ class VideoModel(ModelBase, nn.Module):
             self.captioner = CaptionDecoder(config.caption, vocab, dim, *text_encoder.special_tokens)
         for verb in self.absent_verbs(config):
             setattr(self, verb, None)
+        self._frame_backend, self._frame_runner = "auto", None  # the runner: built on first inference
 
     @classmethod
     def absent_verbs(cls, config: ModelConfig | Mapping) -> frozenset[str]:
@@ -153,6 +154,33 @@ class VideoModel(ModelBase, nn.Module):
 
     # -- encoding -----------------------------------------------------------------------------
 
+    def use_frame_backend(self, backend: str) -> None:
+        """How inference (no autograd) runs the frame encoder: ``auto`` (ONNX Runtime where it is the
+        default for the encoder and installed, else torch), ``torch``, ``onnx`` or ``onnx-int8``
+        (see `frame_encoders.frame_runner`). Calls that record gradients always run torch."""
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown frame backend {backend!r}; expected one of {BACKENDS}")
+        self._frame_backend, self._frame_runner = backend, None
+
+    @property
+    def frame_backend(self) -> str:
+        """The backend inference runs the frame encoder with now (``torch``, ``onnx``, ``onnx-int8``);
+        the first call may export the encoder (seconds, once per machine)."""
+        return self._inference_frames().backend
+
+    def _inference_frames(self) -> FrameRunner:
+        """The backend runner, where it applies: a frozen float32 encoder on a CPU."""
+        if self.frame_encoder.training or self.device.type != "cpu" or self.dtype != torch.float32:
+            return TorchFrames(self.frame_encoder)
+        if self._frame_runner is None:
+            self._frame_runner = frame_runner(self.frame_encoder, self.config.frame_encoder, self._frame_backend)
+        return self._frame_runner
+
+    def _frames(self) -> FrameRunner:
+        """The runner for this call: torch while autograd records (training, `encode_*` outside
+        `torch.no_grad`), else the inference backend."""
+        return TorchFrames(self.frame_encoder) if torch.is_grad_enabled() else self._inference_frames()
+
     def frame_features(self, video: Video) -> torch.Tensor:
         """uint8 video -> per-frame features `(B, T, D)`, the temporal module's input.
 
@@ -160,12 +188,12 @@ class VideoModel(ModelBase, nn.Module):
         """
         if self.concepts is not None:
             return self.concepts(self.concept_probs(video))
-        return self._per_frame(video, self.frame_encoder)
+        return self._per_frame(video, self._frames().features)
 
     def concept_probs(self, video: Video) -> torch.Tensor:
         """uint8 video -> the frame classifier's class probabilities `(B, T, C)` (concept models)."""
-        encoder = self.frame_encoder
-        return self._per_frame(video, lambda pixels: encoder.classify(encoder(pixels)).softmax(-1))
+        logits = self._frames().logits
+        return self._per_frame(video, lambda pixels: logits(pixels).softmax(-1))
 
     def _per_frame(self, video: Video, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """Apply `fn`: pixels `(N, 3, h, w)` -> `(N, D)` to every frame, in chunks -> `(B, T, D)`."""

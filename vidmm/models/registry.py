@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,19 +127,27 @@ def load(
     dtype: str | torch.dtype | None = None,
     cache_dir: str | None = None,
     revision: str | None = None,
+    frame_backend: str | None = None,
 ) -> torch.nn.Module:
     """A model by registered name (see `list_models`) or from a folder written by ``model.save``.
 
     Names win over folders of the same name; write ``./lite`` for a folder called lite. Pretrained
     parts load with `from_pretrained` from a hub id or local path, honouring ``HF_HUB_OFFLINE``,
     `cache_dir` and `revision`. dtype: e.g. ``"float32"``, ``"bfloat16"``, ``torch.float16``.
-    The model is returned in eval mode.
+    frame_backend: how inference runs the frame encoder, ``auto`` (the default, or
+    ``$VIDMM_FRAME_BACKEND``), ``torch``, ``onnx`` or ``onnx-int8`` (`VideoModel.use_frame_backend`);
+    families without the choice run torch. The model is returned in eval mode.
     """
+    frame_backend = frame_backend or os.environ.get("VIDMM_FRAME_BACKEND") or "auto"
     named = spec(str(name_or_path))
     if named is not None:
         model = family(named.family).from_config(named.config, HubOptions(cache_dir, revision))
     else:
         model = family(folder_family(Path(name_or_path))).from_dir(name_or_path)
+    if hasattr(model, "use_frame_backend"):
+        model.use_frame_backend(frame_backend)
+    elif frame_backend not in ("auto", "torch"):
+        raise ValueError(f"{name_or_path!r} runs its frame encoder in torch only, not {frame_backend!r}")
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     return model.to(device=device, dtype=dtype).eval()
 
