@@ -44,8 +44,12 @@ class HFFrameEncoder(nn.Module):
     def __init__(self, tower: nn.Module, readout: str):
         super().__init__()
         self.tower, self.readout = tower, readout
-        config = tower.config
-        self.dim = config.projection_dim if readout == "image_embeds" else config.hidden_size
+        self.dim = self.width(tower.config.to_dict(), readout)
+
+    @staticmethod
+    def width(hf_config: dict, readout: str) -> int:
+        """The features' width for a tower's config (``to_dict()``) and read-out."""
+        return hf_config["projection_dim"] if readout == "image_embeds" else hf_config["hidden_size"]
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels `(N, 3, H, W)` -> features `(N, D)`."""
@@ -71,6 +75,7 @@ class EfficientNetLite0(nn.Module):
 
     PREPROCESS = PreprocessConfig(size=256, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     READOUTS = ("", "grid2x2")
+    WIDTH = 1280  # both read-outs: the head's 1280 features, or 320 channels x 4 cells
 
     def __init__(self, readout: str = ""):
         super().__init__()
@@ -115,6 +120,17 @@ class EfficientNetLite0(nn.Module):
         if len(theirs) != len(ours) or mismatched:
             raise ValueError(f"{path} does not fit EfficientNet-Lite0 ({len(theirs)} vs {len(ours)} tensors, {mismatched[:3]})")
         self.net.load_state_dict(dict(zip(ours, theirs.values())))
+
+
+def resolved_unbuilt(config: FrameEncoderConfig) -> tuple[FrameEncoderConfig, int] | None:
+    """The config `build_frame_encoder` would resolve, and the features' width, where both are known
+    without building the encoder (EfficientNet-Lite0; a tower saved with its config); else None.
+    A model loaded for its text side alone records the same config as one loaded whole."""
+    if config.kind == "efficientnet_lite0":
+        return replace(config, preprocess=config.preprocess or EfficientNetLite0.PREPROCESS), EfficientNetLite0.WIDTH
+    if config.kind == "hf" and config.hf_config is not None and config.preprocess is not None and config.readout:
+        return config, HFFrameEncoder.width(config.hf_config, config.readout)
+    return None
 
 
 def build_frame_encoder(config: FrameEncoderConfig, hub: HubOptions | None) -> tuple[nn.Module, FrameEncoderConfig]:
@@ -226,21 +242,26 @@ def frame_runner(encoder: nn.Module, config: FrameEncoderConfig, backend: str = 
     if backend == "torch" or (backend == "auto" and config.kind not in ONNX_BY_DEFAULT):
         return TorchFrames(encoder)
     missing = onnx.missing()
-    exported = None if missing else onnx.export_cached(f"frames-{config.kind}", _frame_graph(encoder, config))
-    reason = missing or exported.reason
-    if reason and backend == "auto":
-        if missing:  # an install without the extra: torch, quietly
-            log.info("the frame encoder runs in torch: %s", reason)
-        else:
-            warnings.warn(f"vidmm: the frame encoder runs in torch: {reason}", stacklevel=2)
-        return TorchFrames(encoder)
-    if reason:
-        raise RuntimeError(f"frame backend {backend!r} is not available: {reason}")
+    if missing:  # an install without onnxruntime: torch, quietly unless asked for ONNX
+        return _torch_instead(encoder, backend, missing, log.info)
+    graph = _frame_graph(encoder, config)
+    exported = onnx.export_cached(graph, onnx.graph_path(f"frames-{config.kind}", graph))
+    if not exported.ok:
+        return _torch_instead(encoder, backend, exported.reason, lambda note: warnings.warn(note, stacklevel=3))
     path = exported.path
     if backend == "onnx-int8":
         pixels = preprocess(torch.from_numpy(calibration_frames()), config.preprocess).numpy()
         path = onnx.quantize_int8(path, np.split(pixels, len(pixels) // 8), "pixels")
     return OnnxFrames(onnx.Session(path, torch.get_num_threads()), "onnx" if backend == "auto" else backend)
+
+
+def _torch_instead(encoder: nn.Module, backend: str, reason: str, tell) -> TorchFrames:
+    """Torch where ONNX Runtime cannot run `encoder`: said with `tell` for ``auto``, an error when
+    ONNX was asked for."""
+    if backend != "auto":
+        raise RuntimeError(f"frame backend {backend!r} is not available: {reason}")
+    tell(f"vidmm: the frame encoder runs in torch: {reason}")
+    return TorchFrames(encoder)
 
 
 def _frame_graph(encoder: nn.Module, config: FrameEncoderConfig) -> onnx.Graph:

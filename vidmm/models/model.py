@@ -34,8 +34,8 @@ from vidmm.io import SamplingPolicy
 
 from .concepts import ConceptBank, concept_names
 from .config import ModelConfig
-from .families import register_family
-from .frame_encoders import BACKENDS, FrameRunner, TorchFrames, build_frame_encoder, frame_runner
+from .families import PARTS, register_family
+from .frame_encoders import BACKENDS, FrameRunner, TorchFrames, build_frame_encoder, frame_runner, resolved_unbuilt
 from .heads import CaptionDecoder, QAHead, RetrievalHead
 from .hub import HubOptions, is_local
 from .outputs import FrameAnswer
@@ -61,21 +61,39 @@ class VideoFeatures:
     mask: Mask
 
 
+class TextSide(nn.Module):
+    """A model's text side as one module: token ids and attention mask `(N, L)` -> the raw text
+    embeddings `(N, E)` that `encode_text(..., normalize=False)` gives once tokenised (what a
+    search exports: `queries.py`)."""
+
+    def __init__(self, model: VideoModel):
+        super().__init__()
+        self.text_encoder, self.text_proj = model.text_encoder, model.retrieval.text_proj
+        self.training = model.training  # the wrapper's own flag: `train()` would set the model's too
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.text_proj(self.text_encoder.encode_ids(ids, mask).pooled)
+
+
 @register_family("vidmm")
 class VideoModel(ModelBase, nn.Module):
     """A frame encoder, a temporal module and a text encoder, with retrieval, classification, QA and
     captioning heads (each optional but retrieval). Built from a `ModelConfig`."""
 
     trainable = True
+    loads_by_parts = True  # `load(..., parts=("text",))` leaves out the frame encoder
 
-    def __init__(self, config: ModelConfig, frame_encoder: nn.Module, text_encoder: nn.Module):
+    def __init__(self, config: ModelConfig, frame_encoder: nn.Module | None, text_encoder: nn.Module, frame_width: int | None = None):
+        """frame_encoder: None for a model loaded for its text side alone, `frame_width` then being
+        its features' width (the heads are built, and loaded, all the same)."""
         super().__init__()
         self.config = config
         self.frame_encoder, self.text_encoder = frame_encoder, text_encoder
         self.concepts = None
-        dim = frame_encoder.dim
+        dim = frame_encoder.dim if frame_encoder is not None else frame_width
         if config.concepts is not None:
-            self.concepts = ConceptBank(concept_names(config.concepts), text_encoder.dim)
+            if frame_encoder is not None:  # the bank maps frame probabilities: text alone has no use for it
+                self.concepts = ConceptBank(concept_names(config.concepts), text_encoder.dim)
             dim = text_encoder.dim
         self.temporal = build_temporal(config.temporal, dim)
         self.retrieval = RetrievalHead(dim, text_encoder.dim, config.retrieval)
@@ -110,26 +128,37 @@ class VideoModel(ModelBase, nn.Module):
     # -- building and saving ------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, config: ModelConfig | Mapping, hub: HubOptions = HubOptions()) -> VideoModel:
-        """Build with pretrained encoders fetched from their sources; other parts start untrained."""
+    def from_config(cls, config: ModelConfig | Mapping, hub: HubOptions = HubOptions(), parts: tuple[str, ...] = PARTS) -> VideoModel:
+        """Build with pretrained encoders fetched from their sources; other parts start untrained.
+        parts without ``frames``: no frame encoder, where its config resolves without it."""
         if not isinstance(config, ModelConfig):
             config = ModelConfig.from_dict(config)
-        frame_encoder, frame_config = build_frame_encoder(config.frame_encoder, hub)
+        unbuilt = None if "frames" in parts else resolved_unbuilt(config.frame_encoder)
+        if unbuilt is None:
+            frame_encoder, frame_config = build_frame_encoder(config.frame_encoder, hub)
+        else:
+            frame_encoder, frame_config = None, unbuilt[0]
         text_encoder, text_config = build_text_encoder(config.text_encoder, hub)
-        model = cls(replace(config, frame_encoder=frame_config, text_encoder=text_config), frame_encoder, text_encoder)
+        resolved = replace(config, frame_encoder=frame_config, text_encoder=text_config)
+        model = cls(resolved, frame_encoder, text_encoder, frame_width=unbuilt and unbuilt[1])
         if model.concepts is not None:
             model.concepts.fill(text_encoder)
         return model.eval()
 
     @classmethod
-    def from_dir(cls, path: str | Path) -> VideoModel:
-        """Load a folder written by `save`: the config builds the architecture, then the weights."""
+    def from_dir(cls, path: str | Path, parts: tuple[str, ...] = PARTS) -> VideoModel:
+        """Load a folder written by `save`: the config builds the architecture, then the weights.
+        parts without ``frames``: the frame encoder's (and concept bank's) weights are left unread."""
         path = Path(path)
         config = ModelConfig.from_dict(json.loads((path / "config.json").read_text()))
-        frame_encoder, _ = build_frame_encoder(config.frame_encoder, hub=None)
+        unbuilt = None if "frames" in parts else resolved_unbuilt(config.frame_encoder)
+        frame_encoder = build_frame_encoder(config.frame_encoder, hub=None)[0] if unbuilt is None else None
         text_encoder, _ = build_text_encoder(config.text_encoder, hub=None, tokenizer_source=str(path))
-        model = cls(config, frame_encoder, text_encoder)
-        load_model(model, str(path / "model.safetensors"), strict=True)
+        model = cls(config, frame_encoder, text_encoder, frame_width=unbuilt and unbuilt[1])
+        missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=unbuilt is None)
+        left_out = [key for key in unexpected if not key.startswith(("frame_encoder.", "concepts."))]
+        if missing or left_out:
+            raise ValueError(f"{path}: model.safetensors does not fit its config (missing {missing[:3]}, unexpected {left_out[:3]})")
         return model.eval()
 
     @classmethod
@@ -140,6 +169,7 @@ class VideoModel(ModelBase, nn.Module):
 
     def save(self, path: str | Path) -> Path:
         """Write ``config.json``, ``model.safetensors`` and the tokenizer files into folder `path`."""
+        self._encoder()  # a model loaded without its frame encoder would save a model that does not load
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
@@ -168,18 +198,24 @@ class VideoModel(ModelBase, nn.Module):
         the first call may export the encoder (seconds, once per machine)."""
         return self._inference_frames().backend
 
+    def _encoder(self) -> nn.Module:
+        if self.frame_encoder is None:
+            raise RuntimeError("this model was loaded without its frame encoder (parts=('text',)): load it whole for frames")
+        return self.frame_encoder
+
     def _inference_frames(self) -> FrameRunner:
         """The backend runner, where it applies: a frozen float32 encoder on a CPU."""
-        if self.frame_encoder.training or self.device.type != "cpu" or self.dtype != torch.float32:
-            return TorchFrames(self.frame_encoder)
+        encoder = self._encoder()
+        if encoder.training or self.device.type != "cpu" or self.dtype != torch.float32:
+            return TorchFrames(encoder)
         if self._frame_runner is None:
-            self._frame_runner = frame_runner(self.frame_encoder, self.config.frame_encoder, self._frame_backend)
+            self._frame_runner = frame_runner(encoder, self.config.frame_encoder, self._frame_backend)
         return self._frame_runner
 
     def _frames(self) -> FrameRunner:
         """The runner for this call: torch while autograd records (training, `encode_*` outside
         `torch.no_grad`), else the inference backend."""
-        return TorchFrames(self.frame_encoder) if torch.is_grad_enabled() else self._inference_frames()
+        return TorchFrames(self._encoder()) if torch.is_grad_enabled() else self._inference_frames()
 
     def frame_features(self, video: Video) -> torch.Tensor:
         """uint8 video -> per-frame features `(B, T, D)`, the temporal module's input.

@@ -5,7 +5,8 @@ A frozen frame encoder computes the same function on every call, so its graph is
 on: the module's weights (a sample of every tensor), what the caller says about it (its config),
 and the torch, onnx, onnxscript and onnxruntime versions. On this project's CPU, ONNX Runtime runs
 lite's EfficientNet-Lite0 about 3x as fast as eager torch with the same outputs
-(`scripts/bench_encoder.py`): it folds batch norms into the convolutions and fuses the rest.
+(`scripts/bench_encoder.py`): it folds batch norms into the convolutions and fuses the rest. A
+text tower exported the same way lets a search run without importing torch (`queries.py`).
 
 Every export is checked against torch on a fixed random batch before it is used, and the verdict
 is cached with it; an export that fails or disagrees is not used, and the caller falls back to
@@ -54,12 +55,17 @@ def weights_digest(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime
-    import onnxscript
+def versions() -> dict[str, str]:
+    """The installed versions of the packages an export depends on (read without importing them)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxscript": onnxscript.__version__, "onnxruntime": onnxruntime.__version__}
+    found = {}
+    for name in ("torch", "transformers", *_PACKAGES):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = ""
+    return found
 
 
 @dataclass(frozen=True)
@@ -89,13 +95,17 @@ class Exported:
     reason: str = ""
 
 
-def export_cached(name: str, graph: Graph) -> Exported:
-    """The ONNX file of `graph.module` under ``cache_dir()/onnx/``, exported and checked now unless
-    a previous process did. Raises nothing for a failed export: the result says why (`reason`)."""
-    key = hashlib.sha256(
-        json.dumps({"about": graph.about, "weights": weights_digest(graph.module), **_versions()}, sort_keys=True, default=str).encode()
-    ).hexdigest()[:16]
-    path = cache_dir() / "onnx" / f"{name}-{key}.onnx"
+def graph_path(name: str, graph: Graph) -> Path:
+    """Where `graph` is cached: ``cache_dir()/onnx/<name>-<key>.onnx``, the key a hash of its
+    weights, `about` and the package versions."""
+    identity = {"about": graph.about, "weights": weights_digest(graph.module), **versions()}
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return cache_dir() / "onnx" / f"{name}-{key}.onnx"
+
+
+def export_cached(graph: Graph, path: Path) -> Exported:
+    """`graph` exported to `path` and checked against torch, now unless a previous process did (its
+    verdict is kept beside it, ``.json``). Raises nothing for a failed export: the result says why."""
     verdict = path.with_suffix(".json")
     if verdict.is_file():
         found = json.loads(verdict.read_text())
@@ -115,11 +125,12 @@ def export_cached(name: str, graph: Graph) -> Exported:
     else:
         partial.unlink(missing_ok=True)
     log.info("exported %s in %.1f s: %s", path.name, time.perf_counter() - started, reason or f"cosine {cosine:.7f}")
-    _write_json(verdict, {"ok": ok, "cosine": cosine, "reason": reason})
+    write_json(verdict, {"ok": ok, "cosine": cosine, "reason": reason})
     return Exported(path, ok, cosine, reason)
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
+    """Write `data` as JSON at `path` whole or not at all (aside, then renamed)."""
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(data) + "\n")
     os.replace(partial, path)
