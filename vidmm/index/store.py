@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import lancedb
 import numpy as np
-import torch
 
 from vidmm.index import identity
 from vidmm.index.errors import IndexNotFoundError
@@ -33,6 +32,11 @@ from vidmm.index.lock import WriterLock
 from vidmm.index.moments import best_moments
 from vidmm.index.windows import ANN_MIN_ROWS, Windows, embed
 from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, open_video
+
+if TYPE_CHECKING:
+    import torch
+
+    from vidmm.models.queries import Queries
 
 DEFAULT_WINDOW = WindowSpec(length_s=2.0, stride_s=1.0, frames=None)  # frames: the model's sampling policy
 
@@ -111,6 +115,7 @@ class Index:
     ):
         self.path = Path(path)
         self._model = model
+        self._queries: Queries | None = None  # what search needs of the model: its text side
         self._model_name = model_name
         self.ann_min_rows = ann_min_rows
         # Interval 0: every read checks for new commits, so a reader sees a writer's finished videos.
@@ -126,6 +131,17 @@ class Index:
 
             self._model = load(name)
         return self._model, name, identity.check_model(str(self.path), recorded, name, self._model)
+
+    def _checked_queries(self, recorded: identity.Recorded) -> Queries:
+        """The model's text side for search, checked against the model recorded in the index: the
+        loaded model's own, or only the text side, from its ONNX export where there is one."""
+        from vidmm.models.queries import load_queries, queries_of  # here: reading an index needs no model code
+
+        name = self._model_name or recorded.model
+        if self._queries is None:
+            self._queries = queries_of(self._model) if self._model is not None else load_queries(name)
+        identity.check_model(str(self.path), recorded, name, self._queries)
+        return self._queries
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -258,11 +274,10 @@ class Index:
             raise IndexNotFoundError(f"{self.path}: no index here (nothing has been added to it)")
         if self._windows.table() is None:  # every file added so far failed, or the first is being written
             return []
-        model, _, _ = self._checked_model(recorded)
+        queries = self._checked_queries(recorded)
         paths = self._ledger.done_paths()
-        with torch.no_grad():
-            text = model.encode_text([query], normalize=False)  # (1, E)
-        scored = self._windows.scored(model, text, paths, k)
+        text = queries.embed(query)  # (E,)
+        scored = self._windows.scored(queries, text, paths, k)
         if scored is None:
             return []
         ids, starts, ends, scores = scored

@@ -13,14 +13,12 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from vidmm.io import ClipWindow
 from vidmm.index.tables import append, has, id_list, readable
 
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
-_CHUNK = 65_536  # vectors scored per similarity call in search
 _CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
 
 
@@ -113,17 +111,18 @@ class Windows:
 
     # -- search ----------------------------------------------------------------------------------
 
-    def scored(self, model, text: torch.Tensor, done: Iterable[str], k: int) -> tuple[np.ndarray, ...] | None:
+    def scored(self, queries, text: np.ndarray, done: Iterable[str], k: int) -> tuple[np.ndarray, ...] | None:
         """Video ids, starts, ends `(N,)` and scores `(N,)` of the windows of done videos that a
-        search for the query embedding `text` `(1, E)` scores: all of them, or with an ANN index,
-        those of the videos owning the nearest windows. None where there are none."""
+        search for the query embedding `text` `(E,)` scores with `queries` (`vidmm.models.queries`):
+        all of them, or with an ANN index, those of the videos owning the nearest windows. None
+        where there are none."""
         table = self.table()
         done = set(done)
         if table is None or not done:
             return None
         rows = table.search()
         if self.has_ann(table):
-            candidates = self._candidates(table, model, text, done, k)
+            candidates = self._candidates(table, queries.similarity_metric, text, done, k)
             if not candidates:
                 return None
             rows = rows.where(f"video_id IN ({id_list(candidates)})")
@@ -135,27 +134,17 @@ class Windows:
         vectors = rows["vector"].combine_chunks()
         vectors = vectors.flatten().to_numpy().reshape(len(rows), vectors.type.list_size)[keep]  # (N, E)
         starts, ends = rows["start_s"].to_numpy()[keep], rows["end_s"].to_numpy()[keep]
-        return ids[keep], starts, ends, _scores(model, text, vectors)
+        return ids[keep], starts, ends, queries.scores(vectors, text)
 
     @staticmethod
-    def _candidates(table, model, text: torch.Tensor, done: set[str], k: int) -> list[str]:
+    def _candidates(table, metric: str, text: np.ndarray, done: set[str], k: int) -> list[str]:
         """Ids of the done videos owning the nearest windows in the ANN index, nearest first."""
-        query = torch.nn.functional.normalize(text[0].float(), dim=-1).cpu().numpy()  # lite's dot is with unit text
+        query = text / max(float(np.linalg.norm(text)), 1e-12)  # lite's dot is with the unit text
         nearest = (
-            table.search(query).distance_type(model.similarity_metric).select(["video_id", "_distance"])
+            table.search(query.astype(np.float32)).distance_type(metric).select(["video_id", "_distance"])
             .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
         )
         return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
-
-
-def _scores(model, text: torch.Tensor, vectors: np.ndarray) -> np.ndarray:
-    """`(N,)` scores of raw window vectors against the query's embedding `(1, E)`, in chunks."""
-    with torch.no_grad():
-        chunks = [
-            model.similarity(torch.from_numpy(vectors[i : i + _CHUNK]).to(text.device, text.dtype), text)[:, 0]
-            for i in range(0, len(vectors), _CHUNK)
-        ]
-    return torch.cat(chunks).float().cpu().numpy()
 
 
 def embed(
@@ -163,6 +152,8 @@ def embed(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spans `(N, 2)` and raw vectors `(N, E)` float32 of a stream of windows (`model.encode_windows`,
     a batch at a time); batch_done(end_s) after each batch."""
+    import torch  # here: searching an index needs no torch
+
     spans, vectors = [], []
     for batch in _batches(windows, _BATCH):
         spans += [(w.start_s, w.end_s) for w in batch]

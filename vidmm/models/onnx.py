@@ -26,13 +26,15 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from .hub import cache_dir
+
+if TYPE_CHECKING:  # torch is imported where an export needs it: running one does not
+    import torch
+    import torch.nn as nn
 
 _PACKAGES = ("onnxruntime", "onnx", "onnxscript")  # onnxscript: torch's (dynamo) exporter needs it
 MIN_COSINE = 0.9999  # an fp32 export agrees with torch to ~1e-6; anything below this is a wrong graph
@@ -139,6 +141,8 @@ def write_json(path: Path, data: dict) -> None:
 def _export(graph: Graph, path: Path) -> None:
     """`torch.onnx.export` (the torch.export-based exporter: it resolves the static padding and
     shape arithmetic that the old tracer left in the graph as ops), quietly."""
+    import torch
+
     dims: dict[str, torch.export.Dim] = {}
     shapes = tuple(
         {axis: dims.setdefault(label, torch.export.Dim(label, min=1, max=1 << 16)) for axis, label in graph.dynamic.get(name, {}).items()}
@@ -157,6 +161,8 @@ def _export(graph: Graph, path: Path) -> None:
 
 def _agreement(graph: Graph, path: Path) -> float:
     """The lowest per-row cosine similarity between ONNX Runtime's and torch's outputs on the example."""
+    import torch
+
     with torch.no_grad():
         expected = graph.module(*graph.example)
     expected = expected if isinstance(expected, (tuple, list)) else (expected,)
