@@ -6,13 +6,17 @@
 Windows are synthetic vectors, not decoded video: 384-d (lite's width), drawn around 2,000
 cluster centres so that, as with real embeddings, neighbours exist; 50 windows a video. They are
 written straight into an index's tables as `Index.add` would (one commit), with the model and
-window settings recorded, and searched through `Index.search` with a loaded stand-in model (a
-text embedding set per query, cosine similarity), the way a server or a notebook searches.
+window settings recorded, and searched through `Index.search` the way a server or a notebook
+searches, with a model already loaded.
 
-Warm latency: the same `Index` answers one query first (untimed), then the others; the median.
-ANN: the same folder, searched exactly and through the approximate index `Index.add` builds past
-`ann_min_rows` (with each setting tried); recall is the share of the exact top-10 videos that the
-ANN search also returns in its top 10 (its scores are exact: only the candidates can differ).
+Warm latency: lite's text side embeds each query (a query never asked before) and lite's
+similarity scores the windows: the loaded torch model (`Index(path, model)`) on 1 and on 2 torch
+threads, or its ONNX export (`Index(path)`); the same `Index` answers one query first (untimed: it
+reads the vectors), then the others; the median. ANN: a stand-in model (each query's embedding set, not
+computed; cosine similarity) searches the same folder exactly and through the approximate index
+`Index.add` builds past `ann_min_rows`, with each number of candidate windows tried; recall is the
+share of the exact top-10 videos that the ANN search also returns in its top 10 (its scores are
+exact: only the candidates can differ).
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ import pyarrow as pa
 import torch
 import torch.nn.functional as F
 
+import vidmm
 from vidmm.index import Index, identity, ledger, windows
 from vidmm.index.identity import WindowSpec
 from vidmm.index.tables import append
+from vidmm.models.queries import load_queries
 
 DIM, CENTRES, PER_VIDEO = 384, 2000, 50
 
@@ -59,12 +65,13 @@ class StubModel:
         return F.normalize(visual, dim=-1) @ F.normalize(text, dim=-1).T
 
 
-def fill(db_path: Path, vectors: np.ndarray, model: StubModel) -> None:
-    """Write windows and done ledger rows straight into the tables, as `add` would, in one commit each."""
+def fill(db_path: Path, vectors: np.ndarray, model, name: str) -> None:
+    """Write windows and done ledger rows straight into the tables, as `add` would, in one commit
+    each, recording `model` (by `name`) as the one that made them."""
     import lancedb
 
     db = lancedb.connect(db_path)
-    identity.write(db, "bench", identity.fingerprint(model), WindowSpec(2.0, 1.0, 4))
+    identity.write(db, name, identity.fingerprint(model), WindowSpec(2.0, 1.0, 4))
     n = len(vectors)
     vids = [f"v{i // PER_VIDEO:06d}" for i in range(n)]
     starts = np.tile(np.arange(PER_VIDEO, dtype=np.float64), n // PER_VIDEO + 1)[:n]
@@ -86,18 +93,33 @@ def data(n: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return vectors, asked
 
 
-def searches(index: Index, model: StubModel, queries: np.ndarray) -> tuple[list[float], list[list[str]]]:
-    """Seconds and top-10 paths of each query, after one untimed search (the index warm)."""
-    model.query = queries[0]
-    index.search("warm-up", k=10)
+def searches(index: Index, model: StubModel | None, queries: list) -> tuple[list[float], list[list[str]]]:
+    """Seconds and top-10 paths of each query, after one untimed search (the index warm). With a
+    stand-in `model`, each query is its embedding; else its text."""
     times, hits = [], []
-    for q in queries:
-        model.query = q
+    for n, q in enumerate([queries[0], *queries]):
+        if model is not None:
+            model.query = q
         start = time.perf_counter()
-        found = index.search("q", k=10)
+        found = index.search("q" if model is not None else q, k=10)
         times.append(time.perf_counter() - start)
         hits.append([h.path for h in found])
-    return times, hits
+    return times[1:], hits[1:]
+
+
+def warm_latency(db: Path, lite, threads: int, by_name: bool) -> tuple[float, float]:
+    """(first search of a fresh `Index`, median warm search) in seconds, with lite's text side on
+    `threads` torch threads: the loaded torch model, or (`by_name`) its ONNX export."""
+    torch.set_num_threads(threads)
+    words = ("traffic light", "crossword", "dog on a beach", "red car", "coffee mug", "astronaut", "cat", "rocket")
+    nonce = time.time_ns()  # queries never asked before: none is read back from the query cache
+    texts = [f"a {w}, take {i} {nonce}" for i in range(4) for w in words]
+    make = (lambda: Index(db)) if by_name else (lambda: Index(db, lite))
+    start = time.perf_counter()
+    make().search(texts[0], k=10)
+    first_s = time.perf_counter() - start
+    times, _ = searches(make(), None, texts[1:])
+    return first_s, statistics.median(times)
 
 
 def recall(found: list[list[str]], exact: list[list[str]]) -> float:
@@ -112,36 +134,34 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--out", type=Path, default=Path("bench_out/index"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(2)
     folder = Path(tempfile.mkdtemp(prefix="vidmm-bench-index-"))
+    lite = vidmm.load("lite", parts=("text",))
     model = StubModel()
-    lines = ["| windows | warm exact search (median) | first search, a fresh `Index` |", "|---:|---:|---:|"]
+    lines = ["| windows | lite's text side | warm search (median) | first search of a fresh `Index` |", "|---:|---|---:|---:|"]
     ann_lines = [
         "| windows | ANN build | candidate windows per hit | warm ANN search (median) | top-10 video recall |",
         "|---:|---:|---:|---:|---:|",
     ]
     try:
-        sizes = sorted({int(n) for n in args.sizes.split(",")} | {int(n) for n in args.ann_sizes.split(",")})
-        for n in sizes:
+        load_queries("lite")  # its ONNX export made, if it was not
+        for n in (int(n) for n in args.sizes.split(",") if n):
+            db = folder / f"lite-{n}.vidmm"
+            fill(db, data(n, 1)[0], lite, "lite")
+            for side, threads, by_name in (("torch, 1 thread", 1, False), ("torch, 2 threads", 2, False), ("ONNX export (`Index(path)`)", 2, True)):
+                first_s, warm_s = warm_latency(db, lite, threads, by_name)
+                lines.append(f"| {n:,} | {side} | {1000 * warm_s:.0f} ms | {1000 * first_s:.0f} ms |")
+        for n in (int(n) for n in args.ann_sizes.split(",") if n):
             vectors, queries = data(n, args.queries)
-            db = folder / f"{n}.vidmm"
-            fill(db, vectors, model)
-            model.query = queries[0]
+            db = folder / f"stub-{n}.vidmm"
+            fill(db, vectors, model, "bench")
+            torch.set_num_threads(1)
+            _, exact = searches(Index(db, model, model_name="bench"), model, list(queries))
             start = time.perf_counter()
-            Index(db, model, model_name="bench").search("first", k=10)
-            first_s = time.perf_counter() - start
-            times, exact = searches(Index(db, model, model_name="bench"), model, queries)
-            if str(n) in args.sizes.split(","):
-                lines.append(f"| {n:,} | {1000 * statistics.median(times):.0f} ms | {1000 * first_s:.0f} ms |")
-            if str(n) not in args.ann_sizes.split(","):
-                continue
-            index = Index(db, model, model_name="bench")
-            start = time.perf_counter()
-            index._windows.build_ann(model.similarity_metric, min_rows=1)
+            Index(db, model, model_name="bench")._windows.build_ann(model.similarity_metric, min_rows=1)
             build_s = time.perf_counter() - start
             for per_hit in (10, 25, 50):
                 windows._CANDIDATE_WINDOWS = per_hit
-                ann_times, ann_hits = searches(Index(db, model, model_name="bench"), model, queries)
+                ann_times, ann_hits = searches(Index(db, model, model_name="bench"), model, list(queries))
                 ann_lines.append(
                     f"| {n:,} | {build_s:.0f} s | {per_hit} | {1000 * statistics.median(ann_times):.0f} ms | {recall(ann_hits, exact):.2f} |"
                 )

@@ -40,6 +40,7 @@ class Windows:
 
     def __init__(self, db):
         self.db = db
+        self._read: tuple | None = None  # (table version, ids, starts, ends, vectors): every window, for search
 
     def table(self):
         """The table, or None while it does not exist."""
@@ -120,21 +121,28 @@ class Windows:
         done = set(done)
         if table is None or not done:
             return None
-        rows = table.search()
         if self.has_ann(table):
             candidates = self._candidates(table, queries.similarity_metric, text, done, k)
             if not candidates:
                 return None
-            rows = rows.where(f"video_id IN ({id_list(candidates)})")
-        rows = rows.select(["video_id", "start_s", "end_s", "vector"]).limit(None).to_arrow()
-        ids = np.asarray(rows["video_id"].to_pylist())
+            ids, starts, ends, vectors = _columns(table.search().where(f"video_id IN ({id_list(candidates)})"))
+        else:
+            ids, starts, ends, vectors = self._every_window(table)
         keep = np.isin(ids, list(done))
         if not keep.any():
             return None
-        vectors = rows["vector"].combine_chunks()
-        vectors = vectors.flatten().to_numpy().reshape(len(rows), vectors.type.list_size)[keep]  # (N, E)
-        starts, ends = rows["start_s"].to_numpy()[keep], rows["end_s"].to_numpy()[keep]
-        return ids[keep], starts, ends, queries.scores(vectors, text)
+        if not keep.all():
+            ids, starts, ends, vectors = ids[keep], starts[keep], ends[keep], vectors[keep]
+        return ids, starts, ends, queries.scores(vectors, text)
+
+    def _every_window(self, table) -> tuple[np.ndarray, ...]:
+        """Every window's id, start, end and vector `(N, E)`, read from disk once per version of the
+        table: an index searched again (a server, a notebook) scores from memory (10k windows of
+        lite: 15 MB). Past the ANN threshold search reads only its candidates' windows instead."""
+        version = table.version
+        if self._read is None or self._read[0] != version:
+            self._read = (version, *_columns(table.search()))
+        return self._read[1:]
 
     @staticmethod
     def _candidates(table, metric: str, text: np.ndarray, done: set[str], k: int) -> list[str]:
@@ -145,6 +153,14 @@ class Windows:
             .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
         )
         return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
+
+
+def _columns(query) -> tuple[np.ndarray, ...]:
+    """Video ids, starts, ends `(N,)` and vectors `(N, E)` of the windows a table query selects."""
+    rows = query.select(["video_id", "start_s", "end_s", "vector"]).limit(None).to_arrow()
+    vectors = rows["vector"].combine_chunks()
+    vectors = vectors.flatten().to_numpy().reshape(len(rows), vectors.type.list_size).copy()  # (N, E), ours: writable
+    return np.asarray(rows["video_id"].to_pylist()), rows["start_s"].to_numpy(), rows["end_s"].to_numpy(), vectors
 
 
 def embed(

@@ -99,7 +99,7 @@ class OnnxQueries:
             from tokenizers import Tokenizer
 
             self._tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-            self._session = onnx.Session(self.folder / "text.onnx")
+            self._session = onnx.Session(self.folder / "text.onnx", threads=1)  # one short query: threads only wait
         tokens = self._tokenizer.encode(text)
         ids, mask = np.array([tokens.ids], np.int64), np.array([tokens.attention_mask], np.int64)  # (1, L)
         vector = self._session.run({"ids": ids, "mask": mask})[0][0]  # (E,)
@@ -120,9 +120,10 @@ def _remember(path: Path, vector: np.ndarray) -> None:
     with open(partial, "wb") as f:
         np.save(f, vector, allow_pickle=False)
     os.replace(partial, path)
-    kept = sorted(path.parent.glob("*.npy"), key=lambda p: p.stat().st_mtime_ns)
-    for old in kept[: max(0, len(kept) - RECENT_QUERIES)]:
-        old.unlink(missing_ok=True)
+    kept = list(path.parent.glob("*.npy"))
+    if len(kept) > RECENT_QUERIES:
+        for old in sorted(kept, key=lambda p: p.stat().st_mtime_ns)[: len(kept) - RECENT_QUERIES]:
+            old.unlink(missing_ok=True)
 
 
 def queries_of(model: torch.nn.Module) -> Queries:
