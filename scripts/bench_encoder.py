@@ -89,7 +89,7 @@ def compiled(encoder: nn.Module) -> Run:
 
 def onnx_run(encoder: nn.Module, config, backend: str) -> Run:
     runner = frame_runner(encoder, config, backend)
-    return lambda pixels: tuple(runner._run(pixels))
+    return lambda pixels: tuple(runner.outputs(pixels))
 
 
 def chunked(run: Run, pixels: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,7 +99,6 @@ class Run:
     imports: float
     load: float
     work: float
-    code: int
 
 
 def run_once(argv: list[str], source: Path | None, cwd: Path) -> Run:
@@ -129,7 +129,7 @@ def run_once(argv: list[str], source: Path | None, cwd: Path) -> Run:
         raise RuntimeError(f"{' '.join(argv)} did not finish:\n{done.stderr[-2000:]}")
     startup = wall - ended  # interpreter start-up and exit: counted with the imports
     load = max(0.0, load - load_imports)
-    return Run(wall, cpu, startup + imports, load, max(0.0, ended - imports - load), done.returncode)
+    return Run(wall, cpu, startup + imports, load, max(0.0, ended - imports - load))
 
 
 def prepare(work: Path) -> dict[str, list[str]]:
@@ -151,6 +151,19 @@ def prepare(work: Path) -> dict[str, list[str]]:
     }
 
 
+def measure(commands: dict[str, list[str]], trees: dict[str, Path | None], repeats: int, work: Path) -> dict[tuple[str, str], list[Run]]:
+    """`repeats` cold runs of each command from each source tree, taking turns, after one untimed run each."""
+    runs: dict[tuple[str, str], list[Run]] = {(tree, name): [] for tree in trees for name in commands}
+    for tree, source in trees.items():  # once untimed: what is made once per machine is made
+        for argv in commands.values():
+            run_once([a.format(run="warm-up") for a in argv], source, work)
+    for n in range(repeats):
+        for name, argv in commands.items():
+            for tree, source in trees.items():  # a new query is new to each tree and each run
+                runs[tree, name].append(run_once([a.format(run=f"{tree} {n}") for a in argv], source, work))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
@@ -159,16 +172,12 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="vidmm-bench-startup-"))
-    commands = prepare(work)
     trees = {"now": None} | ({"before": args.before.resolve()} if args.before else {})
-    runs: dict[tuple[str, str], list[Run]] = {(tree, name): [] for tree in trees for name in commands}
-    for tree, source in trees.items():  # once untimed: what is made once per machine is made
-        for argv in commands.values():
-            run_once([a.format(run="warm-up") for a in argv], source, work)
-    for n in range(args.repeats):
-        for name, argv in commands.items():
-            for tree, source in trees.items():  # a new query is new to each tree and each run
-                runs[tree, name].append(run_once([a.format(run=f"{tree} {n}") for a in argv], source, work))
+    try:
+        commands = prepare(work)
+        runs = measure(commands, trees, args.repeats, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
     def median(tree: str, name: str, field: str) -> float:
         return statistics.median(getattr(r, field) for r in runs[tree, name])

@@ -205,15 +205,16 @@ class OnnxFrames:
     def __init__(self, session: onnx.Session, backend: str):
         self.session, self.backend = session, backend
 
-    def _run(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+    def outputs(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        """pixels `(N, 3, h, w)` -> [features `(N, D)`] (+ logits `(N, C)` for an encoder that classifies)."""
         pixels = np.ascontiguousarray(pixels.float().numpy())  # NCHW, as exported (a copy of channels-last)
         return [torch.from_numpy(out) for out in self.session.run({"pixels": pixels})]
 
     def features(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self._run(pixels)[0]
+        return self.outputs(pixels)[0]
 
     def logits(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self._run(pixels)[1]
+        return self.outputs(pixels)[1]
 
 
 class _FeaturesAndLogits(nn.Module):

@@ -9,6 +9,8 @@ registers itself in its own module (`families.register_family`) and offers:
     family.from_dir(path) -> model                               # a folder written by model.save(path)
     family.weights_available(config: dict, hub) -> bool          # would from_config need a download?
     family.trainable                                             # trains on cached frame features?
+    family.loads_by_parts                                        # optional: from_config/from_dir take
+                                                                 # parts=("text",) (no frame encoder)
 
 What a model can do is not listed here: it is what it implements (`vidmm.tasks.protocol`).
 A saved model folder records its family in ``config.json``, so `load(folder)` needs nothing else.
