@@ -91,7 +91,7 @@ def test_without_onnxruntime_auto_runs_torch_quietly_and_onnx_is_an_error(lite, 
         frame_runner(lite.frame_encoder, lite.config.frame_encoder, "onnx")
 
 
-def test_a_failed_export_warns_once_falls_back_to_torch_and_is_not_retried(lite, monkeypatch, tmp_path):
+def test_a_failed_export_warns_falls_back_to_torch_and_is_not_retried(lite, monkeypatch, tmp_path):
     monkeypatch.setenv("VIDMM_CACHE", str(tmp_path))
     calls = []
 
