@@ -38,8 +38,7 @@ QUERIES = ("a traffic light", "a crossword puzzle", "a cat", "a rocket", "coins 
 def build(folder: Path, reels: int) -> Path:
     """An index of the demo's samples and `reels` random photo reels, made by `vidmm index` in a
     process of its own (this one then holds only what the search needs, as the server does)."""
-    from vidmm.data.photos import random_reel, write_reel
-    from vidmm.data.synthetic import write_samples
+    from vidmm.data.photos import random_reel, write_reel, write_samples
 
     videos = folder / "videos"
     write_samples(videos)

@@ -13,12 +13,14 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 import typer
 
 import vidmm
-from vidmm.io import VideoError, VideoInfo
+
+if TYPE_CHECKING:  # imported where used: `vidmm --help` and usage errors need no numpy, torch or LanceDB
+    from vidmm.io import VideoError, VideoInfo
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Understand video: search, caption, answer, classify.")
 
@@ -61,6 +63,8 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file (JSON Lines)."),
 ) -> None:
     """Print what each video file holds: duration, size as displayed, fps, codec, audio."""
+    from vidmm.io import VideoError
+
     failures: list[VideoError] = []
     for path in files:
         try:
@@ -179,19 +183,26 @@ def _progress_bar(desc: str, total: int | None = None, unit: str = "file"):
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
 
 
-def _run_each(files: list[Path], task: Callable, opts: FileOptions) -> None:
-    """Run `task(path) -> result` on each file; print or write it; report failures at the end."""
-    from vidmm.writers import FORMATS, output_path
+def _check_outputs(files: list[Path], opts: FileOptions) -> None:
+    """Refuse options that cannot work (exit 2) before a model is loaded: that takes seconds."""
+    from vidmm.writers import FORMATS
 
-    fmt, output_dir = opts.fmt, opts.output_dir
-    if fmt not in FORMATS:
-        typer.echo(f"error: unknown format {fmt!r}", err=True)
+    if opts.fmt not in FORMATS:
+        typer.echo(f"error: unknown format {opts.fmt!r}", err=True)
         raise typer.Exit(2)
-    if opts.skip_existing and output_dir is None:
+    if opts.skip_existing and opts.output_dir is None:
         typer.echo("error: --skip-existing needs --output-dir (it skips inputs whose output file is there)", err=True)
         raise typer.Exit(2)
-    if output_dir is not None:
-        _refuse_clashing_outputs(files, output_dir, fmt)
+    if opts.output_dir is not None:
+        _refuse_clashing_outputs(files, opts.output_dir, opts.fmt)
+
+
+def _run_each(files: list[Path], task: Callable, opts: FileOptions) -> None:
+    """Run `task(path) -> result` on each file (options checked by `_check_outputs`); print or write
+    it; report failures at the end."""
+    from vidmm.writers import output_path
+
+    fmt, output_dir = opts.fmt, opts.output_dir
     failures: list[VideoError] = []
     with _progress_bar("videos", total=len(files)) as bar:
         for done, path in enumerate(files):
@@ -227,6 +238,7 @@ def _refuse_clashing_outputs(files: list[Path], output_dir: Path, fmt: str) -> N
 
 def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, failures: list, multiple: bool) -> None:
     """One file of `_run_each`: a bad video joins `failures`; a task the model cannot do exits 2."""
+    from vidmm.io import VideoError
     from vidmm.writers import output_path, render, write_output
 
     try:
@@ -253,6 +265,7 @@ def caption(files: List[Path] = typer.Argument(..., help="Video files."), *, opt
     """Caption each video: one line for the whole, one per shot with its times (srt/vtt ready)."""
     from vidmm.tasks import caption as run
 
+    _check_outputs(files, opts)
     m = _load_model(opts.model, opts.device, "caption")
 
     def run_one(path: Path):
@@ -278,6 +291,7 @@ def ask(
     """Answer a question about a video, with where the answer is seen."""
     from vidmm.tasks import ask as run
 
+    _check_outputs([file], opts)
     m = _load_model(opts.model, opts.device, "ask")
     _run_each([file], lambda p: run(m, p, question, frames=opts.frames), dataclasses.replace(opts, fail_fast=True))
 
@@ -301,6 +315,7 @@ def classify(
     names = [x.strip() for x in (labels or "").split(",") if x.strip()]
     if labels_file is not None:
         names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
+    _check_outputs(files, opts)
     m = _load_model(opts.model, opts.device, "classify")
     _run_each(files, lambda p: run(m, p, names or None, frames=opts.frames, top_k=top_k), opts)
 
@@ -316,6 +331,7 @@ def tag(
     """The concepts each video shows, with their time ranges."""
     from vidmm.tasks import tag as run
 
+    _check_outputs(files, opts)
     m = _load_model(opts.model, opts.device, "tag")
     _run_each(files, lambda p: run(m, p, frames=opts.frames, top_k=top_k), opts)
 
@@ -331,6 +347,7 @@ def embed(
     """Write the video's embedding (a unit vector in the model's video-text space) as .npy."""
     import numpy as np
 
+    from vidmm.io import VideoError
     from vidmm.tasks import embed as run
 
     m = _load_model(model, device, "search")  # an embedding is the vector search compares
@@ -369,6 +386,7 @@ def index_files(
     """Add videos to an index, resumably: unchanged files are skipped, moved ones re-filed without
     decoding, an interrupted run goes on."""
     from vidmm.index import Index, VidmmIndexError
+    from vidmm.io import VideoError
     from vidmm.tasks.catalog import AUTO
 
     bar = _progress_bar("indexing", unit="file")
@@ -431,6 +449,7 @@ def search(
     """Find the moments that show what the query names, best first: the probability that it is
     shown there, the moment, the video. Says "no match" when nothing is likely (see --all)."""
     from vidmm.index import Index, VidmmIndexError
+    from vidmm.io import VideoError
     from vidmm.tasks.presence import MATCH
     from vidmm.writers import short_clock
 
@@ -506,6 +525,7 @@ def train_recipe(
 
     Writes out/best and out/last (model folders `vidmm.load` opens), out/metrics.jsonl per epoch.
     """
+    from vidmm.io import VideoError
     from vidmm.models import ModelNotAvailableError
     from vidmm.train import ManifestError, train
 

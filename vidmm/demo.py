@@ -14,8 +14,7 @@ from vidmm.data.photos import write_samples
 from vidmm.io import Span, VideoInfo, open_video
 from vidmm.models import load
 from vidmm.tasks import Caption, Labels, caption, classify
-from vidmm.tasks.calibration import calibrator
-from vidmm.tasks.presence import evidence, window_scores
+from vidmm.tasks.presence import evidence, presence_probability, window_scores
 
 LABELS = ("a cup of coffee", "a cat", "a dog")
 
@@ -35,6 +34,6 @@ def run_demo(folder: str | Path, *, model_name: str = "lite", query: str = "a ca
     video = open_video(path)
     model = load(model_name)
     windows = evidence(video, model.sampling, Span(0.0, video.info.duration_s))  # as `vidmm index` cuts it
-    probability = calibrator(model).probability(window_scores(model, windows, [query]), [query])[:, 0]
+    probability = presence_probability(model, window_scores(model, windows, [query]), [query])[:, 0]
     ranked = sorted(((Span(w.start_s, w.end_s), float(p)) for w, p in zip(windows, probability)), key=lambda m: -m[1])
     return DemoReport(video.info, video.shots(), caption(model, path), query, ranked, classify(model, path, LABELS))

@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import lancedb
 import numpy as np
-import torch
 
 from vidmm.index import identity
 from vidmm.index.errors import IndexNotFoundError
@@ -33,8 +32,13 @@ from vidmm.index.lock import WriterLock
 from vidmm.index.moments import best_moments
 from vidmm.index.windows import ANN_MIN_ROWS, Windows, embed
 from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, open_video
-from vidmm.tasks.calibration import calibrator, encoded_texts
+from vidmm.tasks.calibration import Calibrator, reference_embeddings
 from vidmm.tasks.presence import MATCH, STRIDE_S, WINDOW_S
+
+if TYPE_CHECKING:
+    import torch
+
+    from vidmm.models.queries import Queries
 
 # The windows every verb judges by (`presence`); frames: what the model's sampling policy shows of a part.
 DEFAULT_WINDOW = WindowSpec(length_s=WINDOW_S, stride_s=STRIDE_S, frames=None)
@@ -143,6 +147,8 @@ class Index:
     ):
         self.path = Path(path)
         self._model = model
+        self._queries: Queries | None = None  # what search needs of the model: its text side
+        self._scores_calibrator: Calibrator | None = None
         self._model_name = model_name
         self.ann_min_rows = ann_min_rows
         # Interval 0: every read checks for new commits, so a reader sees a writer's finished videos.
@@ -165,6 +171,28 @@ class Index:
 
             self._model = load(name)
         return self._model, name, identity.check_model(str(self.path), recorded, name, self._model)
+
+    def _calibrator(self, queries: Queries) -> Calibrator:
+        """Probabilities for this index's raw scores: the model's calibration, and where it needs a
+        null model, the reference windows embedded by the whole model (loaded then, once)."""
+        if self._scores_calibrator is None:
+
+            def reference() -> np.ndarray:  # asked for only where the calibration needs a null model
+                return reference_embeddings(self.model)
+
+            self._scores_calibrator = Calibrator(queries.config.calibration, queries.scores, reference)
+        return self._scores_calibrator
+
+    def _checked_queries(self, recorded: identity.Recorded) -> Queries:
+        """The model's text side for search, checked against the model recorded in the index: the
+        loaded model's own, or only the text side, from its ONNX export where there is one."""
+        from vidmm.models.queries import load_queries, queries_of  # here: reading an index needs no model code
+
+        name = self._model_name or recorded.model
+        if self._queries is None:
+            self._queries = queries_of(self._model) if self._model is not None else load_queries(name)
+        identity.check_model(str(self.path), recorded, name, self._queries)
+        return self._queries
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -316,8 +344,9 @@ class Index:
         paths = self._ledger.done_paths()
         names, groups = np.unique(scored.video_ids[keep], return_inverse=True)
         moments = best_moments(groups, scored.starts[keep], scored.ends[keep], scored.scores[keep], margin=margin)
-        probability = calibrator(self.model).probability(np.array([[m.score] for m in moments]), [query])[:, 0]
-        hits = [Hit(paths[names[m.group]], m.start_s, m.end_s, float(p), m.score) for m, p in zip(moments, probability)]
+        # A moment's probability is its best window's: the same raw score, calibrated as every window's.
+        calibrated = {float(score): float(p) for score, p in zip(scored.scores[keep], scored.probabilities[keep])}
+        hits = [Hit(paths[names[m.group]], m.start_s, m.end_s, calibrated[m.score], m.score) for m in moments]
         return [h for h in hits if h.probability >= min_probability][:k]
 
     # -- browsing --------------------------------------------------------------------------------
@@ -348,13 +377,12 @@ class Index:
             raise IndexNotFoundError(f"{self.path}: no index here (nothing has been added to it)")
         done = self._ledger.done_paths().keys()
         wanted = done if video_ids is None else set(video_ids) & done
-        model, _, _ = self._checked_model(recorded)
-        with torch.no_grad():
-            text = encoded_texts(model, [query])  # (1, E)
-        scored = self._windows.scored(model, text, wanted, k, only=video_ids is not None) if wanted else None
+        queries = self._checked_queries(recorded)
+        text = queries.embed(query)  # (E,)
+        scored = self._windows.scored(queries, text, wanted, k, only=video_ids is not None) if wanted else None
         if scored is None:
             return ScoredWindows(np.array([], str), np.zeros(0), np.zeros(0), np.zeros(0, np.float32), np.zeros(0))
         order = np.lexsort((scored[1], scored[0]))  # by video, then by start
         ids, starts, ends, scores = (column[order] for column in scored)
-        probabilities = calibrator(model).probability(scores[:, None], [query])[:, 0]
+        probabilities = self._calibrator(queries).probability(scores[:, None], text[None])[:, 0]
         return ScoredWindows(ids, starts, ends, scores, probabilities)

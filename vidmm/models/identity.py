@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 # Config fields added after indexes were first written, each with the value that embeds as before
 # it existed: at that value a field is left out of fingerprints, so older indexes still match.

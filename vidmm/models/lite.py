@@ -24,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .concepts import ConceptTerms
+from .concepts import ConceptTerms, concept_names
 from .config import ModelConfig
-from .families import register_family
+from .families import PARTS, register_family
 from .hub import HubOptions
 from .model import Mask, VideoModel
 from .preprocess import Video
@@ -39,13 +39,13 @@ class LiteModel(VideoModel):
 
     similarity_metric = "dot"
 
-    def __init__(self, config: ModelConfig, frame_encoder, text_encoder):
-        super().__init__(config, frame_encoder, text_encoder)
+    def __init__(self, config: ModelConfig, frame_encoder, text_encoder, frame_width: int | None = None):
+        super().__init__(config, frame_encoder, text_encoder, frame_width)
         self.terms = ConceptTerms(config.concepts, text_encoder.dim) if self.concept_space else None
 
     @classmethod
-    def from_config(cls, config: ModelConfig | Mapping, hub: HubOptions = HubOptions()) -> LiteModel:
-        model = super().from_config(config, hub)
+    def from_config(cls, config: ModelConfig | Mapping, hub: HubOptions = HubOptions(), parts: tuple[str, ...] = PARTS) -> LiteModel:
+        model = super().from_config(config, hub, parts)
         if model.terms is not None:
             model.terms.fill(model.text_encoder)
         return model
@@ -56,7 +56,7 @@ class LiteModel(VideoModel):
 
     def vocabulary(self) -> tuple[str, ...]:
         """The concepts it can name (the 1,000 ImageNet classes): what `vidmm tag` ranks."""
-        return self.concepts.names
+        return concept_names(self.config.concepts)
 
     @torch.inference_mode()
     def covers(self, texts: Sequence[str]) -> list[bool]:

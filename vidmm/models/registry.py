@@ -15,6 +15,8 @@ A *family* is a class that builds one kind of model; it registers itself in its 
     family.from_dir(path) -> model                               # a folder written by model.save(path)
     family.weights_available(config: dict, hub) -> bool          # would from_config need a download?
     family.trainable                                             # trains on cached frame features?
+    family.loads_by_parts                                        # optional: from_config/from_dir take
+                                                                 # parts=("text",) (no frame encoder)
 
 What a model can do is not listed here: it is what it implements (`vidmm.tasks.protocol`).
 A saved model folder records its family in ``config.json``, so `load(folder)` needs nothing else.
@@ -26,20 +28,17 @@ import difflib
 import functools
 import importlib
 import json
+import os
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
-import torch
-
-from . import adapters
-from .families import FAMILIES, MODEL_TYPES
+from .families import FAMILIES, MODEL_TYPES, PARTS
 from .hub import Downloaded, HubOptions, ModelNotAvailableError, download, is_hub_id, is_local, unreachable_reason
 
-# vidmm's own families; importing them registers them. The hub adapters register on discovery.
-from .lite import LiteModel  # noqa: F401
-from .model import VideoModel  # noqa: F401
+if TYPE_CHECKING:
+    import torch
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -91,10 +90,14 @@ _discovered = False
 
 
 def _discover_families() -> None:
-    """Import every module of `vidmm.models.adapters` once: each registers its family."""
+    """Import vidmm's own families and every module of `vidmm.models.adapters` once: each registers
+    its family. Not before a family is asked for: they import torch (seconds), which reading the
+    names and configs does without."""
     global _discovered
     if not _discovered:
         _discovered = True
+        from . import adapters, lite, model  # noqa: F401
+
         for module in pkgutil.iter_modules(adapters.__path__):
             importlib.import_module(f"{adapters.__name__}.{module.name}")
 
@@ -127,9 +130,9 @@ def _specs() -> dict[str, ModelSpec]:
         _read_configs = True
         import yaml
 
-        for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        for path in sorted(CONFIG_DIR.glob("*.yaml")):  # vidmm's own: families checked by the tests, not here
             data = yaml.safe_load(path.read_text())
-            register(path.stem, data.pop("config"), **data)
+            _SPECS[path.stem] = ModelSpec(path.stem, data.pop("config"), **data)
     return _SPECS
 
 
@@ -155,6 +158,8 @@ def load(
     dtype: str | torch.dtype | None = None,
     cache_dir: str | None = None,
     revision: str | None = None,
+    frame_backend: str | None = None,
+    parts: tuple[str, ...] = PARTS,
 ) -> torch.nn.Module:
     """A model by registered name (see `list_models`) or from a folder written by ``model.save``.
 
@@ -163,15 +168,31 @@ def load(
     `cache_dir` and `revision`; parts in the cache load without the network. A registered model
     not on the machine raises `ModelNotAvailableError` at once when the hub is offline or out of
     reach (else it downloads). dtype: e.g. ``"float32"``, ``"bfloat16"``, ``torch.float16``.
-    The model is returned in eval mode.
+    frame_backend: how inference runs the frame encoder, ``auto`` (the default, or
+    ``$VIDMM_FRAME_BACKEND``), ``torch``, ``onnx`` or ``onnx-int8`` (`VideoModel.use_frame_backend`);
+    families without the choice run torch. parts: ``("text",)`` leaves out the frame encoder where
+    the family can (a text query needs only the text side; frame verbs then raise); others load
+    whole. The model is returned in eval mode.
     """
+    import torch
+
+    frame_backend = frame_backend or os.environ.get("VIDMM_FRAME_BACKEND") or "auto"
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown model part(s) {sorted(unknown)}; expected some of {PARTS}")
     named = spec(str(name_or_path))
+    chosen = family(named.family if named is not None else folder_family(Path(name_or_path)))
+    by_parts = {"parts": tuple(parts)} if getattr(chosen, "loads_by_parts", False) else {}
     if named is not None:
         hub = HubOptions(cache_dir, revision)
         _refuse_unreachable(named, hub)
-        model = family(named.family).from_config(named.config, hub)
+        model = chosen.from_config(named.config, hub, **by_parts)
     else:
-        model = family(folder_family(Path(name_or_path))).from_dir(name_or_path)
+        model = chosen.from_dir(name_or_path, **by_parts)
+    if hasattr(model, "use_frame_backend"):
+        model.use_frame_backend(frame_backend)
+    elif frame_backend not in ("auto", "torch"):
+        raise ValueError(f"{name_or_path!r} runs its frame encoder in torch only, not {frame_backend!r}")
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     return model.to(device=device, dtype=dtype).eval()
 

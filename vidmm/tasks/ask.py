@@ -14,8 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
-import torch.nn.functional as F
+import numpy as np
 
 from vidmm.io import ClipWindow, Frames, Span, Video, open_video
 from vidmm.io.timeline import spans_of_frames
@@ -98,9 +97,10 @@ def subject_of(question: str) -> str:
     return subject or text
 
 
-def _relatedness(model: Any, question: str, names: list[str]) -> torch.Tensor:
+def _relatedness(model: Any, question: str, names: list[str]) -> np.ndarray:
     """How much the question is about each name `(K,)`: the cosine of their text embeddings."""
     if not names:
-        return torch.zeros(0)
-    texts = F.normalize(encoded_texts(model, [question, *names]).float(), dim=-1)
-    return (texts[1:] @ texts[0]).cpu()
+        return np.zeros(0)
+    texts = encoded_texts(model, [question, *names]).float().cpu().numpy()  # (1 + K, E)
+    texts /= np.linalg.norm(texts, axis=-1, keepdims=True).clip(min=1e-12)
+    return texts[1:] @ texts[0]

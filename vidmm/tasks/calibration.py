@@ -14,6 +14,9 @@ shown, ``sigmoid(slope * x + intercept)`` (`ScoreCalibration`, in the model's co
 Fitted on videos the project generates (`scripts/bench_calibration.py` writes the reliability
 table); a model whose calibration was never fitted gets `UNFITTED`: a match at 3 robust standard
 deviations above generic footage, a guess, said so in the README.
+
+Imports no torch: a search scores in numpy (`vidmm.models.queries`); the torch side (a loaded
+model's reference embeddings and texts) is imported where it is used.
 """
 
 from __future__ import annotations
@@ -21,64 +24,52 @@ from __future__ import annotations
 import functools
 import os
 import weakref
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
-import torch
-from safetensors.torch import load_file, save_file
 
 from vidmm.models.config import ScoreCalibration
-from vidmm.models.hub import cache_dir
-from vidmm.models.identity import weights_key
-from vidmm.tasks.protocol import EmbedsVideoText
+
+if TYPE_CHECKING:
+    import torch
 
 UNFITTED = ScoreCalibration(slope=1.5, intercept=-4.5, feature="reference")
 _MIN_SPREAD = 1e-3  # a reference spread below this is a constant score: no evidence either way
 _REFERENCE_SIZE = (320, 240)  # frames drawn for the null model
 _REFERENCE_VERSION = "1"  # part of the cache key: bump when the reference windows change
 
+Score = Callable[[np.ndarray, np.ndarray], np.ndarray]  # visual (R, E), one text (E,) -> (R,)
+
 
 class Calibrator:
-    """Probabilities for one model's raw scores. Reference embeddings are computed on first need."""
+    """Probabilities for one model's raw scores.
 
-    def __init__(self, model: EmbedsVideoText):
-        self.model = model
-        self.calibration = getattr(model.config, "calibration", None) or UNFITTED
-        self._reference: torch.Tensor | None = None  # (R, E) raw window embeddings
+    calibration: the model's (None: `UNFITTED`); score: the model's similarity of visual vectors to
+    one text embedding; reference: the model's raw embeddings of `reference_windows` `(R, E)`,
+    asked for only where the calibration needs a null model.
+    """
 
-    def probability(self, raw: np.ndarray, queries: Sequence[str]) -> np.ndarray:
-        """Raw scores `(…, N)` of N queries -> probabilities `(…, N)` that each is shown."""
+    def __init__(self, calibration: ScoreCalibration | None, score: Score, reference: Callable[[], np.ndarray]):
+        self.calibration = calibration or UNFITTED
+        self.score, self._reference = score, reference
+
+    def probability(self, raw: np.ndarray, texts: np.ndarray) -> np.ndarray:
+        """Raw scores `(…, N)` against N texts, embedded `(N, E)` -> probabilities `(…, N)` that each is shown."""
         x = np.asarray(raw, dtype=np.float64)
         if self.calibration.feature == "sqrt":
             x = np.sqrt(np.clip(x, 0.0, None))
         else:
-            centre, spread = self.null(queries)  # (N,), (N,)
+            centre, spread = self.null(texts)  # (N,), (N,)
             x = (x - centre) / spread
         return 1.0 / (1.0 + np.exp(-(self.calibration.slope * x + self.calibration.intercept)))
 
-    def null(self, queries: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Median and robust spread (1.4826 MAD) of each query's raw scores on reference windows."""
-        with torch.inference_mode():
-            text = encoded_texts(self.model, queries)  # (N, E)
-            reference = self.reference().to(text.device, text.dtype)
-            scores = self.model.similarity(reference, text).float().cpu().numpy()  # (R, N)
+    def null(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Median and robust spread (1.4826 MAD) of each text's raw scores on the reference windows."""
+        reference = self._reference()
+        scores = np.stack([self.score(reference, text) for text in texts], axis=1)  # (R, N)
         centre = np.median(scores, axis=0)
         spread = 1.4826 * np.median(np.abs(scores - centre), axis=0)
         return centre, np.maximum(spread, _MIN_SPREAD)
-
-    def reference(self) -> torch.Tensor:
-        """The model's raw embeddings `(R, E)` of the reference windows, from the disk cache or now."""
-        if self._reference is None:
-            path = cache_dir() / f"reference-{_REFERENCE_VERSION}-{weights_key(self.model)}.safetensors"
-            if path.is_file():
-                self._reference = load_file(path)["embeddings"]
-            else:
-                self._reference = _embed_reference(self.model)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                partial = path.with_suffix(f".{os.getpid()}.tmp")
-                save_file({"embeddings": self._reference.contiguous()}, partial)
-                os.replace(partial, path)
-        return self._reference
 
 
 _calibrators: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -86,9 +77,26 @@ _texts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _TEXTS_KEPT = 4096  # per model: a vocabulary of 1,000 concepts and the recent queries
 
 
-def encoded_texts(model: EmbedsVideoText, texts: Sequence[str]) -> torch.Tensor:
+def calibrator(model: Any) -> Calibrator:
+    """The `Calibrator` of a loaded model, made once per model."""
+    if model not in _calibrators:
+        import torch
+
+        def score(visual: np.ndarray, text: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                query = torch.from_numpy(np.asarray(text))[None]
+                return model.similarity(torch.from_numpy(np.asarray(visual)).to(query.dtype), query)[:, 0].float().numpy()
+
+        calibration = getattr(getattr(model, "config", None), "calibration", None)
+        _calibrators[model] = Calibrator(calibration, score, functools.partial(reference_embeddings, model))
+    return _calibrators[model]
+
+
+def encoded_texts(model: Any, texts: Sequence[str]) -> torch.Tensor:
     """``model.encode_text(texts, normalize=False)`` `(N, E)`, each text encoded once per loaded
     model: tagging asks for the same 1,000 concept names on every shot."""
+    import torch
+
     known = _texts.setdefault(model, {})
     new = [t for t in dict.fromkeys(texts) if t not in known]
     if new:
@@ -99,18 +107,28 @@ def encoded_texts(model: EmbedsVideoText, texts: Sequence[str]) -> torch.Tensor:
     return torch.stack([known[t] for t in texts])
 
 
-def calibrator(model: EmbedsVideoText) -> Calibrator:
-    """The model's `Calibrator`, made once per loaded model."""
-    if model not in _calibrators:
-        _calibrators[model] = Calibrator(model)
-    return _calibrators[model]
+@functools.lru_cache(maxsize=8)
+def reference_embeddings(model: Any) -> np.ndarray:
+    """The model's raw embeddings `(R, E)` of the reference windows, from the disk cache or now."""
+    from safetensors.numpy import load_file, save_file
 
+    from vidmm.models.hub import cache_dir
+    from vidmm.models.identity import weights_key
 
-def _embed_reference(model: EmbedsVideoText) -> torch.Tensor:
+    path = cache_dir() / f"reference-{_REFERENCE_VERSION}-{weights_key(model)}.safetensors"
+    if path.is_file():
+        return load_file(path)["embeddings"]
+    import torch
+
     frames, times = reference_windows(model.sampling.part_count(2.0))
     with torch.inference_mode():
         chunks = [model.encode_windows(frames[i : i + 16], times[i : i + 16]) for i in range(0, len(frames), 16)]
-    return torch.cat(chunks).float().cpu()
+    embeddings = torch.cat(chunks).float().cpu().numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    save_file({"embeddings": np.ascontiguousarray(embeddings)}, partial)
+    os.replace(partial, path)
+    return embeddings
 
 
 @functools.lru_cache(maxsize=4)

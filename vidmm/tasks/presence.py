@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from vidmm.io import ClipWindow, SamplingPolicy, Span, Video, span_times, window_spans
 from vidmm.tasks.calibration import calibrator, encoded_texts
@@ -65,6 +64,8 @@ def evidence(video: Video, policy: SamplingPolicy, span: Span, frames: int | Non
 
 def window_scores(model: EmbedsVideoText, windows: Sequence[ClipWindow], texts: Sequence[str]) -> np.ndarray:
     """Raw scores `(W, N)` of every window against every text, as the index would score them."""
+    import torch  # here: the index imports this module's numbers, and a search needs no torch
+
     with torch.inference_mode():
         text = encoded_texts(model, texts)  # (N, E)
         scores = []
@@ -80,13 +81,18 @@ def window_scores(model: EmbedsVideoText, windows: Sequence[ClipWindow], texts: 
 def presences(model: EmbedsVideoText, windows: Sequence[ClipWindow], texts: Sequence[str]) -> list[Presence]:
     """Whether, how surely and where the windows show each text."""
     raw = window_scores(model, windows, texts)  # (W, N)
-    probability = calibrator(model).probability(raw, texts)  # (W, N)
+    probability = presence_probability(model, raw, texts)  # (W, N)
     found = []
     for n, text in enumerate(texts):
         best = int(probability[:, n].argmax())
         where = merged([(w.start_s, w.end_s) for w, p in zip(windows, probability[:, n]) if p >= MATCH])
         found.append(Presence(text, float(probability[best, n]), float(raw[best, n]), where))
     return found
+
+
+def presence_probability(model: EmbedsVideoText, raw: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """Raw scores `(…, N)` of N texts -> probabilities `(…, N)` that each is shown (`calibration`)."""
+    return calibrator(model).probability(raw, encoded_texts(model, texts).float().numpy())
 
 
 def merged(spans: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:

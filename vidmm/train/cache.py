@@ -75,11 +75,12 @@ class FeatureCache:
 
 
 def encoder_fingerprint(model: torch.nn.Module) -> str:
-    """What a model's frame features depend on: the frame encoder's config and weights (and for a
-    concept model, the concept bank). Weights enter as the first 1,024 values of every tensor:
+    """What a model's frame features depend on: the frame encoder's config, weights and backend
+    (torch or ONNX Runtime: their features differ in the last digits, so they never mix), and for
+    a concept model, the concept bank. Weights enter as the first 1,024 values of every tensor:
     cheap, and enough to tell two checkpoints or revisions apart."""
     config = model.config
-    parts = {"frame_encoder": asdict(config.frame_encoder), "concepts": config.concepts}
+    parts = {"frame_encoder": asdict(config.frame_encoder), "concepts": config.concepts, "backend": model.frame_backend}
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
     modules = [model.frame_encoder] + ([model.concepts] if model.concepts is not None else [])
     for module in modules:
