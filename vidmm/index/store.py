@@ -15,18 +15,20 @@ its own path without decoding. `prune` forgets the videos whose files are gone.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import lancedb
 import numpy as np
 import torch
 
-from vidmm.index import identity
-from vidmm.index.errors import IndexNotFoundError
-from vidmm.index.files import FileStamp, collect, video_id
+from vidmm.index import health, identity
+from vidmm.index.errors import IndexFullError
+from vidmm.index.health import Health, Repaired
+from vidmm.index.files import FileStamp, collect, vanished, video_id
 from vidmm.index.identity import WindowSpec
 from vidmm.index.ledger import DONE, FAILED, Ledger
 from vidmm.index.lock import WriterLock
@@ -58,7 +60,7 @@ class Hit:
     @property
     def gone(self) -> bool:
         """The file is no longer at `path` (moved away or deleted since it was indexed)."""
-        return not Path(self.path).exists()
+        return vanished(self.path)
 
     def thumbnail(self, short_side: int = 360) -> np.ndarray:
         """The frame on screen at the middle of the moment, `(H, W, 3)` uint8, decoded from `path` now.
@@ -76,6 +78,20 @@ class Hit:
         target.parent.mkdir(parents=True, exist_ok=True)
         image.save(target, quality=90)
         return target
+
+
+def _report(outcomes: dict[str, list]) -> AddReport:
+    return AddReport(tuple(outcomes["added"]), tuple(outcomes["skipped"]), tuple(outcomes["failed"]))
+
+
+@contextmanager
+def _reported_when_full(outcomes: dict[str, list]) -> Iterator[None]:
+    """An `IndexFullError` out of an `add` carries what the add did until then: the index keeps it."""
+    try:
+        yield
+    except IndexFullError as err:
+        err.report = _report(outcomes)
+        raise
 
 
 @dataclass
@@ -159,7 +175,7 @@ class Index:
         if fail_fast and rejected:
             raise NotAVideoError(*rejected[0])
         outcomes: dict[str, list] = {"added": [], "skipped": [], "failed": list(rejected)}
-        with WriterLock(self.path):
+        with _reported_when_full(outcomes), WriterLock(self.path):
             recorded = identity.read(self._db)
             model, name, found = self._checked_model(recorded)
             default = WindowSpec(DEFAULT_WINDOW.length_s, DEFAULT_WINDOW.stride_s, model.sampling.part_count(DEFAULT_WINDOW.length_s))
@@ -187,7 +203,7 @@ class Index:
             self._windows.compact()
             self._ledger.compact()
             self._windows.build_ann(model.similarity_metric, self.ann_min_rows)
-        return AddReport(tuple(outcomes["added"]), tuple(outcomes["skipped"]), tuple(outcomes["failed"]))
+        return _report(outcomes)
 
     def prune(self) -> list[str]:
         """Forget the videos whose files are no longer there (moved away, deleted); returns their
@@ -195,12 +211,28 @@ class Index:
         index. Raises `IndexLockedError` while another process is adding."""
         with WriterLock(self.path):
             self._ledger.load()
-            gone = {v["video_id"]: v["path"] for v in self._ledger.rows() if not Path(v["path"]).exists()}
+            gone = {v["video_id"]: v["path"] for v in self._ledger.rows() if vanished(v["path"])}
             if gone:
                 self._ledger.forget(set(gone))
                 self._windows.compact()
                 self._ledger.compact()
         return sorted(gone.values())
+
+    def check(self) -> Health:
+        """Read every table through and hold them against each other: each done video against its
+        windows, the windows' model against the index's record. Raises `IndexNotFoundError` where
+        nothing was ever added."""
+        return health.check(self._db)
+
+    def repair(self) -> Repaired:
+        """Take each table back to its newest version that reads whole, then mark the done videos
+        whose windows that leaves incomplete as not done, and drop windows no done video owns; the
+        result lists their files (`redo`), for an `add` to index again. Raises `IndexLockedError`
+        while another process is adding, `IndexNotFoundError` where nothing was ever added."""
+        if not self.path.is_dir():
+            raise health.nothing_here(self._db)
+        with WriterLock(self.path):
+            return health.repair(self._db)
 
     def _add_one(self, run: _Adding, path: Path, vid: str) -> str:
         """Index one file unless done with the same stamp.
@@ -251,15 +283,16 @@ class Index:
         index has an ANN index, all windows of the videos owning the nearest ones. A moment is the
         best window of a video grown over touching windows within `margin` of it (`best_moments`).
         Videos still being indexed (not recorded done) are not searched. Raises
-        `IndexNotFoundError` where nothing was ever added.
+        `IndexNotFoundError` where nothing was ever added, `IndexDamagedError` where a table will
+        not read or windows of done videos are missing: never an empty answer for a damaged index.
         """
         recorded = identity.read(self._db)
         if recorded is None:
-            raise IndexNotFoundError(f"{self.path}: no index here (nothing has been added to it)")
-        if self._windows.table() is None:  # every file added so far failed, or the first is being written
+            raise health.nothing_here(self._db)
+        paths = self._ledger.done_paths()  # held against the windows: raises IndexDamagedError
+        if not paths:  # every file added so far failed, or the first is being written
             return []
         model, _, _ = self._checked_model(recorded)
-        paths = self._ledger.done_paths()
         with torch.no_grad():
             text = model.encode_text([query], normalize=False)  # (1, E)
         scored = self._windows.scored(model, text, paths, k)

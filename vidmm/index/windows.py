@@ -9,6 +9,8 @@ candidate videos, whose windows are then all scored exactly: moments and scores 
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -16,7 +18,7 @@ import pyarrow as pa
 import torch
 
 from vidmm.io import ClipWindow
-from vidmm.index.tables import append, has, id_list, readable
+from vidmm.index.tables import append, delete, id_list, optimize, readable, reading, writing
 
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
@@ -37,6 +39,43 @@ def _schema(dim: int) -> pa.Schema:
     )
 
 
+@dataclass(frozen=True)
+class Scan:
+    """What a read of every row of a `windows` table found."""
+
+    counts: dict[str, int]  # windows per video id
+    paths: dict[str, str]  # the path each video id's windows carry
+    models: dict[str, int]  # windows per model tag ("name:fingerprint")
+    dim: int  # vector length: the schema's
+    not_finite: int  # windows whose vector holds a NaN or an infinity
+    ann: bool  # whether the table has an approximate index (and it answered a query)
+
+
+def scan(db, table) -> Scan:
+    """Read every row and vector of the `windows` table `table` (as opened, or checked out at a
+    version), a batch at a time, and query its ANN index if it has one: a data or index file that
+    will not read raises `IndexDamagedError`."""
+    counts: Counter = Counter()
+    models: Counter = Counter()
+    paths: dict[str, str] = {}
+    not_finite, first = 0, None
+    with reading(db, "windows"):
+        dim = table.schema.field("vector").type.list_size
+        for batch in table.search().limit(None).to_batches():
+            ids = batch["video_id"].to_pylist()
+            counts.update(ids)
+            models.update(batch["model"].to_pylist())
+            paths.update(zip(ids, batch["path"].to_pylist()))
+            vectors = batch["vector"].flatten().to_numpy(zero_copy_only=False).reshape(len(batch), dim)  # (N, E)
+            not_finite += int((~np.isfinite(vectors)).any(axis=1).sum())
+            if first is None and len(batch):
+                first = vectors[0]
+        ann = any(i.columns == ["vector"] for i in table.list_indices())
+        if ann and first is not None:
+            table.search(first).limit(1).to_arrow()
+    return Scan(dict(counts), paths, dict(models), dim, not_finite, ann)
+
+
 class Windows:
     """The `windows` table of an index."""
 
@@ -47,11 +86,22 @@ class Windows:
         """The table, or None while it does not exist."""
         return readable(self.db, "windows")
 
-    def video_ids(self) -> set[str]:
+    def count(self) -> int:
+        """How many windows the table holds (from its metadata: no scan)."""
         table = self.table()
         if table is None:
-            return set()
-        return set(table.search().select(["video_id"]).limit(None).to_arrow()["video_id"].to_pylist())
+            return 0
+        with reading(self.db, "windows"):
+            return table.count_rows()
+
+    def counts(self) -> dict[str, int]:
+        """How many windows each video has, by id."""
+        table = self.table()
+        if table is None:
+            return {}
+        with reading(self.db, "windows"):
+            ids = table.search().select(["video_id"]).limit(None).to_arrow()["video_id"]
+        return dict(Counter(ids.to_pylist()))
 
     def add(self, vid: str, path: str, spans: np.ndarray, vectors: np.ndarray, model_tag: str) -> None:
         """Store one video's windows, spans `(N, 2)` and vectors `(N, E)`, in one commit: all or none."""
@@ -71,17 +121,18 @@ class Windows:
         table = self.table()
         if table is None or source == vid:
             return None
-        rows = table.search().where(f"video_id = '{source}'").limit(None).to_arrow()
+        with reading(self.db, "windows"):
+            rows = table.search().where(f"video_id = '{source}'").limit(None).to_arrow()
         if rows.num_rows != n_windows:  # the ledger and the windows disagree: trust neither, decode
             return None
         for name, value in (("video_id", vid), ("path", path)):
             rows = rows.set_column(rows.schema.get_field_index(name), name, pa.array([value] * rows.num_rows, pa.string()))
-        table.add(rows)
+        append(self.db, "windows", rows, rows.schema)
         return np.stack([rows["start_s"].to_numpy(), rows["end_s"].to_numpy()], axis=1)
 
     def delete(self, ids: set[str]) -> None:
-        if ids and has(self.db, "windows"):
-            self.db.open_table("windows").delete(f"video_id IN ({id_list(ids)})")
+        if ids:
+            delete(self.db, "windows", f"video_id IN ({id_list(ids)})")
 
     def compact(self) -> None:
         """Merge the small files of per-video commits and prune versions past LanceDB's retention.
@@ -89,13 +140,13 @@ class Windows:
         Without it every video leaves its own fragment, and a search over an archive opens
         thousands of files. Compaction is one more atomic commit: a reader sees before or after.
         """
-        if has(self.db, "windows"):
-            self.db.open_table("windows").optimize()
+        optimize(self.db, "windows")
 
     # -- the approximate index ----------------------------------------------------------------
 
     def has_ann(self, table) -> bool:
-        return any(i.columns == ["vector"] for i in table.list_indices())
+        with reading(self.db, "windows"):
+            return any(i.columns == ["vector"] for i in table.list_indices())
 
     def build_ann(self, metric: str, min_rows: int) -> None:
         """Index the vectors for approximate search once there are `min_rows` windows.
@@ -104,12 +155,13 @@ class Windows:
         index are still scanned exactly by LanceDB, so nothing added is ever missed.
         """
         table = self.table()
-        if table is None or table.count_rows() < min_rows or self.has_ann(table):
+        if table is None or self.count() < min_rows or self.has_ann(table):
             return
         from lancedb.index import BTree, HnswSq
 
-        table.create_index("vector", config=HnswSq(distance_type=metric))
-        table.create_index("video_id", config=BTree())  # fetching the candidates' windows
+        with writing(self.db, "windows"):
+            table.create_index("vector", config=HnswSq(distance_type=metric))
+            table.create_index("video_id", config=BTree())  # fetching the candidates' windows
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -127,7 +179,8 @@ class Windows:
             if not candidates:
                 return None
             rows = rows.where(f"video_id IN ({id_list(candidates)})")
-        rows = rows.select(["video_id", "start_s", "end_s", "vector"]).limit(None).to_arrow()
+        with reading(self.db, "windows"):
+            rows = rows.select(["video_id", "start_s", "end_s", "vector"]).limit(None).to_arrow()
         ids = np.asarray(rows["video_id"].to_pylist())
         keep = np.isin(ids, list(done))
         if not keep.any():
@@ -137,14 +190,14 @@ class Windows:
         starts, ends = rows["start_s"].to_numpy()[keep], rows["end_s"].to_numpy()[keep]
         return ids[keep], starts, ends, _scores(model, text, vectors)
 
-    @staticmethod
-    def _candidates(table, model, text: torch.Tensor, done: set[str], k: int) -> list[str]:
+    def _candidates(self, table, model, text: torch.Tensor, done: set[str], k: int) -> list[str]:
         """Ids of the done videos owning the nearest windows in the ANN index, nearest first."""
         query = torch.nn.functional.normalize(text[0].float(), dim=-1).cpu().numpy()  # lite's dot is with unit text
-        nearest = (
-            table.search(query).distance_type(model.similarity_metric).select(["video_id", "_distance"])
-            .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
-        )
+        with reading(self.db, "windows"):
+            nearest = (
+                table.search(query).distance_type(model.similarity_metric).select(["video_id", "_distance"])
+                .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
+            )
         return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
 
 
