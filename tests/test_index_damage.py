@@ -13,42 +13,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from index_support import assert_same_windows, cli_loads_the_session_model, folder, model, reference, windows  # noqa: F401
 from vidmm.cli import app
-from vidmm.data import synthetic as syn
 from vidmm.index import Index, IndexDamagedError
 
 runner = CliRunner()
 QUERY = "a traffic light"
-
-
-@pytest.fixture(scope="module")
-def model(lite, one_torch_thread):
-    return lite
-
-
-@pytest.fixture(autouse=True)
-def cli_loads_the_session_model(monkeypatch, lite):
-    """The CLI loads models by name; give it the session's lite (3-6 s a load) instead."""
-    import vidmm.models
-
-    real = vidmm.models.load
-    monkeypatch.setattr(vidmm.models, "load", lambda name, **kw: lite if name == "lite" else real(name, **kw))
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("videos")
-    syn.write_video(d / "crossword.mp4", syn.Crossword(), duration_s=3.0)
-    syn.write_video(d / "light.mp4", syn.TrafficLight(), duration_s=3.0)
-    return d
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, model, folder) -> Path:
-    """A whole index of `folder`, made in one add (so its tables have several versions)."""
-    db = tmp_path_factory.mktemp("db") / "ref.vidmm"
-    assert len(Index(db, model).add(folder).added) == 2
-    return db
 
 
 @pytest.fixture
@@ -108,11 +78,6 @@ def one_line_naming(text: str, table: str) -> None:
     assert f"damaged index: the {table} table" in text, text
 
 
-def windows(db: Path) -> dict[tuple[str, float, float], np.ndarray]:
-    rows = lancedb.connect(db).open_table("windows").to_arrow().to_pylist()
-    return {(Path(r["path"]).name, r["start_s"], r["end_s"]): np.array(r["vector"]) for r in rows}
-
-
 @pytest.mark.parametrize("kind", DAMAGE)
 def test_damage_is_one_line_naming_the_table_on_search_and_add(index, model, folder, kind):
     table, damage = DAMAGE[kind]
@@ -146,10 +111,7 @@ def test_check_names_the_damage_and_repair_mends_it(index, reference, model, kin
     result = runner.invoke(app, ["index", "--db", str(index), "--check"])
     assert result.exit_code == 0 and result.stdout.startswith(f"{index}: healthy"), result.output
 
-    mended, whole = windows(index), windows(reference)  # lost windows were indexed again
-    assert mended.keys() == whole.keys()
-    for key, vector in whole.items():
-        np.testing.assert_allclose(mended[key], vector, atol=1e-4)
+    assert_same_windows(index, reference)  # what was lost was indexed again
     found, expected = Index(index, model).search(QUERY), Index(reference, model).search(QUERY)
     assert [h.path for h in found] == [h.path for h in expected]
     assert [h.score for h in found] == pytest.approx([h.score for h in expected], abs=1e-4)
@@ -175,7 +137,7 @@ def test_a_done_video_without_its_windows_is_damage_and_repair_indexes_it_again(
     result = runner.invoke(app, ["index", "--db", str(index), "--repair"])
     assert result.exit_code == 0 and "1 video(s) to index again (0 gone)" in result.stderr
     assert "added    " + str(folder / "light.mp4") in result.stderr and "1 added, 0 unchanged, 0 failed" in result.stderr
-    assert windows(index).keys() == windows(reference).keys()
+    assert_same_windows(index, reference)
 
 
 def test_repair_reports_the_videos_it_cannot_index_again(index, tmp_path, model, folder):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vidmm.index import identity
 from vidmm.index.errors import IndexDamagedError, IndexNotFoundError
-from vidmm.index.ledger import FAILED, describe_mismatch, done_rows, mismatched, name_mismatch, rows_of
+from vidmm.index.ledger import DONE, FAILED, describe_mismatch, done_rows, mismatched, name_mismatch, rows_of
 from vidmm.index.tables import LANCE_ERRORS, TABLES, delete, has, id_list, index_path, lance_reason, readable, writing
 from vidmm.index.windows import Windows, scan
 
@@ -74,48 +74,57 @@ def check(db) -> Health:
     where nothing was ever added."""
     if not any(has(db, name) for name in TABLES):
         raise nothing_here(db)
-    found, problems = {}, {name: [] for name in TABLES}
+    content, problems = {}, {name: [] for name in TABLES}
     for name in TABLES:
-        try:
-            table = readable(db, name)
-            found[name] = None if table is None else _READ[name](db, table)
+        try:  # meta as search reads it: missing while the other tables are there is damage too
+            content[name] = identity.read(db) if name == "meta" else _read_latest(db, name)
         except IndexDamagedError as e:
             problems[name].append(e.reason)
-    meta, rows, windows = found.get("meta"), found.get("videos"), found.get("windows")
-    done = done_rows(rows or [])
-    notes = []
-    if "meta" in found and meta is None:
-        problems["meta"].append("is missing (the record of the model that made the vectors)")
-    if "videos" in found and rows is None and windows is not None and windows.counts:
+    meta, rows, windows = content.get("meta"), content.get("videos"), content.get("windows")
+    if "videos" in content and rows is None and windows is not None and windows.counts:
         problems["videos"].append(f"is missing while the windows table holds windows of {len(windows.counts)} video(s)")
-    if "windows" in found:
+    notes = []
+    if "windows" in content and "videos" in content:
+        done = done_rows(rows or [])
         counts = windows.counts if windows is not None else {}
         unlike = mismatched(done, counts)
-        if windows is None and unlike:
-            problems["windows"].append(f"is missing while {len(unlike)} done video(s) should have windows in it")
-        elif unlike:
-            problems["windows"].append(describe_mismatch(unlike, done))
-        if windows is not None and windows.not_finite:
-            problems["windows"].append(f"holds {windows.not_finite} vector(s) with NaN or infinite values")
-        if windows is not None and meta is not None and set(windows.models) - {f"{meta.model}:{meta.fingerprint}"}:
-            problems["windows"].append(f"holds vectors of another model ({', '.join(sorted(windows.models))})")
-        debris = counts.keys() - done.keys()
-        if debris and rows is not None:  # without a ledger to read, which windows are debris is unknown
-            notes.append(
-                f"windows of {len(debris)} video(s) not recorded done: an interrupted add's, which search "
-                "ignores and the next add drops"
+        if unlike:
+            problems["windows"].append(
+                f"is missing while {len(unlike)} done video(s) should have windows in it"
+                if windows is None
+                else describe_mismatch(unlike, done)
             )
-    summaries = {
-        "meta": meta and f"model {meta.model} (fingerprint {meta.fingerprint}), "
-        + (f"windows of {meta.window.describe()}" if meta.window else "window settings not recorded"),
-        "videos": rows is not None
-        and f"{len(done)} done, {sum(v['status'] == FAILED for v in rows)} failed",
-        "windows": windows
-        and f"{sum(windows.counts.values())} windows of {len(windows.counts)} video(s), vectors of {windows.dim} values"
-        + (", with an ANN index" if windows.ann else ""),
-    }
-    tables = tuple(TableHealth(name, summaries[name] or "not made yet", tuple(problems[name])) for name in TABLES)
+        if rows is not None and counts.keys() - done.keys():
+            notes.append(
+                f"windows of {len(counts.keys() - done.keys())} video(s) not recorded done: an interrupted "
+                "add's, which search ignores and the next add drops"
+            )
+    if windows is not None:
+        if windows.not_finite:
+            problems["windows"].append(f"holds {windows.not_finite} vector(s) with NaN or infinite values")
+        if meta is not None and set(windows.models) - {f"{meta.model}:{meta.fingerprint}"}:
+            problems["windows"].append(f"holds vectors of another model ({', '.join(sorted(windows.models))})")
+    tables = tuple(TableHealth(name, _summary(name, content.get(name)), tuple(problems[name])) for name in TABLES)
     return Health(index_path(db), tables, tuple(notes))
+
+
+def _read_latest(db, name: str):
+    """Table `name` read through at its newest version; None where it is not there."""
+    table = readable(db, name)
+    return None if table is None else _READ[name](db, table)
+
+
+def _summary(name: str, content) -> str:
+    """What a table holds, in a few words."""
+    if content is None:
+        return "not made yet"
+    if name == "meta":
+        window = f"windows of {content.window.describe()}" if content.window else "window settings not recorded"
+        return f"model {content.model} (fingerprint {content.fingerprint}), {window}"
+    if name == "videos":
+        return f"{sum(v['status'] == DONE for v in content)} done, {sum(v['status'] == FAILED for v in content)} failed"
+    ann = ", with an ANN index" if content.ann else ""
+    return f"{sum(content.counts.values())} windows of {len(content.counts)} video(s), vectors of {content.dim} values{ann}"
 
 
 def repair(db) -> Repaired:

@@ -66,9 +66,13 @@ def reading(db, name: str) -> Iterator[None]:
 
 @contextmanager
 def writing(db, name: str) -> Iterator[None]:
-    """Turn a full disk met while writing table `name` into `IndexFullError`; other failures pass."""
-    with full_disk(index_path(db), f"its {name} table"):
-        yield
+    """Turn a full disk met while writing table `name` into `IndexFullError`, and LanceDB's other
+    failures into `IndexDamagedError`: writes read too (a compaction rewrites the data files)."""
+    try:
+        with full_disk(index_path(db), f"its {name} table"):
+            yield
+    except LANCE_ERRORS as e:
+        raise IndexDamagedError(index_path(db), name, f"cannot be written ({lance_reason(e)})") from None
 
 
 @contextmanager
