@@ -5,6 +5,7 @@ it and `--repair` mends it, indexing again what was lost."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -169,3 +170,52 @@ def test_check_and_repair_of_a_folder_that_is_no_index(tmp_path):
         assert result.exit_code == 2 and "no index here" in result.stderr
     result = runner.invoke(app, ["index", "--db", str(tmp_path / "x.vidmm")])
     assert result.exit_code == 2 and "give video files or folders" in result.stderr
+
+
+def test_an_older_manifest_that_will_not_read_is_found_by_check_and_set_aside_by_repair(index, model, folder):
+    versions = sorted((index / "windows.lance" / "_versions").glob("*.manifest"), key=os.path.getmtime)
+    versions[0].write_bytes(b"not a manifest")  # search reads only the newest version ...
+    assert {Path(h.path).name for h in Index(index, model).search(QUERY)} == {"crossword.mp4", "light.mp4"}
+    with pytest.raises(IndexDamagedError, match="the windows table cannot be written"):
+        Index(index, model).add(folder)  # ... but an add's compaction reads them all
+    result = runner.invoke(app, ["index", "--db", str(index), "--check"])
+    assert result.exit_code == 1 and "windows  damaged: cannot be read" in result.stdout
+    result = runner.invoke(app, ["index", "--db", str(index), "--repair"])
+    assert result.exit_code == 0 and "windows: the manifest of its version 1 cannot be read" in result.stderr
+    assert f"moved to {index / 'damaged' / 'windows' / versions[0].name}" in result.stderr
+    assert len(Index(index, model).add(folder).skipped) == 2
+
+
+def mutate(rng: random.Random, db: Path) -> str:
+    """Damage one file of the index at `db` at random: bits flipped, cut short, a run zeroed, or deleted."""
+    files = sorted((p for p in db.rglob("*") if p.is_file() and p.name != "write.lock"), key=lambda p: (p.parent, p.stat().st_mtime_ns))
+    target = rng.choice(files)
+    data = bytearray(target.read_bytes())
+    how = rng.choice(["flip", "cut", "zero", "delete"])
+    if how == "delete" or not data:
+        target.unlink()
+        return f"deleted {target.relative_to(db)}"
+    start = rng.randrange(len(data))
+    if how == "flip":
+        data[start] ^= 1 << rng.randrange(8)
+    elif how == "cut":
+        del data[start:]
+    else:
+        data[start : start + 64] = bytes(len(data[start : start + 64]))
+    target.write_bytes(data)
+    return f"{how} at {start} of {target.relative_to(db)}"
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_random_damage_is_a_typed_error_or_an_answer_and_repair_mends_it(index, model, folder, case):
+    what = mutate(random.Random(case), index)
+    try:
+        Index(index, model).search(QUERY)
+    except IndexDamagedError:
+        pass
+    Index(index, model).check()
+    Index(index, model).repair()
+    assert Index(index, model).check().healthy, what
+    Index(index, model).add(folder)
+    assert Index(index, model).check().healthy, what
+    assert {Path(h.path).name for h in Index(index, model).search(QUERY)} == {"crossword.mp4", "light.mp4"}, what

@@ -37,11 +37,10 @@ def test_search_prints_and_skips_the_thumbnail_of_a_hit_it_cannot_look_up(tmp_pa
 
 def test_a_hit_in_a_folder_this_user_may_not_enter_is_not_gone(unreadable):
     path, as_unprivileged = unreadable
-    locked = path.parent / "locked"
-    locked.mkdir()
-    (locked / "a.mp4").write_bytes(b"x")
-    locked.chmod(0)
+    private = path.parent / "private"  # root's, and no one else may enter it
+    private.mkdir(mode=0o700)
+    (private / "a.mp4").touch()
     script = "import sys\nfrom vidmm.index import Hit\nprint(Hit(sys.argv[1], 0.0, 1.0, 0.5).gone)"
-    for where, gone in [(locked / "a.mp4", False), (locked.parent / "nothing.mp4", True)]:
+    for where, gone in [(private / "a.mp4", False), (path.parent / "nothing.mp4", True)]:
         run = subprocess.run([*as_unprivileged, sys.executable, "-c", script, str(where)], capture_output=True, text=True)
         assert run.returncode == 0 and run.stdout.strip() == str(gone), run.stderr

@@ -11,6 +11,7 @@ owns, so the index is consistent again, and lists those videos' files to index a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,10 @@ from pathlib import Path
 from vidmm.index import identity
 from vidmm.index.errors import IndexDamagedError, IndexNotFoundError
 from vidmm.index.ledger import DONE, FAILED, describe_mismatch, done_rows, mismatched, name_mismatch, rows_of
-from vidmm.index.tables import LANCE_ERRORS, TABLES, delete, has, id_list, index_path, lance_reason, readable, writing
-from vidmm.index.windows import Windows, scan
+from vidmm.index.tables import TABLES, delete, has, id_list, index_path, lance_failure, lance_reason, readable, reading, writing
+from vidmm.index.windows import Scan, Windows, scan
+
+_CORRUPT_MANIFEST = re.compile(r"corrupt file (\S+\.manifest)")  # in Lance's error for a manifest that will not read
 
 # How each table is read through: its content, or `IndexDamagedError` saying why it will not read.
 _READ = {"meta": identity.of, "videos": rows_of, "windows": scan}
@@ -109,9 +112,14 @@ def check(db) -> Health:
 
 
 def _read_latest(db, name: str):
-    """Table `name` read through at its newest version; None where it is not there."""
+    """Table `name` read through at its newest version, and the list of its versions read (every
+    add's compaction reads them); None where it is not there."""
     table = readable(db, name)
-    return None if table is None else _READ[name](db, table)
+    if table is None:
+        return None
+    with reading(db, name):
+        table.list_versions()
+    return _READ[name](db, table)
 
 
 def _summary(name: str, content) -> str:
@@ -137,38 +145,47 @@ def repair(db) -> Repaired:
     actions: list[str] = []
     found = {name: _newest_whole(db, name, actions) for name in TABLES}
     meta, rows, windows = found["meta"], found["videos"], found["windows"]
-    redo: dict[str, str] = {}  # path of each video to index again, by id
-    if meta is None:
-        if windows is None or not windows.models:
-            # Nothing says which model made the index: only what the ledger lists can be kept, as files to index again.
-            redo.update({vid: row["path"] for vid, row in done_rows(rows or []).items()})
-            for name in ("videos", "windows"):
-                _drop(db, name)
-            actions.append("meta: no record of the model that made the index, and no vectors to tell: emptied it")
-            return Repaired(index_path(db), tuple(actions), tuple(sorted(set(redo.values()))))
-        tag = max(windows.models, key=windows.models.get)
-        name, _, fingerprint = tag.rpartition(":")
-        identity.write(db, name, fingerprint, None)
-        actions.append(
-            f"meta: made anew from the windows' model ({name}, fingerprint {fingerprint}); their window settings "
-            "are not known, so the next add takes those asked for, or the defaults"
-        )
-    if rows is None and windows is not None and windows.counts:
-        actions.append("videos: missing, so every window is without a done video")
     done = done_rows(rows or [])
+    if meta is None and not (windows and windows.models):
+        # Nothing tells which model made the index: what the ledger lists is kept as files to index again.
+        for name in ("videos", "windows"):
+            _drop(db, name)
+        actions.append("meta: no record of the model that made the index, and no vectors to tell: emptied it")
+        return _repaired(db, actions, {vid: row["path"] for vid, row in done.items()})
+    if meta is None:
+        _meta_from(db, windows, actions)
+    if rows is None and windows is not None and windows.counts:
+        actions.append("videos: missing, so no window has a done video")
+    redo: dict[str, str] = {}  # path of each video to index again, by id
     counts = windows.counts if windows is not None else {}
     unlike = mismatched(done, counts)
     if unlike:  # ledger rows first, as `Ledger.forget` does: a crash in between leaves debris, not damage
         delete(db, "videos", f"video_id IN ({id_list(unlike)})")
         Windows(db).delete(set(unlike))
         redo.update({vid: done[vid]["path"] for vid in unlike})
-        actions.append(f"videos: {len(unlike)} done video(s) lacking windows marked not done, to index again ({name_mismatch(unlike, done)})")
+        actions.append(f"videos: {len(unlike)} done video(s) lacking windows marked not done ({name_mismatch(unlike, done)})")
     debris = counts.keys() - done.keys()
     if debris:
         Windows(db).delete(debris)
         redo.update({vid: windows.paths[vid] for vid in debris})
-        actions.append(f"windows: dropped those of {len(debris)} video(s) not recorded done, to index again")
+        actions.append(f"windows: dropped those of {len(debris)} video(s) not recorded done")
+    return _repaired(db, actions, redo)
+
+
+def _repaired(db, actions: list[str], redo: dict[str, str]) -> Repaired:
     return Repaired(index_path(db), tuple(actions), tuple(sorted(set(redo.values()))))
+
+
+def _meta_from(db, windows: Scan, actions: list[str]) -> None:
+    """Write the `meta` record anew from the model tag ("name:fingerprint") the windows carry: that
+    is exact; the window settings are not kept anywhere else, so they are recorded as unknown."""
+    tag = max(windows.models, key=windows.models.get)
+    name, _, fingerprint = tag.rpartition(":")
+    identity.write(db, name, fingerprint, None)
+    actions.append(
+        f"meta: made anew from the windows' model ({name}, fingerprint {fingerprint}); their window settings "
+        "are not known, so the next add takes those asked for, or the defaults"
+    )
 
 
 def _newest_whole(db, name: str, actions: list[str]):
@@ -191,13 +208,16 @@ def _newest_whole(db, name: str, actions: list[str]):
         except IndexDamagedError as e:
             failures.append(f"version {version} {e.reason}")
             continue
-        except LANCE_ERRORS as e:  # the version is gone (cleaned up), or its manifest will not read
+        except Exception as e:  # the version is gone (cleaned up), or its manifest will not read
+            if not lance_failure(e):
+                raise
             failures.append(f"version {version} cannot be opened ({lance_reason(e)})")
             continue
         if version != latest:
             with writing(db, name):
                 table.restore()
             actions.append(f"{name}: back to version {version}, restored as version {table.version} ({failures[0]})")
+        _older_manifests_read(db, name, table, actions)
         return content
     _drop(db, name)
     actions.append(f"{name}: no version of it reads whole ({failures[0]}): dropped")
@@ -212,43 +232,80 @@ def _opened(db, name: str, actions: list[str]):
         try:
             return readable(db, name)
         except IndexDamagedError as e:
-            newest = _newest_manifest(db, name)
-            if newest is None:
+            manifests = _manifests(db, name)
+            if not manifests:
                 return None
-            if not os.access(newest, os.R_OK):  # not damage: this user may not read the index
+            newest = max(manifests)
+            if not os.access(manifests[newest], os.R_OK):  # not damage: this user may not read the index
                 raise
-            aside = _unused(Path(index_path(db), "damaged", name, newest.name))
-            aside.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(newest, aside)
-            actions.append(f"{name}: its newest manifest {e.reason.removeprefix('cannot be read ')}: moved to {aside}")
+            _set_aside(db, name, manifests[newest], f"{newest} {e.reason}", actions)
 
 
 def _unused(path: Path) -> Path:
-    """`path`, or `path` with a number added where that is taken (a second repair)."""
-    n = 1
-    while path.exists():
-        path, n = path.with_name(f"{path.name.split('~')[0]}~{n}"), n + 1
-    return path
+    """`path`, or `path~1`, `path~2`, … where that is taken (a second repair)."""
+    candidate, n = path, 1
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.name}~{n}"), n + 1
+    return candidate
 
 
-def _newest_manifest(db, name: str) -> Path | None:
-    """The manifest of the newest version of table `name`, by Lance's naming: ``{version}.manifest``,
+def _manifests(db, name: str) -> dict[int, Path]:
+    """The manifest file of each version of table `name`, by Lance's naming: ``{version}.manifest``,
     or, in its newer scheme, 20 digits counting down from 2**64 - 1."""
-    folder = Path(index_path(db), f"{name}.lance", "_versions")
 
     def version(manifest: Path) -> int:
         number = int(manifest.stem)
         return 2**64 - 1 - number if len(manifest.stem) == 20 else number
 
-    manifests = [m for m in folder.glob("*.manifest") if m.stem.isdigit()]
-    return max(manifests, key=version, default=None)
+    folder = Path(index_path(db), f"{name}.lance", "_versions")
+    return {version(m): m for m in folder.glob("*.manifest") if m.stem.isdigit()}
+
+
+def _set_aside(db, name: str, manifest: Path, reason: str, actions: list[str]) -> None:
+    """Move an unreadable manifest into the index's `damaged/` folder (kept, not deleted)."""
+    aside = _unused(Path(index_path(db), "damaged", name, manifest.name))
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(manifest, aside)
+    actions.append(f"{name}: the manifest of its version {reason}: moved to {aside}")
+
+
+def _older_manifests_read(db, name: str, table, actions: list[str]) -> None:
+    """Set aside the manifests of older versions that will not read: LanceDB's clean-up of old
+    versions, in every add's compaction, reads them all and stops at the first that fails. Lance
+    names that one in its error; one it does not name is found by checking each version out."""
+    manifests = _manifests(db, name)
+    by_name = {m.name: (version, m) for version, m in manifests.items()}
+    for _ in range(len(manifests)):
+        try:
+            table.list_versions()
+            return
+        except Exception as e:
+            if not lance_failure(e):
+                raise
+            named = _CORRUPT_MANIFEST.search(str(e))
+            if named is None or Path(named.group(1)).name not in by_name:
+                break
+            version, manifest = by_name.pop(Path(named.group(1)).name)
+            _set_aside(db, name, manifest, f"{version} cannot be read ({lance_reason(e)})", actions)
+    for version, manifest in sorted(manifests.items(), reverse=True):
+        if version == table.version or not manifest.exists():
+            continue
+        try:
+            table.checkout(version)
+        except Exception as e:
+            if not lance_failure(e):
+                raise
+            _set_aside(db, name, manifest, f"{version} cannot be read ({lance_reason(e)})", actions)
+    table.checkout_latest()
 
 
 def _versions(table) -> list[int]:
     """The table's versions, newest first."""
     try:
         return sorted((v["version"] for v in table.list_versions()), reverse=True)
-    except LANCE_ERRORS:  # one unreadable manifest stops the listing: count down instead
+    except Exception as e:  # one unreadable manifest stops the listing: count down instead
+        if not lance_failure(e):
+            raise
         return list(range(table.version, 0, -1))
 
 

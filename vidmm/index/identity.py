@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from vidmm.index.errors import IndexDamagedError, ModelMismatchError, WindowMismatchError
-from vidmm.index.tables import append, has, index_path, readable, reading
+from vidmm.index.tables import append, check_columns, has, index_path, readable, reading
 
 _META = pa.schema(
     [
@@ -27,6 +27,8 @@ _META = pa.schema(
         ("frames_per_window", pa.int32()),
     ]
 )
+
+_RECORD = pa.schema([("model", pa.string()), ("fingerprint", pa.string())])  # what every index's meta holds
 
 # Config fields added after indexes were first written, each with the value that embeds as before
 # it existed: at that value a field is left out of fingerprints, so older indexes still match.
@@ -64,15 +66,16 @@ def read(db) -> Recorded | None:
     the `meta` table will not read, holds no row, or is missing while the other tables are there
     (`add` writes it before anything else)."""
     meta = readable(db, "meta")
-    if meta is None:
-        if has(db, "videos") or has(db, "windows"):
+    if meta is None and (has(db, "videos") or has(db, "windows")):
+        meta = readable(db, "meta")  # a writer may have made all three since the first look: meta first
+        if meta is None:
             raise IndexDamagedError(index_path(db), "meta", "is missing (the record of the model that made the vectors)")
-        return None
-    return of(db, meta)
+    return None if meta is None else of(db, meta)
 
 
 def of(db, meta) -> Recorded:
     """The record in the `meta` table `meta` (as opened, or checked out at a version)."""
+    check_columns(db, "meta", meta, _RECORD)
     with reading(db, "meta"):
         rows = meta.to_arrow().to_pylist()
     if not rows or rows[0].get("model") is None or rows[0].get("fingerprint") is None:

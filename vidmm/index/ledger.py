@@ -22,7 +22,7 @@ import pyarrow as pa
 from vidmm.index.errors import IndexDamagedError
 from vidmm.index.files import FileStamp
 from vidmm.index.identity import now
-from vidmm.index.tables import append, create_empty, delete, id_list, index_path, optimize, readable, reading
+from vidmm.index.tables import append, check_columns, create_empty, delete, id_list, index_path, optimize, readable, reading
 from vidmm.index.windows import Windows
 
 DONE, FAILED = "done", "failed"
@@ -62,31 +62,23 @@ class Ledger:
     def done_paths(self) -> dict[str, str]:
         """Path of each done video, by id, held against the windows table as far as that is cheap
         (its row count, not a scan). Raises `IndexDamagedError` where windows are missing, or the
-        `videos` table is while windows are there."""
+        `videos` table is while windows are there. A writer commits in the order described above,
+        which these checks read in turn, so nothing it does between two reads is taken for damage."""
         videos = readable(self.db, "videos")
-        done = done_rows(rows_of(self.db, videos))
         if videos is None and self.windows.count():
-            raise IndexDamagedError(index_path(self.db), "videos", "is missing while the windows table holds windows")
-        if self._too_few_windows(done):
-            # A writer forgets a video (ledger row, then windows) between two reads of ours, so only
-            # videos done, with the same row, before and after the count are held to it.
+            videos = readable(self.db, "videos")  # made since the first look: it comes before any window
+            if videos is None:
+                raise IndexDamagedError(index_path(self.db), "videos", "is missing while the windows table holds windows")
+        done = done_rows(rows_of(self.db, videos))
+        found = self.windows.count()
+        if too_few_windows(done, found):
+            # A writer forgets a video (ledger row, then windows) between our reads: only videos done,
+            # with the same row, before and after the count are held to it.
             again = done_rows(self.rows())
-            reason = self._too_few_windows({vid: row for vid, row in done.items() if again.get(vid) == row})
+            reason = too_few_windows({vid: row for vid, row in done.items() if again.get(vid) == row}, found)
             if reason:
                 raise IndexDamagedError(index_path(self.db), "windows", reason)
         return {vid: row["path"] for vid, row in done.items()}
-
-    def _too_few_windows(self, done: dict[str, dict]) -> str | None:
-        """Why the windows table cannot hold the windows of the `done` videos, or None."""
-        expected = sum(row["n_windows"] for row in done.values())
-        if not expected:
-            return None
-        if self.windows.table() is None:
-            return f"is missing while {len(done)} done video(s) should have {expected} windows in it"
-        found = self.windows.count()
-        if found < expected:
-            return f"holds {found} windows, fewer than the {expected} of its {len(done)} done video(s)"
-        return None
 
     def load(self) -> None:
         """Read what the ledger holds, hold it against the windows, and delete the windows of videos
@@ -148,8 +140,22 @@ def rows_of(db, videos) -> list[dict]:
     """The rows of the `videos` table `videos` (as opened, or checked out at a version; None: none)."""
     if videos is None:
         return []
+    check_columns(db, "videos", videos, _VIDEOS)
     with reading(db, "videos"):
         return videos.to_arrow().to_pylist()
+
+
+def too_few_windows(done: dict[str, dict], found: int | None) -> str | None:
+    """Why a windows table of `found` rows (None: no table) cannot hold the windows of the `done`
+    videos, or None."""
+    expected = sum(row["n_windows"] for row in done.values())
+    if not expected:
+        return None
+    if found is None:
+        return f"is missing while {len(done)} done video(s) should have {expected} windows in it"
+    if found < expected:
+        return f"holds {found} windows, fewer than the {expected} of its {len(done)} done video(s)"
+    return None
 
 
 def done_rows(rows: list[dict]) -> dict[str, dict]:

@@ -220,9 +220,13 @@ class Index:
 
     def check(self) -> Health:
         """Read every table through and hold them against each other: each done video against its
-        windows, the windows' model against the index's record. Raises `IndexNotFoundError` where
-        nothing was ever added."""
-        return health.check(self._db)
+        windows, the windows' model against the index's record. Takes the writer lock, so that no
+        add is half way while the tables are read: raises `IndexLockedError` while another process
+        is adding, `IndexNotFoundError` where nothing was ever added."""
+        if not self.path.is_dir():
+            raise health.nothing_here(self._db)
+        with WriterLock(self.path):
+            return health.check(self._db)
 
     def repair(self) -> Repaired:
         """Take each table back to its newest version that reads whole, then mark the done videos

@@ -19,9 +19,6 @@ from vidmm.index.errors import IndexDamagedError, IndexFullError
 
 TABLES = ("meta", "videos", "windows")
 
-# LanceDB's Rust errors reach Python as RuntimeError ("lance error: LanceError(IO): ..."), some
-# as OSError or ValueError; which one depends on where in the file the damage is met.
-LANCE_ERRORS = (RuntimeError, OSError, ValueError)
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _SOURCE_LOCATION = re.compile(r",\s*\S+\.rs:\d+:\d+")  # ", /root/.cargo/…/utils.rs:172:20"
 
@@ -49,6 +46,24 @@ def readable(db, name: str):
             raise
 
 
+def check_columns(db, name: str, table, wanted: pa.Schema) -> None:
+    """Raise `IndexDamagedError` where `table` (table `name`, as opened or checked out) lacks a
+    column of `wanted` or holds it with another type: a damaged manifest can still parse."""
+    with reading(db, name):
+        schema = table.schema
+    for field in wanted:
+        if field.name not in schema.names or schema.field(field.name).type != field.type:
+            raise IndexDamagedError(index_path(db), name, f"has no column {field.name} of type {field.type}")
+
+
+def lance_failure(err: BaseException) -> bool:
+    """Whether `err` is LanceDB failing on what it met on disk. Its Rust errors reach Python as
+    RuntimeError ("lance error: LanceError(IO): ..."), some as OSError or ValueError, depending on
+    where the damage is met; a panic in its Rust code (a manifest whose bits flipped can make one)
+    as a `RustPanic`, a class it does not export."""
+    return isinstance(err, (RuntimeError, OSError, ValueError)) or type(err).__name__ in ("RustPanic", "PanicException")
+
+
 def lance_reason(err: BaseException) -> str:
     """LanceDB's message for `err` on one line, without the Rust source locations."""
     text = _SOURCE_LOCATION.sub("", str(err)).removeprefix("lance error: ")
@@ -60,7 +75,9 @@ def reading(db, name: str) -> Iterator[None]:
     """Turn LanceDB's failures to open or read table `name` into `IndexDamagedError`."""
     try:
         yield
-    except LANCE_ERRORS as e:
+    except BaseException as e:
+        if not lance_failure(e):
+            raise
         raise IndexDamagedError(index_path(db), name, f"cannot be read ({lance_reason(e)})") from None
 
 
@@ -71,7 +88,9 @@ def writing(db, name: str) -> Iterator[None]:
     try:
         with full_disk(index_path(db), f"its {name} table"):
             yield
-    except LANCE_ERRORS as e:
+    except BaseException as e:
+        if not lance_failure(e):
+            raise
         raise IndexDamagedError(index_path(db), name, f"cannot be written ({lance_reason(e)})") from None
 
 
@@ -80,7 +99,7 @@ def full_disk(index: str, part: str) -> Iterator[None]:
     """Turn a full disk met while writing `part` of the index at `index` into `IndexFullError`."""
     try:
         yield
-    except LANCE_ERRORS as e:
+    except (RuntimeError, OSError, ValueError) as e:
         if getattr(e, "errno", None) in _FULL or any(f"(os error {n})" in str(e) for n in _FULL):
             raise IndexFullError(index, mount_point(index), part) from None
         raise
@@ -104,13 +123,13 @@ def append(db, name: str, rows: dict | list[dict] | pa.Table, schema: pa.Schema)
     with writing(db, name):
         if table is not None:
             table.add(rows)
-        else:  # also over the folder of a creation that was stopped before its first commit
-            db.create_table(name, rows, mode="overwrite")
+        else:  # also over the folder of a creation stopped before its first commit: LanceDB allows it
+            db.create_table(name, rows)
 
 
 def create_empty(db, name: str, schema: pa.Schema) -> None:
     with writing(db, name):
-        db.create_table(name, schema=schema, mode="overwrite")
+        db.create_table(name, schema=schema)
 
 
 def delete(db, name: str, where: str) -> None:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import torch
 
 from vidmm.io import ClipWindow
-from vidmm.index.tables import append, delete, id_list, optimize, readable, reading, writing
+from vidmm.index.tables import append, check_columns, delete, id_list, optimize, readable, reading, writing
 
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
@@ -59,8 +59,8 @@ def scan(db, table) -> Scan:
     models: Counter = Counter()
     paths: dict[str, str] = {}
     not_finite, first = 0, None
+    dim = checked(db, table)
     with reading(db, "windows"):
-        dim = table.schema.field("vector").type.list_size
         for batch in table.search().limit(None).to_batches():
             ids = batch["video_id"].to_pylist()
             counts.update(ids)
@@ -70,10 +70,20 @@ def scan(db, table) -> Scan:
             not_finite += int((~np.isfinite(vectors)).any(axis=1).sum())
             if first is None and len(batch):
                 first = vectors[0]
-        ann = any(i.columns == ["vector"] for i in table.list_indices())
+        ann = Windows(db).has_ann(table)
         if ann and first is not None:
             table.search(first).limit(1).to_arrow()
     return Scan(dict(counts), paths, dict(models), dim, not_finite, ann)
+
+
+def checked(db, table) -> int:
+    """The vector length of the `windows` table `table`, having checked it has the columns, of
+    the types, that `add` writes: raises `IndexDamagedError` where not."""
+    with reading(db, "windows"):
+        vector = table.schema.field("vector").type if "vector" in table.schema.names else None
+    dim = vector.list_size if vector is not None and pa.types.is_fixed_size_list(vector) else 1
+    check_columns(db, "windows", table, _schema(dim))
+    return dim
 
 
 class Windows:
@@ -83,14 +93,18 @@ class Windows:
         self.db = db
 
     def table(self):
-        """The table, or None while it does not exist."""
-        return readable(self.db, "windows")
+        """The table, or None while it does not exist; raises `IndexDamagedError` where it will not
+        open or lacks a column."""
+        table = readable(self.db, "windows")
+        if table is not None:
+            checked(self.db, table)
+        return table
 
-    def count(self) -> int:
-        """How many windows the table holds (from its metadata: no scan)."""
+    def count(self) -> int | None:
+        """How many windows the table holds (from its metadata: no scan); None without a table."""
         table = self.table()
         if table is None:
-            return 0
+            return None
         with reading(self.db, "windows"):
             return table.count_rows()
 
@@ -154,8 +168,9 @@ class Windows:
         Built once; later adds are folded in by `optimize` (in `compact`), and rows not yet in the
         index are still scanned exactly by LanceDB, so nothing added is ever missed.
         """
+        count = self.count()
         table = self.table()
-        if table is None or self.count() < min_rows or self.has_ann(table):
+        if count is None or count < min_rows or self.has_ann(table):
             return
         from lancedb.index import BTree, HnswSq
 
