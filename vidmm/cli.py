@@ -361,7 +361,7 @@ def index_files(
         if not health.healthy:
             typer.echo(f"the index is damaged: `vidmm index --db {db} --repair` mends it", err=True)
         raise typer.Exit(0 if health.healthy else 1)
-    redo, gone = _repaired(repaired) if repaired is not None else ([], [])
+    redo, gone = _after_repair(repaired) if repaired is not None else ([], [])
     if paths or redo:
         options = dict(window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s, fail_fast=fail_fast)
         _add_to_index(index, [*(paths or []), *redo], options, prune=prune, failed_before=gone)
@@ -369,7 +369,7 @@ def index_files(
         _report_failures(gone)
 
 
-def _repaired(repaired) -> tuple[list[Path], list[VideoError]]:
+def _after_repair(repaired) -> tuple[list[Path], list[VideoError]]:
     """Say what `--repair` did; the files to index again that are there, and a failure per one gone."""
     for action in repaired.actions:
         typer.echo(f"repaired {action}", err=True)
@@ -408,7 +408,7 @@ def _add_to_index(index, paths: list[Path], options: dict, *, prune: bool, faile
             seconds.reset(total=round(duration_s, 1))
         seconds.update(round(done_s, 1) - seconds.n)
 
-    report, pruned, full = None, [], None
+    report, pruned, disk_full = None, [], False
     try:
         with bar, seconds:
             report = index.add(
@@ -417,7 +417,7 @@ def _add_to_index(index, paths: list[Path], options: dict, *, prune: bool, faile
         pruned = index.prune() if prune else []
     except IndexFullError as err:  # the index keeps what was done: say what that is
         typer.echo(f"error: {err}", err=True)
-        report, full = report or err.report, err
+        report, disk_full = report or err.report, True
     except VidmmIndexError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
@@ -430,9 +430,9 @@ def _add_to_index(index, paths: list[Path], options: dict, *, prune: bool, faile
     for path in pruned:
         typer.echo(f"pruned   {path}", err=True)
     counts = f"{len(report.added)} added, {len(report.skipped)} unchanged, {len(report.failed)} failed"
-    typer.echo(counts + (f", {len(pruned)} pruned" if prune and full is None else ""), err=True)
+    typer.echo(counts + (f", {len(pruned)} pruned" if prune and not disk_full else ""), err=True)
     _report_failures([*failed_before, *(VideoError(path, reason) for path, reason in report.failed)])
-    if full is not None:
+    if disk_full:
         raise typer.Exit(1)
 
 

@@ -2,27 +2,21 @@
 
 `check` reads every table through (every row, every vector) and holds the tables against each
 other: each done video in the ledger against its windows, the windows' model against the `meta`
-record. `repair` takes each table back to its newest version that reads whole (LanceDB keeps a
-version per commit for a week, see `tables.optimize`) and restores that as a new version; then it
-forgets the done videos whose windows that leaves incomplete and drops the windows no done video
-owns, so the index is consistent again, and lists those videos' files to index again.
+record. `repair` takes each table back to its newest version that reads whole (`versions.py`),
+then forgets the done videos whose windows that leaves incomplete and drops the windows no done
+video owns, so the index is consistent again, and lists those videos' files to index again.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from vidmm.index import identity
 from vidmm.index.errors import IndexDamagedError, IndexNotFoundError
 from vidmm.index.ledger import DONE, FAILED, describe_mismatch, done_rows, mismatched, name_mismatch, rows_of
-from vidmm.index.tables import TABLES, delete, has, id_list, index_path, lance_failure, lance_reason, readable, reading, writing
+from vidmm.index.tables import TABLES, delete, has, id_list, index_path, readable, reading
+from vidmm.index.versions import drop, newest_whole
 from vidmm.index.windows import Scan, Windows, scan
-
-_CORRUPT_MANIFEST = re.compile(r"corrupt file (\S+\.manifest)")  # in Lance's error for a manifest that will not read
 
 # How each table is read through: its content, or `IndexDamagedError` saying why it will not read.
 _READ = {"meta": identity.of, "videos": rows_of, "windows": scan}
@@ -143,13 +137,13 @@ def repair(db) -> Repaired:
     if not any(has(db, name) for name in TABLES):
         raise nothing_here(db)
     actions: list[str] = []
-    found = {name: _newest_whole(db, name, actions) for name in TABLES}
+    found = {name: newest_whole(db, name, _READ[name], actions) for name in TABLES}
     meta, rows, windows = found["meta"], found["videos"], found["windows"]
     done = done_rows(rows or [])
     if meta is None and not (windows and windows.models):
         # Nothing tells which model made the index: what the ledger lists is kept as files to index again.
         for name in ("videos", "windows"):
-            _drop(db, name)
+            drop(db, name)
         actions.append("meta: no record of the model that made the index, and no vectors to tell: emptied it")
         return _repaired(db, actions, {vid: row["path"] for vid, row in done.items()})
     if meta is None:
@@ -186,130 +180,3 @@ def _meta_from(db, windows: Scan, actions: list[str]) -> None:
         f"meta: made anew from the windows' model ({name}, fingerprint {fingerprint}); their window settings "
         "are not known, so the next add takes those asked for, or the defaults"
     )
-
-
-def _newest_whole(db, name: str, actions: list[str]):
-    """The content of table `name` at its newest version that reads whole, restored as a new
-    version where it is not the newest; None where the table is not there, or no version reads
-    (then it is dropped). What was done goes to `actions`."""
-    if not has(db, name):
-        return None
-    table = _opened(db, name, actions)
-    if table is None:
-        _drop(db, name)
-        actions.append(f"{name}: no version of it opens: dropped")
-        return None
-    latest, failures = table.version, []
-    for version in _versions(table):
-        try:
-            if version != table.version:
-                table.checkout(version)
-            content = _READ[name](db, table)
-        except IndexDamagedError as e:
-            failures.append(f"version {version} {e.reason}")
-            continue
-        except Exception as e:  # the version is gone (cleaned up), or its manifest will not read
-            if not lance_failure(e):
-                raise
-            failures.append(f"version {version} cannot be opened ({lance_reason(e)})")
-            continue
-        if version != latest:
-            with writing(db, name):
-                table.restore()
-            actions.append(f"{name}: back to version {version}, restored as version {table.version} ({failures[0]})")
-        _older_manifests_read(db, name, table, actions)
-        return content
-    _drop(db, name)
-    actions.append(f"{name}: no version of it reads whole ({failures[0]}): dropped")
-    return None
-
-
-def _opened(db, name: str, actions: list[str]):
-    """Table `name`, opened; None where no version of it opens. LanceDB opens a table at its newest
-    manifest even to check out an older version, so a newest manifest that will not open is set
-    aside (kept, in the index's `damaged/` folder) until one opens."""
-    while True:
-        try:
-            return readable(db, name)
-        except IndexDamagedError as e:
-            manifests = _manifests(db, name)
-            if not manifests:
-                return None
-            newest = max(manifests)
-            if not os.access(manifests[newest], os.R_OK):  # not damage: this user may not read the index
-                raise
-            _set_aside(db, name, manifests[newest], f"{newest} {e.reason}", actions)
-
-
-def _unused(path: Path) -> Path:
-    """`path`, or `path~1`, `path~2`, … where that is taken (a second repair)."""
-    candidate, n = path, 1
-    while candidate.exists():
-        candidate, n = path.with_name(f"{path.name}~{n}"), n + 1
-    return candidate
-
-
-def _manifests(db, name: str) -> dict[int, Path]:
-    """The manifest file of each version of table `name`, by Lance's naming: ``{version}.manifest``,
-    or, in its newer scheme, 20 digits counting down from 2**64 - 1."""
-
-    def version(manifest: Path) -> int:
-        number = int(manifest.stem)
-        return 2**64 - 1 - number if len(manifest.stem) == 20 else number
-
-    folder = Path(index_path(db), f"{name}.lance", "_versions")
-    return {version(m): m for m in folder.glob("*.manifest") if m.stem.isdigit()}
-
-
-def _set_aside(db, name: str, manifest: Path, reason: str, actions: list[str]) -> None:
-    """Move an unreadable manifest into the index's `damaged/` folder (kept, not deleted)."""
-    aside = _unused(Path(index_path(db), "damaged", name, manifest.name))
-    aside.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(manifest, aside)
-    actions.append(f"{name}: the manifest of its version {reason}: moved to {aside}")
-
-
-def _older_manifests_read(db, name: str, table, actions: list[str]) -> None:
-    """Set aside the manifests of older versions that will not read: LanceDB's clean-up of old
-    versions, in every add's compaction, reads them all and stops at the first that fails. Lance
-    names that one in its error; one it does not name is found by checking each version out."""
-    manifests = _manifests(db, name)
-    by_name = {m.name: (version, m) for version, m in manifests.items()}
-    for _ in range(len(manifests)):
-        try:
-            table.list_versions()
-            return
-        except Exception as e:
-            if not lance_failure(e):
-                raise
-            named = _CORRUPT_MANIFEST.search(str(e))
-            if named is None or Path(named.group(1)).name not in by_name:
-                break
-            version, manifest = by_name.pop(Path(named.group(1)).name)
-            _set_aside(db, name, manifest, f"{version} cannot be read ({lance_reason(e)})", actions)
-    for version, manifest in sorted(manifests.items(), reverse=True):
-        if version == table.version or not manifest.exists():
-            continue
-        try:
-            table.checkout(version)
-        except Exception as e:
-            if not lance_failure(e):
-                raise
-            _set_aside(db, name, manifest, f"{version} cannot be read ({lance_reason(e)})", actions)
-    table.checkout_latest()
-
-
-def _versions(table) -> list[int]:
-    """The table's versions, newest first."""
-    try:
-        return sorted((v["version"] for v in table.list_versions()), reverse=True)
-    except Exception as e:  # one unreadable manifest stops the listing: count down instead
-        if not lance_failure(e):
-            raise
-        return list(range(table.version, 0, -1))
-
-
-def _drop(db, name: str) -> None:
-    if has(db, name):
-        with writing(db, name):
-            db.drop_table(name)

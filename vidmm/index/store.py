@@ -11,6 +11,10 @@ a `kill -9` harmless), `windows` (the `windows` table, embedding, scoring and th
 Videos are identified by path; a file whose content (size + hash of its ends) is already indexed
 under another path, because it was moved, renamed or copied, gets those windows re-filed under
 its own path without decoding. `prune` forgets the videos whose files are gone.
+
+Every table read or write goes through `tables`, which makes LanceDB's failures typed: a damaged
+table is `IndexDamagedError`, a full disk `IndexFullError`. `check` and `repair` (`health`, with
+`versions`) look after a damaged index.
 """
 
 from __future__ import annotations
@@ -169,7 +173,9 @@ class Index:
         "added", "skipped" or "failed", done counting the files finished out of total;
         file_progress(path, seconds_done, duration_s) within a file being embedded, per batch of
         windows (an hour of video is minutes of work). Raises `IndexLockedError` while another
-        process is adding.
+        process is adding; `IndexDamagedError` where the index is damaged (rather than take the
+        windows of done videos for debris and delete them); `IndexFullError` where the disk fills
+        up, carrying the `AddReport` of what was done, which the index keeps.
         """
         files, rejected = collect([paths] if isinstance(paths, (str, Path)) else paths, exclude=self.path)
         if fail_fast and rejected:
