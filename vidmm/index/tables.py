@@ -11,7 +11,7 @@ import errno
 import os
 import re
 from contextlib import contextmanager
-from typing import Iterator
+from typing import ContextManager, Iterator
 
 import pyarrow as pa
 
@@ -70,28 +70,27 @@ def lance_reason(err: BaseException) -> str:
     return " ".join(text.split()) or type(err).__name__
 
 
-@contextmanager
-def reading(db, name: str) -> Iterator[None]:
+def reading(db, name: str) -> ContextManager[None]:
     """Turn LanceDB's failures to open or read table `name` into `IndexDamagedError`."""
-    try:
-        yield
-    except BaseException as e:
-        if not lance_failure(e):
-            raise
-        raise IndexDamagedError(index_path(db), name, f"cannot be read ({lance_reason(e)})") from None
+    return _as_damage(db, name, "read")
 
 
 @contextmanager
 def writing(db, name: str) -> Iterator[None]:
     """Turn a full disk met while writing table `name` into `IndexFullError`, and LanceDB's other
     failures into `IndexDamagedError`: writes read too (a compaction rewrites the data files)."""
+    with _as_damage(db, name, "written"), full_disk(index_path(db), f"its {name} table"):
+        yield
+
+
+@contextmanager
+def _as_damage(db, name: str, done: str) -> Iterator[None]:
     try:
-        with full_disk(index_path(db), f"its {name} table"):
-            yield
+        yield
     except BaseException as e:
         if not lance_failure(e):
             raise
-        raise IndexDamagedError(index_path(db), name, f"cannot be written ({lance_reason(e)})") from None
+        raise IndexDamagedError(index_path(db), name, f"cannot be {done} ({lance_reason(e)})") from None
 
 
 @contextmanager
