@@ -103,32 +103,52 @@ def _set_aside(db, name: str, manifest: Path, reason: str, actions: list[str]) -
 
 def _older_manifests_read(db, name: str, table, actions: list[str]) -> None:
     """Set aside the manifests of older versions that will not read: LanceDB's clean-up of old
-    versions, in every add's compaction, reads them all and stops at the first that fails. Lance
-    names that one in its error; one it does not name is found by checking each version out."""
+    versions, in every add's compaction, lists them all and stops at the first that fails."""
     manifests = _manifests(db, name)
-    by_name = {m.name: (version, m) for version, m in manifests.items()}
-    for _ in range(len(manifests)):
+    older = [v for v in sorted(manifests, reverse=True) if v != table.version]
+    by_name = {manifests[v].name: v for v in older}
+    failure = _listing_failure(table)
+    while failure is not None and (named := _CORRUPT_MANIFEST.search(failure)):  # Lance names most
+        version = by_name.pop(Path(named.group(1)).name, None)
+        if version is None:
+            break
+        _set_aside(db, name, manifests[version], f"{version} cannot be read ({failure})", actions)
+        failure = _listing_failure(table)
+    if failure is None:
+        return
+    for version in older:  # one it does not name may not check out
         try:
-            table.list_versions()
-            return
+            if manifests[version].exists():
+                table.checkout(version)
         except Exception as e:
             if not lance_failure(e):
                 raise
-            named = _CORRUPT_MANIFEST.search(str(e))
-            if named is None or Path(named.group(1)).name not in by_name:
-                break
-            version, manifest = by_name.pop(Path(named.group(1)).name)
-            _set_aside(db, name, manifest, f"{version} cannot be read ({lance_reason(e)})", actions)
-    for version, manifest in sorted(manifests.items(), reverse=True):
-        if version == table.version or not manifest.exists():
-            continue
-        try:
-            table.checkout(version)
-        except Exception as e:
-            if not lance_failure(e):
-                raise
-            _set_aside(db, name, manifest, f"{version} cannot be read ({lance_reason(e)})", actions)
+            _set_aside(db, name, manifests[version], f"{version} cannot be read ({lance_reason(e)})", actions)
     table.checkout_latest()
+    for version in older:  # or fail only the listing: list without each in turn
+        failure = _listing_failure(table)
+        if failure is None:
+            return
+        if not manifests[version].exists():
+            continue
+        aside = Path(index_path(db), "damaged", f"{name}.listing")
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(manifests[version], aside)
+        lists = _listing_failure(table) is None
+        shutil.move(aside, manifests[version])
+        if lists:
+            _set_aside(db, name, manifests[version], f"{version} cannot be read ({failure})", actions)
+
+
+def _listing_failure(table) -> str | None:
+    """Why the table's versions cannot be listed (LanceDB's message), or None where they can."""
+    try:
+        table.list_versions()
+    except Exception as e:
+        if not lance_failure(e):
+            raise
+        return lance_reason(e)
+    return None
 
 
 def _versions(table) -> list[int]:
