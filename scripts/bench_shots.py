@@ -30,7 +30,7 @@ import numpy as np
 
 import vidmm
 from vidmm.data.photos import Reel, Shot, Transition, random_reel, write_reel
-from vidmm.data.synthetic import write_samples
+from vidmm.data.photos import write_samples
 from vidmm.io.sampling import Span, fps_times
 from vidmm.io.shots import ANALYSIS_SHORT_SIDE, cut_scores, detect_shots
 

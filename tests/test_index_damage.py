@@ -85,7 +85,7 @@ def test_damage_is_one_line_naming_the_table_on_search_and_add(index, model, fol
     table, damage = DAMAGE[kind]
     damage(index)
     with pytest.raises(IndexDamagedError) as raised:
-        Index(index, model).search(QUERY)  # never [] as if nothing matched
+        Index(index, model).search(QUERY, min_probability=0.0)  # never [] as if nothing matched
     assert raised.value.table == table and "\n" not in str(raised.value)
     with pytest.raises(IndexDamagedError):  # taking its windows for debris would delete them
         Index(index, model).add(folder)
@@ -114,7 +114,7 @@ def test_check_names_the_damage_and_repair_mends_it(index, reference, model, kin
     assert result.exit_code == 0 and result.stdout.startswith(f"{index}: healthy"), result.output
 
     assert_same_windows(index, reference)  # what was lost was indexed again
-    found, expected = Index(index, model).search(QUERY), Index(reference, model).search(QUERY)
+    found, expected = (Index(db, model).search(QUERY, min_probability=0.0) for db in (index, reference))
     assert [h.path for h in found] == [h.path for h in expected]
     assert [h.score for h in found] == pytest.approx([h.score for h in expected], abs=1e-4)
 
@@ -133,7 +133,7 @@ def test_a_whole_index_checks_healthy_and_repair_leaves_it_alone(index):
 def test_a_done_video_without_its_windows_is_damage_and_repair_indexes_it_again(index, reference, model, folder):
     lancedb.connect(index).open_table("windows").delete("path LIKE '%light.mp4'")  # a whole commit: no file is broken
     with pytest.raises(IndexDamagedError, match="windows table holds 2 windows, fewer than the 4"):
-        Index(index, model).search(QUERY)
+        Index(index, model).search(QUERY, min_probability=0.0)
     result = runner.invoke(app, ["index", "--db", str(index), "--check"])
     assert result.exit_code == 1 and "does not hold the windows of 1 done video(s) (light.mp4: 0 of 2)" in result.stdout
     result = runner.invoke(app, ["index", "--db", str(index), "--repair"])
@@ -159,7 +159,7 @@ def test_an_interrupted_adds_debris_is_not_damage(index, model, folder):
     vectors = np.ones((2, 384), np.float32)
     for name in ("a.mp4", "b.mp4"):  # as a prune killed between its two commits leaves them
         Windows(lancedb.connect(index)).add(name * 2, f"/gone/{name}", np.array([[0.0, 2.0], [1.0, 3.0]]), vectors, tag)
-    assert {Path(h.path).name for h in Index(index, model).search(QUERY)} == {"crossword.mp4", "light.mp4"}
+    assert {Path(h.path).name for h in Index(index, model).search(QUERY, min_probability=0.0)} == {"crossword.mp4", "light.mp4"}
     result = runner.invoke(app, ["index", "--db", str(index), "--check"])
     assert result.exit_code == 0 and "note: windows of 2 video(s) not recorded done" in result.stdout
     assert len(Index(index, model).add(folder).skipped) == 2 and len(windows(index)) == 4  # the add drops them
@@ -186,7 +186,7 @@ OLDER_MANIFEST_DAMAGE = {"overwritten": lambda m: m.write_bytes(b"not a manifest
 def test_an_older_manifest_that_will_not_read_is_found_by_check_and_set_aside_by_repair(index, model, folder, kind):
     older = sorted((index / "windows.lance" / "_versions").glob("*.manifest"), key=os.path.getmtime)[-2]
     OLDER_MANIFEST_DAMAGE[kind](older)  # search reads only the newest version ...
-    assert {Path(h.path).name for h in Index(index, model).search(QUERY)} == {"crossword.mp4", "light.mp4"}
+    assert {Path(h.path).name for h in Index(index, model).search(QUERY, min_probability=0.0)} == {"crossword.mp4", "light.mp4"}
     with pytest.raises(IndexDamagedError, match="the windows table cannot be written"):
         Index(index, model).add(folder)  # ... but an add's compaction lists them all
     result = runner.invoke(app, ["index", "--db", str(index), "--check"])
@@ -221,7 +221,7 @@ def mutate(rng: random.Random, db: Path) -> str:
 def test_random_damage_is_a_typed_error_or_an_answer_and_repair_mends_it(index, model, folder, case):
     what = mutate(random.Random(case), index)
     try:
-        Index(index, model).search(QUERY)
+        Index(index, model).search(QUERY, min_probability=0.0)
     except IndexDamagedError:
         pass
     Index(index, model).check()
@@ -229,4 +229,4 @@ def test_random_damage_is_a_typed_error_or_an_answer_and_repair_mends_it(index, 
     assert Index(index, model).check().healthy, what
     Index(index, model).add(folder)
     assert Index(index, model).check().healthy, what
-    assert {Path(h.path).name for h in Index(index, model).search(QUERY)} == {"crossword.mp4", "light.mp4"}, what
+    assert {Path(h.path).name for h in Index(index, model).search(QUERY, min_probability=0.0)} == {"crossword.mp4", "light.mp4"}, what

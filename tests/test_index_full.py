@@ -64,11 +64,11 @@ def test_a_full_file_system_stops_the_add_in_one_line_and_a_rerun_goes_on(small_
     (small_disk / "ballast").write_bytes(bytes(free_bytes(small_disk) - needed // 2))
 
     db = small_disk / "x.vidmm"
-    result = runner.invoke(app, ["index", str(folder), "--db", str(db)])
+    result = runner.invoke(app, ["index", str(folder), "--db", str(db), "--model", "lite"])
     assert_full_then_consistent(result, db, str(small_disk))
 
     (small_disk / "ballast").unlink()
-    result = runner.invoke(app, ["index", str(folder), "--db", str(db)])
+    result = runner.invoke(app, ["index", str(folder), "--db", str(db), "--model", "lite"])
     assert result.exit_code == 0, result.output
     assert_same_windows(db, reference)
 
@@ -100,10 +100,10 @@ def test_a_full_disk_at_any_write_is_one_line_and_a_rerun_goes_on(tmp_path, monk
     db = tmp_path / "x.vidmm"
     with monkeypatch.context() as patch:
         patch.setattr(owner, method, full)
-        result = runner.invoke(app, ["index", str(folder), "--db", str(db)])
+        result = runner.invoke(app, ["index", str(folder), "--db", str(db), "--model", "lite"])
     assert_full_then_consistent(result, db, mount_point(str(tmp_path)))
 
-    result = runner.invoke(app, ["index", str(folder), "--db", str(db)])
+    result = runner.invoke(app, ["index", str(folder), "--db", str(db), "--model", "lite"])
     assert result.exit_code == 0, result.output
     assert_same_windows(db, reference)
     assert lancedb.connect(db).open_table("videos").count_rows("status = 'done'") == 2

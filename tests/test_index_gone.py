@@ -18,14 +18,14 @@ TOO_LONG = "/" + "a" * 5000 + ".mp4"  # past PATH_MAX: stat raises ENAMETOOLONG
 
 
 def test_a_hit_whose_path_is_too_long_is_gone_without_raising(media):
-    assert Hit(TOO_LONG, 0.0, 2.0, 0.5).gone
-    assert Hit("/no/such/folder/clip.mp4", 0.0, 2.0, 0.5).gone
-    assert not Hit(str(media("shape.mp4")), 0.0, 2.0, 0.5).gone
+    assert Hit(TOO_LONG, 0.0, 2.0, 0.9, 0.5).gone
+    assert Hit("/no/such/folder/clip.mp4", 0.0, 2.0, 0.9, 0.5).gone
+    assert not Hit(str(media("shape.mp4")), 0.0, 2.0, 0.9, 0.5).gone
 
 
 def test_search_prints_and_skips_the_thumbnail_of_a_hit_it_cannot_look_up(tmp_path, monkeypatch, media):
-    hits = [Hit(TOO_LONG, 0.0, 2.0, 0.9), Hit(str(media("shape.mp4")), 0.0, 0.4, 0.5)]
-    monkeypatch.setattr(Index, "search", lambda self, query, k=10: hits)
+    hits = [Hit(TOO_LONG, 0.0, 2.0, 0.9, 0.3), Hit(str(media("shape.mp4")), 0.0, 0.4, 0.8, 0.2)]
+    monkeypatch.setattr(Index, "search", lambda self, query, **options: hits)
     result = runner.invoke(app, ["search", "x", "--db", str(tmp_path / "x.vidmm"), "--json", "--thumbnails", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -39,7 +39,7 @@ def test_a_hit_in_a_folder_this_user_may_not_enter_is_not_gone(unreadable):
     private = path.parent / "private"  # root's, and no one else may enter it
     private.mkdir(mode=0o700)
     (private / "a.mp4").touch()
-    script = "import sys\nfrom vidmm.index import Hit\nprint(Hit(sys.argv[1], 0.0, 1.0, 0.5).gone)"
+    script = "import sys\nfrom vidmm.index import Hit\nprint(Hit(sys.argv[1], 0.0, 1.0, 0.9, 0.5).gone)"
     for where, gone in [(private / "a.mp4", False), (path.parent / "nothing.mp4", True)]:
         run = subprocess.run([*as_unprivileged, sys.executable, "-c", script, str(where)], capture_output=True, text=True)
         assert run.returncode == 0 and run.stdout.strip() == str(gone), run.stderr

@@ -39,8 +39,11 @@ from vidmm.index.lock import WriterLock
 from vidmm.index.moments import best_moments
 from vidmm.index.windows import ANN_MIN_ROWS, Windows, embed
 from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, open_video
+from vidmm.tasks.calibration import calibrator, encoded_texts
+from vidmm.tasks.presence import MATCH, STRIDE_S, WINDOW_S
 
-DEFAULT_WINDOW = WindowSpec(length_s=2.0, stride_s=1.0, frames=None)  # frames: the model's sampling policy
+# The windows every verb judges by (`presence`); frames: what the model's sampling policy shows of a part.
+DEFAULT_WINDOW = WindowSpec(length_s=WINDOW_S, stride_s=STRIDE_S, frames=None)
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,13 @@ class AddReport:
 
 @dataclass(frozen=True)
 class Hit:
-    """A moment [start_s, end_s) of the video at `path`, with the model's score for the query."""
+    """A moment [start_s, end_s) of the video at `path` for a query: probability, that the query is
+    shown there (`vidmm.tasks.calibration`); score, the model's raw similarity, for ranking only."""
 
     path: str
     start_s: float
     end_s: float
+    probability: float
     score: float
 
     @property
@@ -137,6 +142,13 @@ class Index:
         self._db = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
         self._windows = Windows(self._db)
         self._ledger = Ledger(self._db, self._windows)
+
+    @property
+    def made_with(self) -> str | None:
+        """The model that made this index's vectors (a registered name or a folder), as recorded;
+        None while nothing was added."""
+        recorded = identity.read(self._db)
+        return recorded.model if recorded else None
 
     def _checked_model(self, recorded: identity.Recorded | None) -> tuple[torch.nn.Module, str, str]:
         """(model, name, fingerprint), checked against the model recorded in the index."""
@@ -286,15 +298,17 @@ class Index:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, *, margin: float = 0.25) -> list[Hit]:
-        """The `k` best moments for `query`, at most one per video, best first.
+    def search(self, query: str, k: int = 10, *, min_probability: float = MATCH, margin: float = 0.25) -> list[Hit]:
+        """The `k` best moments for `query` shown with probability at least `min_probability`, at
+        most one per video, best first; [] is "no match" (0 lists the best moments whatever).
 
         Windows are scored exactly with the model's own `similarity`: all of them, or, once the
-        index has an ANN index, all windows of the videos owning the nearest ones. A moment is the
-        best window of a video grown over touching windows within `margin` of it (`best_moments`).
-        Videos still being indexed (not recorded done) are not searched. Raises
-        `IndexNotFoundError` where nothing was ever added, `IndexDamagedError` where a table will
-        not read or windows of done videos are missing: never an empty answer for a damaged index.
+        index has an ANN index, all windows of the videos owning the nearest ones; the scores become
+        probabilities as every verb's do (`vidmm.tasks.presence`). A moment is the best window of a
+        video grown over touching windows within `margin` of its score (`best_moments`). Videos
+        still being indexed (not recorded done) are not searched. Raises `IndexNotFoundError` where
+        nothing was ever added, `IndexDamagedError` where a table will not read or windows of done
+        videos are missing: never an empty answer for a damaged index.
         """
         recorded = identity.read(self._db)
         if recorded is None:
@@ -304,11 +318,13 @@ class Index:
             return []
         model, _, _ = self._checked_model(recorded)
         with torch.no_grad():
-            text = model.encode_text([query], normalize=False)  # (1, E)
+            text = encoded_texts(model, [query])  # (1, E)
         scored = self._windows.scored(model, text, paths, k)
         if scored is None:
             return []
         ids, starts, ends, scores = scored
         names, groups = np.unique(ids, return_inverse=True)
         moments = best_moments(groups, starts, ends, scores, margin=margin)
-        return [Hit(paths[names[m.group]], m.start_s, m.end_s, m.score) for m in moments[:k]]
+        probability = calibrator(model).probability(np.array([[m.score] for m in moments]), [query])[:, 0]
+        hits = [Hit(paths[names[m.group]], m.start_s, m.end_s, float(p), m.score) for m, p in zip(moments, probability)]
+        return [h for h in hits if h.probability >= min_probability][:k]

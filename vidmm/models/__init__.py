@@ -19,14 +19,15 @@ from .config import (
     TextEncoderConfig,
 )
 from .families import register_family
-from .hub import HubOptions, ModelNotAvailableError
+from .hub import DownloadError, HubOptions, ModelNotAvailableError
 from .lite import LiteModel
 from .model import VideoFeatures, VideoModel
-from .outputs import FrameAnswer, Tag
-from .registry import ModelSpec, family, list_models, load, register, spec
+from .outputs import FrameAnswer
+from .registry import ModelSpec, family, list_models, load, pull, register, spec
 
 __all__ = [
     "CaptionConfig",
+    "DownloadError",
     "FrameAnswer",
     "FrameEncoderConfig",
     "HubOptions",
@@ -37,7 +38,6 @@ __all__ = [
     "PreprocessConfig",
     "QAConfig",
     "RetrievalConfig",
-    "Tag",
     "TemporalConfig",
     "TextEncoderConfig",
     "VideoFeatures",
@@ -45,6 +45,7 @@ __all__ = [
     "family",
     "list_models",
     "load",
+    "pull",
     "register",
     "register_family",
     "spec",
