@@ -155,8 +155,8 @@ def test_repair_reports_the_videos_it_cannot_index_again(index, tmp_path, model,
 def test_an_interrupted_adds_debris_is_not_damage(index, model, folder):
     from vidmm.index.windows import Windows
 
-    tag = lancedb.connect(index).open_table("windows").to_arrow()["model"][0].as_py()
-    vectors = np.ones((2, 384), np.float32)
+    first = lancedb.connect(index).open_table("windows").to_arrow().slice(0, 1).to_pylist()[0]
+    tag, vectors = first["model"], np.ones((2, len(first["vector"])), np.float32)
     for name in ("a.mp4", "b.mp4"):  # as a prune killed between its two commits leaves them
         Windows(lancedb.connect(index)).add(name * 2, f"/gone/{name}", np.array([[0.0, 2.0], [1.0, 3.0]]), vectors, tag)
     assert {Path(h.path).name for h in Index(index, model).search(QUERY, min_probability=0.0)} == {"crossword.mp4", "light.mp4"}
