@@ -515,6 +515,39 @@ def search(
             typer.echo(f"{hit.probability:5.2f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}{gone}")
 
 
+@app.command()
+def serve(
+    db: Path = typer.Option(..., "--db", help="The index folder to serve (made by `vidmm index`)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs a token."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free one)."),
+    model: str = typer.Option(None, "--model", "-m", help="Check the index was made by this model (it always serves with its own)."),
+    token: str = typer.Option(
+        None, "--token", envvar="VIDMM_TOKEN", show_envvar=True,
+        help="Every request must carry it (Authorization: Bearer, or the login page's cookie); needed off loopback.",
+    ),
+    folders: List[Path] = typer.Option([], "--folder", help="A folder the web app's add indexes (repeat for more)."),
+    cache: Path = typer.Option(None, "--cache", help="Where thumbnails are cached (default: in vidmm's cache folder)."),
+    cors_origins: List[str] = typer.Option([], "--cors-origin", help="A web origin allowed to call the API from its pages (repeat)."),
+) -> None:
+    """Serve an index over HTTP: a web app and a JSON API to search, watch and question its videos."""
+    try:
+        from vidmm.serve import ServeError, ServeOptions, serve as run
+    except ImportError as err:
+        typer.echo(f'error: vidmm serve needs its extra: pip install "vidmm[serve]" ({err})', err=True)
+        raise typer.Exit(2)
+    from vidmm.index import VidmmIndexError
+    from vidmm.models import ModelNotAvailableError
+
+    options = ServeOptions(db, host, port, model, token, tuple(folders), cache, tuple(cors_origins))
+    try:
+        run(options, ready=lambda url: typer.echo(f"serving {db} at {url} (Ctrl-C to stop)", err=True))
+    except (ServeError, VidmmIndexError, ModelNotAvailableError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    except KeyboardInterrupt:  # uvicorn has shut down; Ctrl-C is how a server is meant to stop
+        typer.echo("stopped", err=True)
+
+
 # -- training and evaluation ------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from vidmm.index.errors import (
 from vidmm.index.health import Health, Repaired
 from vidmm.index.identity import WindowSpec, fingerprint
 from vidmm.index.moments import Moment, best_moments
-from vidmm.index.store import AddReport, Hit, Index
+from vidmm.index.store import AddReport, Hit, Index, IndexedVideo, ScoredWindows
 
 __all__ = [
     "AddReport",
@@ -22,11 +22,13 @@ __all__ = [
     "Index",
     "IndexDamagedError",
     "IndexFullError",
+    "IndexedVideo",
     "IndexLockedError",
     "IndexNotFoundError",
     "ModelMismatchError",
     "Moment",
     "Repaired",
+    "ScoredWindows",
     "VidmmIndexError",
     "WindowMismatchError",
     "WindowSpec",

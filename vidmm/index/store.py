@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -87,6 +87,33 @@ class Hit:
         target.parent.mkdir(parents=True, exist_ok=True)
         image.save(target, quality=90)
         return target
+
+
+@dataclass(frozen=True)
+class IndexedVideo:
+    """A file the index's ledger records: `status` "done" (its windows are searched) or "failed"
+    (`error` says why); `stamp` is the file as it was indexed (None for a file that could not be read)."""
+
+    video_id: str
+    path: str
+    status: str
+    error: str | None
+    duration_s: float | None
+    n_windows: int
+    stamp: FileStamp | None
+    indexed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ScoredWindows:
+    """Windows scored for a query, `(N,)` arrays, one entry a window: by video, in time order;
+    scores raw, probabilities that each shows the query (`vidmm.tasks.presence`)."""
+
+    video_ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    scores: np.ndarray
+    probabilities: np.ndarray
 
 
 def _report(outcomes: dict[str, list]) -> AddReport:
@@ -298,9 +325,20 @@ class Index:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, *, min_probability: float = MATCH, margin: float = 0.25) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        min_probability: float = MATCH,
+        videos: Iterable[str] | None = None,
+        from_s: float | None = None,
+        to_s: float | None = None,
+        margin: float = 0.25,
+    ) -> list[Hit]:
         """The `k` best moments for `query` shown with probability at least `min_probability`, at
         most one per video, best first; [] is "no match" (0 lists the best moments whatever).
+        videos: only these (ledger ids); from_s/to_s: only windows overlapping that stretch of each.
 
         Windows are scored exactly with the model's own `similarity`: all of them, or, once the
         index has an ANN index, all windows of the videos owning the nearest ones; the scores become
@@ -310,21 +348,56 @@ class Index:
         nothing was ever added, `IndexDamagedError` where a table will not read or windows of done
         videos are missing: never an empty answer for a damaged index.
         """
+        scored = self.window_scores(query, videos)
+        keep = np.ones(len(scored.scores), bool)
+        if from_s is not None:
+            keep &= scored.ends > from_s
+        if to_s is not None:
+            keep &= scored.starts < to_s
+        if not keep.any():
+            return []
+        paths = self._ledger.done_paths()
+        names, groups = np.unique(scored.video_ids[keep], return_inverse=True)
+        moments = best_moments(groups, scored.starts[keep], scored.ends[keep], scored.scores[keep], margin=margin)
+        probability = calibrator(self.model).probability(np.array([[m.score] for m in moments]), [query])[:, 0]
+        hits = [Hit(paths[names[m.group]], m.start_s, m.end_s, float(p), m.score) for m, p in zip(moments, probability)]
+        return [h for h in hits if h.probability >= min_probability][:k]
+
+    # -- browsing --------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The model that embeds and searches this index, loaded on first use and then kept;
+        checked against the one that made its vectors (`ModelMismatchError`)."""
+        return self._checked_model(identity.read(self._db))[0]
+
+    def videos(self) -> list[IndexedVideo]:
+        """Every file the ledger records, done or failed, in path order. Readers need no lock."""
+        return [
+            IndexedVideo(
+                v["video_id"], v["path"], v["status"], v["error"], v["duration_s"], v["n_windows"] or 0,
+                FileStamp(v["size"], v["mtime_ns"], v["quick_hash"]) if v["size"] is not None else None, v["indexed_at"],
+            )
+            for v in sorted(self._ledger.rows(), key=lambda v: v["path"])
+        ]
+
+    def window_scores(self, query: str, video_ids: Iterable[str] | None = None, k: int = 10) -> ScoredWindows:
+        """The windows of done videos scored for `query` as `search` scores them, by video and in
+        time order: of the videos `video_ids` (ledger ids; read through a filter, however large the
+        index), or of all of them (with an ANN index, of the videos owning the `k`-best nearest
+        windows). Raises `IndexNotFoundError` where nothing was ever added."""
         recorded = identity.read(self._db)
         if recorded is None:
             raise health.nothing_here(self._db)
-        paths = self._ledger.done_paths()  # held against the windows: raises IndexDamagedError
-        if not paths:  # every file added so far failed, or the first is being written
-            return []
+        done = self._ledger.done_paths().keys()  # held against the windows: raises IndexDamagedError
+        wanted = done if video_ids is None else set(video_ids) & done
         model, _, _ = self._checked_model(recorded)
         with torch.no_grad():
             text = encoded_texts(model, [query])  # (1, E)
-        scored = self._windows.scored(model, text, paths, k)
+        scored = self._windows.scored(model, text, wanted, k, only=video_ids is not None) if wanted else None
         if scored is None:
-            return []
-        ids, starts, ends, scores = scored
-        names, groups = np.unique(ids, return_inverse=True)
-        moments = best_moments(groups, starts, ends, scores, margin=margin)
-        probability = calibrator(model).probability(np.array([[m.score] for m in moments]), [query])[:, 0]
-        hits = [Hit(paths[names[m.group]], m.start_s, m.end_s, float(p), m.score) for m, p in zip(moments, probability)]
-        return [h for h in hits if h.probability >= min_probability][:k]
+            return ScoredWindows(np.array([], str), np.zeros(0), np.zeros(0), np.zeros(0, np.float32), np.zeros(0))
+        order = np.lexsort((scored[1], scored[0]))  # by video, then by start
+        ids, starts, ends, scores = (column[order] for column in scored)
+        probabilities = calibrator(model).probability(scores[:, None], [query])[:, 0]
+        return ScoredWindows(ids, starts, ends, scores, probabilities)

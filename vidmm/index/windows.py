@@ -180,16 +180,22 @@ class Windows:
 
     # -- search ----------------------------------------------------------------------------------
 
-    def scored(self, model, text: torch.Tensor, done: Iterable[str], k: int) -> tuple[np.ndarray, ...] | None:
+    def scored(
+        self, model, text: torch.Tensor, done: Iterable[str], k: int, *, only: bool = False
+    ) -> tuple[np.ndarray, ...] | None:
         """Video ids, starts, ends `(N,)` and scores `(N,)` of the windows of done videos that a
         search for the query embedding `text` `(1, E)` scores: all of them, or with an ANN index,
-        those of the videos owning the nearest windows. None where there are none."""
+        those of the videos owning the nearest windows. With `only`, every window of the videos
+        `done` and no others, read through a filter rather than a scan (a few videos of a large
+        index). None where there are none."""
         table = self.table()
         done = set(done)
         if table is None or not done:
             return None
         rows = table.search()
-        if self.has_ann(table):
+        if only:
+            rows = rows.where(f"video_id IN ({id_list(done)})")
+        elif self.has_ann(table):
             candidates = self._candidates(table, model, text, done, k)
             if not candidates:
                 return None
