@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -117,10 +118,27 @@ def output_path(video: str | Path, output_dir: str | Path, fmt: str) -> Path:
 
 def write_output(text: str, target: str | Path) -> Path:
     """Write `text` to `target` whole or not at all (a temporary file renamed over it), so a batch
-    killed mid-write never leaves a half file that a resumed run would take as done."""
+    killed mid-write never leaves a half file that a resumed run would take as done.
+
+    The temporary file is made new, under a name no one can guess (`mkstemp`: `O_CREAT | O_EXCL`),
+    in the target's folder: a fixed name would follow a symlink planted there to a file elsewhere.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, target)
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # as `open` would make it: mkstemp's 0600 hides it from others
+            f.write(text)
+        os.replace(partial, target)
+    except BaseException:
+        os.unlink(partial)
+        raise
     return target
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
