@@ -79,10 +79,10 @@ def add_on_ray(
         finished[0] += 1
         if outcome != "failed":
             outcomes[outcome].append(path)
-        if file_progress is not None and duration_s is not None:
-            file_progress(path, duration_s, duration_s)
         if progress is not None:
             progress(path, outcome, finished[0], len(files))
+        if file_progress is not None and duration_s is not None:
+            file_progress(path, duration_s, duration_s)
 
     pending: dict[str, tuple[Path, FileStamp]] = {}
     for path in files:
