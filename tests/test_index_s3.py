@@ -82,3 +82,17 @@ def test_ray_engine_on_s3(ray_cluster, bucket, model, folder, reference):
     assert len(report.added) == 2
     assert_same_windows(db, reference)
     assert _hits(db) == _hits(reference)
+
+
+def test_serve_reads_an_index_on_s3(bucket, model, folder, reference, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from vidmm.serve import ServeOptions, create_app
+
+    db = f"{bucket}/x.vidmm"
+    Index(db, model).add(folder)
+    app = create_app(ServeOptions(db=db, cache=tmp_path / "thumbs"), model=model)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        found = client.get("/api/search", params={"q": "a traffic light", "k": 3, "all": "true"})
+    assert found.status_code == 200, found.text
+    assert [(h["name"], h["start_s"], h["end_s"]) for h in found.json()["hits"]] == _hits(reference)

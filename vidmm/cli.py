@@ -581,7 +581,7 @@ def search(
 
 @app.command()
 def serve(
-    db: Path = typer.Option(..., "--db", help="The index folder to serve (made by `vidmm index`)."),
+    db: str = typer.Option(..., "--db", help="The index folder or URI to serve (made by `vidmm index`)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs a token."),
     port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free one)."),
     model: str = typer.Option(None, "--model", "-m", help="Check the index was made by this model (it always serves with its own)."),
