@@ -23,3 +23,9 @@ def test_bench_temporal_writes_its_table(tmp_path, one_torch_thread):
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| task")]
     assert [row.split("|")[1].strip() for row in rows] == ["direction", "appearance", "order"]
     assert (tmp_path / "table.md").read_text().strip() == text.strip()
+
+
+@pytest.mark.slow
+def test_bench_scale_writes_its_table(tmp_path, ray_cluster):
+    text = script("bench_scale").main(["--seconds", "3", "--repeats", "1", "--out", str(tmp_path)])
+    assert "| ray, 2 encoders |" in text and (tmp_path / "scale.md").read_text() == text
