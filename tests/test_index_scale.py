@@ -66,7 +66,8 @@ def test_encoder_killed_mid_run_is_restarted_without_duplicates(ray_cluster, loc
     def kill_an_encoder(path: str, outcome: str, done: int, total: int) -> None:
         if killed or outcome != "added":
             return
-        encoders = [p for p in psutil.process_iter(["cmdline"]) if "MapBatches(_Encoder)" in " ".join(p.info["cmdline"] or [])]
+        ours = psutil.Process().children(recursive=True)  # this session's Ray: its raylet's workers
+        encoders = [p for p in ours if "MapBatches(_Encoder)" in " ".join(p.cmdline())]
         for process in encoders:
             process.send_signal(signal.SIGKILL)
         killed.append(len(encoders))

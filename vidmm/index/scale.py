@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,6 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from vidmm.index.files import FileStamp, video_id
-from vidmm.index.ledger import DONE
 from vidmm.index.windows import embed, window_rows, write_fragments
 from vidmm.io import ClipWindow, Frames, IsolatedReader, VideoError
 
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 WINDOWS, END, FAILURE = "windows", "end", "failed"  # the kinds of rows between the stages
 _DECODE_MEMORY = 512 << 20  # bytes a decode task reserves
+# Blocks arriving within this many seconds go in one commit: the driver's commit rate, not the
+# cluster's size, bounds how fast an index on object storage can grow (see the README's plan).
+_COMMIT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -148,24 +151,41 @@ def _run(
 
     committed: Counter = Counter()  # windows per video id, committed
     ends: dict[str, tuple[int, float]] = {}  # video id -> (windows, duration_s), from the decoders
+    waiting: list[str] = []  # fragments written by the encoders, not yet committed
+    arrived: Counter = Counter()  # their windows per video id
+    last_commit = time.monotonic()
+
+    def commit() -> None:
+        """Commit the waiting fragments in one commit, then the videos that completes in another:
+        two commits a second at most, however many videos and encoders."""
+        nonlocal last_commit
+        if waiting:
+            index._windows.commit(waiting)
+            committed.update(arrived)
+            waiting.clear()
+            arrived.clear()
+        last_commit = time.monotonic()
+        complete = [v for v, (n, _) in ends.items() if committed[v] == n]
+        if not complete:
+            return
+        done = [(vid, *pending.pop(vid), *reversed(ends.pop(vid))) for vid in complete]  # (id, path, stamp, duration_s, n)
+        index._ledger.record_done(done)
+        for _, path, _, duration_s, _ in done:
+            report(str(path), "added", duration_s)
+
     for block in encoded.iter_batches(batch_size=None, batch_format="pandas"):
-        rows = block.to_dict("records")
-        fragments = [f for row in rows if row["kind"] == WINDOWS for f in json.loads(row["fragments"])]
-        if fragments:
-            index._windows.commit(fragments)
-        for row in rows:
+        for row in block.to_dict("records"):
             vid = row["video_id"]
             if row["kind"] == WINDOWS:
-                committed.update(json.loads(row["counts"]))
+                waiting.extend(json.loads(row["fragments"]))
+                arrived.update(json.loads(row["counts"]))
             elif row["kind"] == END:
                 ends[vid] = (int(row["n_windows"]), float(row["duration_s"]))
             else:
                 fail(vid, row["error"])
-        for vid in [v for v, (n, _) in ends.items() if committed[v] == n]:
-            path, stamp = pending.pop(vid)
-            n, duration_s = ends.pop(vid)
-            index._ledger.record(vid, path, stamp, DONE, duration_s=duration_s, n_windows=n)
-            report(str(path), "added", duration_s)
+        if time.monotonic() - last_commit >= _COMMIT_EVERY_S:
+            commit()
+    commit()
     for vid in list(pending):  # cannot happen while Ray delivers each block once: never taken for done
         fail(vid, f"{committed[vid]} windows reached the index, not the {ends.get(vid, ('?',))[0]} decoded")
     index._windows.delete(failed)  # their windows committed before the failure was known
