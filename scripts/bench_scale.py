@@ -5,8 +5,8 @@ by Ray with 2; seconds of video indexed per second, and the ratio to local.
     python scripts/bench_scale.py --seconds 8 --repeats 1   # a smoke test
     python scripts/bench_scale.py --gpus-per-encoder 1 --device cuda   # where a GPU is lent
 
-The video is each `--seconds` of lite-recognisable scenes (a crossword, a traffic light) in 10 s files of
-640x360 H.264. Each round indexes them into a new index with each engine in turn (interleaved, so
+The video is each `--seconds` (at least) of reels of real photos (`vidmm.data.photos`, needs
+scikit-image), about 10 s a file, 640x360 H.264. Each round indexes them into a new index with each engine in turn (interleaved, so
 the machine's drift hits all alike); the median round is reported. Ray is started once, before the
 rounds (`ray.init`, ~10 s, paid once per driver); each Ray add pays for its encoder actors'
 start and model load, as every `vidmm index --engine ray` run does, while the local engine uses the
@@ -27,20 +27,19 @@ from pathlib import Path
 import torch  # noqa: F401  (before decord: see vidmm.io.backends.import_decord)
 
 import vidmm
-from vidmm.data import synthetic as syn
 from vidmm.index import Index
 from vidmm.index.scale import RayOptions
 
-FILE_S = 10.0
-
-
 def videos(folder: Path, seconds: float) -> float:
-    """Write `seconds` of video in files of at most 10 s; returns the seconds written."""
-    scenes, written, i = [syn.Crossword(), syn.TrafficLight()], 0.0, 0
+    """Write at least `seconds` of video in reels of real photos (`vidmm.data.photos`, about 10 s
+    each, every one different: equal files would be copied, not decoded); returns the seconds written."""
+    from vidmm.data.photos import random_reel, write_reel
+
+    written, seed = 0.0, 0
     while written < seconds - 1e-6:
-        length = min(FILE_S, seconds - written)
-        syn.write_video(folder / f"clip{i:03d}.mp4", scenes[i % 2], size=(640, 360), duration_s=length)
-        written, i = written + length, i + 1
+        reel = random_reel(seed, shots=5)
+        write_reel(folder / f"reel{seed:03d}.mp4", reel, size=(640, 360))
+        written, seed = written + reel.duration_s, seed + 1
     return written
 
 

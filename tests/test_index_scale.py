@@ -20,8 +20,6 @@ from vidmm.index.scale import RayOptions
 
 from index_support import assert_same_windows, cli_loads_the_session_model, model  # noqa: F401  (fixtures)
 
-pytestmark = pytest.mark.slow
-
 _SCENES = [syn.Crossword(), syn.TrafficLight(), syn.Corner(), syn.MovingShape(kind="circle", color=syn.YELLOW, background=syn.BLUE)]
 
 
@@ -48,6 +46,7 @@ def _search(db) -> list[tuple[str, float, float]]:
     return [(Path(h.path).name, h.start_s, h.end_s) for h in Index(db).search("a traffic light", k=8, min_probability=0.0)]
 
 
+@pytest.mark.slow
 def test_cli_ray_engine_equals_local(ray_cluster, local, eight, tmp_path):
     db = tmp_path / "ray.vidmm"
     result = CliRunner().invoke(app, ["index", str(eight), "--db", str(db), "--engine", "ray", "--encoders", "1", "--batch-size", "4"])
@@ -60,6 +59,7 @@ def test_cli_ray_engine_equals_local(ray_cluster, local, eight, tmp_path):
     assert len(again.skipped) == 8 and len(again.failed) == 1
 
 
+@pytest.mark.slow
 def test_encoder_killed_mid_run_is_restarted_without_duplicates(ray_cluster, local, eight, tmp_path, model):
     killed = []
 
@@ -79,6 +79,7 @@ def test_encoder_killed_mid_run_is_restarted_without_duplicates(ray_cluster, loc
     assert Index(tmp_path / "ray.vidmm").check().healthy
 
 
+@pytest.mark.slow
 def test_driver_killed_mid_run_then_resumed(ray_cluster, local, eight, tmp_path, model):
     """`kill -9` of a driver (its own process, joined to the cluster) after its first video; the
     same command again goes on and leaves the index an uninterrupted run makes."""
@@ -100,3 +101,14 @@ def test_driver_killed_mid_run_then_resumed(ray_cluster, local, eight, tmp_path,
     assert len(report.added) + len(report.skipped) == 8
     assert_same_windows(db, local)
     assert Index(db).check().healthy
+
+
+def test_engine_usage_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, eight):
+    result = CliRunner().invoke(app, ["index", str(eight), "--db", str(tmp_path / "x.vidmm"), "--engine", "spark"])
+    assert result.exit_code == 2 and "unknown --engine 'spark'" in result.output
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
+    result = CliRunner().invoke(app, ["index", str(eight), "--db", str(tmp_path / "x.vidmm"), "--engine", "ray"])
+    assert result.exit_code == 2 and "pip install 'vidmm[ray]'" in result.output
+    assert not (tmp_path / "x.vidmm").exists()
+    with pytest.raises(ValueError, match="unknown engine"):
+        Index(tmp_path / "x.vidmm").add(eight, engine="spark")
