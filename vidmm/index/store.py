@@ -37,7 +37,7 @@ from vidmm.index.ledger import DONE, FAILED, Ledger
 from vidmm.index.lock import WriterLock
 from vidmm.index.moments import best_moments
 from vidmm.index.windows import ANN_MIN_ROWS, Windows, embed
-from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, open_video
+from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, is_image, open_video
 from vidmm.tasks.calibration import Calibrator, reference_embeddings
 from vidmm.tasks.presence import MATCH, STRIDE_S, WINDOW_S
 
@@ -74,6 +74,11 @@ class Hit:
     def gone(self) -> bool:
         """The file is no longer at `path` (moved away or deleted since it was indexed)."""
         return vanished(self.path)
+
+    @property
+    def image(self) -> bool:
+        """The hit is a still image (indexed as one moment), not a moment of a video."""
+        return is_image(self.path)
 
     def thumbnail(self, short_side: int = 360) -> np.ndarray:
         """The frame on screen at the middle of the moment, `(H, W, 3)` uint8, decoded from `path` now.
