@@ -170,9 +170,10 @@ class Index:
 
     path: the index folder (created on the first `add`), or a URI on object storage
     (``s3://bucket/prefix/x.vidmm``, gs://, az://; credentials from the environment, see
-    `vidmm.index.location`). model: a loaded model; when None, it is loaded by name on first use. model_name: the registered name to record and load; default: the
-    name the index was made with, or "lite" for a new index. Pass it with any model other than
-    lite, so that `Index(path)` can load the right one later. Using a model other than the one that
+    `vidmm.index.location`). model: a loaded model; when None, it is loaded by name on first use.
+    model_name: the registered name to record and load; default: the name the index was made
+    with, or "lite" for a new index. Pass it with any model other than lite, so that
+    `Index(path)` can load the right one later. Using a model other than the one that
     made the vectors raises `ModelMismatchError`. ann_min_rows: the window count from which `add`
     builds an approximate nearest-neighbour index.
     """
