@@ -140,8 +140,17 @@ class LeaseLock:
             raise
 
     def _renew(self) -> None:
+        """Rewrite the lock object every third of the lease, until released or taken over (after a
+        pause longer than the lease: the ETag no longer matches, and renewing stops)."""
+        from botocore.exceptions import ClientError
+
         while not self._stop.wait(self.lease_s / 3):
-            self._etag = self._put(IfMatch=self._etag)
+            try:
+                self._etag = self._put(IfMatch=self._etag)
+            except ClientError as e:
+                if _precondition_failed(e):
+                    return
+                raise
 
 
 def _precondition_failed(err) -> bool:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from vidmm.index.files import FileStamp, video_id
+from vidmm.index.identity import Recorded, check_model
 from vidmm.index.windows import embed, window_rows, write_fragments
 from vidmm.io import ClipWindow, Frames, IsolatedReader, VideoError
 
@@ -271,8 +272,7 @@ class _Encoder:
     batch of windows embedded and written as data files of the `windows` table, uncommitted."""
 
     def __init__(self, model_name: str, fingerprint: str, location: str, device: str):
-        from vidmm.index.identity import check_model, Recorded
-        from vidmm.models import load
+        from vidmm.models import load  # here: the driver and the decoders need no model code
 
         self.model = load(model_name, device=device)
         check_model(location, Recorded(model_name, fingerprint, None), model_name, self.model)
