@@ -141,8 +141,9 @@ class LeaseLock:
 
     def _renew(self) -> None:
         """Rewrite the lock object every third of the lease, until released or taken over (after a
-        pause longer than the lease: the ETag no longer matches, and renewing stops)."""
-        from botocore.exceptions import ClientError
+        pause longer than the lease: the ETag no longer matches, and renewing stops); a failed
+        request is tried again a third of a lease later."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
         while not self._stop.wait(self.lease_s / 3):
             try:
@@ -150,7 +151,8 @@ class LeaseLock:
             except ClientError as e:
                 if _precondition_failed(e):
                     return
-                raise
+            except BotoCoreError:  # the storage out of reach: two more tries within the lease
+                continue
 
 
 def _precondition_failed(err) -> bool:
