@@ -28,6 +28,7 @@ def test_add_and_search_on_s3(bucket, model, folder, reference):
     assert_same_windows(db, reference)
     assert _hits(db) == _hits(reference)
     assert len(Index(db, model).add(folder).skipped) == 2  # unchanged
+    assert Index(db).check().healthy  # --check reads an index on s3:// through
     result = CliRunner().invoke(app, ["search", "a traffic light", "--db", db, "--all", "-k", "1"])
     assert result.exit_code == 0, result.output
     assert "light.mp4" in result.output
@@ -96,3 +97,19 @@ def test_serve_reads_an_index_on_s3(bucket, model, folder, reference, tmp_path):
         found = client.get("/api/search", params={"q": "a traffic light", "k": 3, "all": "true"})
     assert found.status_code == 200, found.text
     assert [(h["name"], h["start_s"], h["end_s"]) for h in found.json()["hits"]] == _hits(reference)
+
+
+def test_repair_on_s3_refuses_rather_than_drop_a_table_whose_manifest_will_not_open(bucket, model, folder):
+    from vidmm.index import IndexDamagedError
+
+    db = f"{bucket}/x.vidmm"
+    Index(db, model).add(folder)
+    s3, name = boto3.client("s3"), bucket[5:]
+    listed = s3.list_objects_v2(Bucket=name, Prefix="x.vidmm/windows.lance/_versions/")["Contents"]
+    manifests = sorted(o["Key"] for o in listed if o["Key"].endswith(".manifest"))
+    newest = manifests[0] if len(Path(manifests[0]).stem) == 20 else manifests[-1]  # 20 digits count down
+    s3.put_object(Bucket=name, Key=newest, Body=b"not a manifest" * 10)
+    with pytest.raises(IndexDamagedError, match="windows"):
+        Index(db).repair()
+    left = s3.list_objects_v2(Bucket=name, Prefix="x.vidmm/windows.lance/data/")
+    assert left.get("KeyCount", 0) > 0  # the vectors are still there, for a repair in a folder
