@@ -601,9 +601,10 @@ def serve(
         typer.echo(f'error: vidmm serve needs its extra: pip install "vidmm[serve]" ({err})', err=True)
         raise typer.Exit(2)
     from vidmm.index import VidmmIndexError
+    from vidmm.index.location import normalized
     from vidmm.models import ModelNotAvailableError
 
-    options = ServeOptions(db, host, port, model, token, tuple(folders), cache, tuple(cors_origins))
+    options = ServeOptions(normalized(db), host, port, model, token, tuple(folders), cache, tuple(cors_origins))
     try:
         run(options, ready=lambda url: typer.echo(f"serving {db} at {url} (Ctrl-C to stop)", err=True))
     except (ServeError, VidmmIndexError, ModelNotAvailableError) as err:
