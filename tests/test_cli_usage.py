@@ -11,7 +11,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from vidmm.cli import CAPTION_FORMATS, RESULT_FORMATS, app
+from vidmm.cli import app
 from vidmm.models import registry
 
 runner = CliRunner()
@@ -78,6 +78,7 @@ def test_a_verb_without_timed_text_refuses_subtitles_before_the_model_loads(no_m
 
 
 def test_the_format_lists_are_what_the_writers_write():
+    from vidmm.cli import CAPTION_FORMATS, RESULT_FORMATS
     from vidmm.writers import FORMATS
 
     assert CAPTION_FORMATS == FORMATS and set(RESULT_FORMATS) == set(FORMATS) - {"srt", "vtt"}
