@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # imported where used: `vidmm --help` and usage errors need n
     from vidmm.io import VideoError, VideoInfo
 
 
-
 class _FlagsShowNoType:
     """typer's help prints a flag's type (`--json <bool>`) as if the flag took a value, which
     `vidmm info a.mp4 --json true` then reads as a file: a flag shows no type."""
@@ -69,7 +68,7 @@ def _listed(words: tuple[str, ...]) -> str:
     return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
 
 
-def _format_option(formats: tuple[str, ...], what: str = "") -> typer.Option:
+def _format_option(formats: tuple[str, ...], what: str = "") -> typer.models.OptionInfo:
     return typer.Option("txt", "--format", "-f", help=f"{_listed(formats)}{what}.")
 
 

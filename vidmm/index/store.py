@@ -20,9 +20,9 @@ table is `IndexDamagedError`, a full disk `IndexFullError`. `check` and `repair`
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import cached_property
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
