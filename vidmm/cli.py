@@ -349,7 +349,7 @@ def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, fail
 
 @app.command()
 @file_verb(formats=CAPTION_FORMATS)
-def caption(files: List[Path] = typer.Argument(..., help="Video files."), *, opts: FileOptions) -> None:
+def caption(files: List[Path] = typer.Argument(..., help="Video or image files."), *, opts: FileOptions) -> None:
     """Caption each video: one line for the whole, one per shot with its times (srt/vtt ready)."""
     from vidmm.tasks import caption as run
 
@@ -371,7 +371,7 @@ def caption(files: List[Path] = typer.Argument(..., help="Video files."), *, opt
 @app.command()
 @file_verb(_SINGLE)
 def ask(
-    file: Path = typer.Argument(..., help="A video file."),
+    file: Path = typer.Argument(..., help="A video or image file."),
     question: str = typer.Argument(..., help='e.g. "is there a traffic light?"'),
     *,
     opts: FileOptions,
@@ -387,8 +387,8 @@ def ask(
 @app.command()
 @file_verb()
 def classify(
-    files: List[Path] = typer.Argument(..., help="Video files."),
-    labels: str = typer.Option(None, "--labels", "-l", help='Comma-separated labels: "cooking, driving, sports".'),
+    files: List[Path] = typer.Argument(..., help="Video or image files."),
+    labels: List[str] = typer.Option(None, "--labels", "-l", help='Labels, comma-separated, -l once or more: -l "cooking, driving" -l sports.'),
     labels_file: Path = typer.Option(None, "--labels-file", help="One label per line."),
     top_k: int = typer.Option(None, "--top", help="Show only the best N labels."),
     *,
@@ -401,7 +401,7 @@ def classify(
     from vidmm.tasks import classify as run
     from vidmm.tasks.classify import check_labels
 
-    names = [x.strip() for x in (labels or "").split(",") if x.strip()]
+    names = [x.strip() for given in labels or [] for x in given.split(",") if x.strip()]
     if labels_file is not None:
         names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
     _check_outputs(files, opts)
@@ -417,7 +417,7 @@ def classify(
 @app.command()
 @file_verb()
 def tag(
-    files: List[Path] = typer.Argument(..., help="Video files."),
+    files: List[Path] = typer.Argument(..., help="Video or image files."),
     top_k: int = typer.Option(
         5, "--top", help="At most this many tags: only concepts likely shown count, so fewer may come (it says so on stderr)."
     ),
@@ -443,7 +443,7 @@ def tag(
 
 @app.command()
 def embed(
-    file: Path = typer.Argument(..., help="A video file."),
+    file: Path = typer.Argument(..., help="A video or image file."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the embedding (.npy)."),
     model: str = _FILE_OPTIONS["model"][1],
     device: str = _FILE_OPTIONS["device"][1],
@@ -623,7 +623,7 @@ def search(
     if not hits and fmt == "txt":
         typer.echo(f"no match: nothing in the index shows it with probability {MATCH:.2f} or more (--all lists the best anyway)")
     for rank, hit in enumerate(hits, 1):
-        record = {**dataclasses.asdict(hit), "gone": hit.gone}
+        record = {**dataclasses.asdict(hit), "gone": hit.gone, "image": hit.image}
         if thumbnails is not None and not hit.gone:
             try:
                 record["thumbnail"] = str(hit.save_thumbnail(thumbnails / f"{rank:02d}-{Path(hit.path).stem}.jpg"))
@@ -633,7 +633,8 @@ def search(
             typer.echo(json.dumps(record))
         else:
             gone = "  (file gone: `vidmm index … --prune` forgets it)" if hit.gone else ""
-            typer.echo(f"{hit.probability:5.2f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}{gone}")
+            when = "(image)" if hit.image else f"{short_clock(hit.start_s)}–{short_clock(hit.end_s)}"
+            typer.echo(f"{hit.probability:5.2f}  {when:13s}  {hit.path}{gone}")
 
 
 @app.command()

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from vidmm.io import is_image
 from vidmm.tasks.results import Answer, Caption, Labels, Result, Tags, to_dict
 
 FORMATS = ("txt", "json", "jsonl", "srt", "vtt", "csv")
@@ -35,25 +36,29 @@ def spans_text(spans) -> str:
 
 
 def _segments(result: Result):
+    if is_image(result.path):
+        raise ValueError("srt/vtt need a timeline; an image has none (use txt, json, jsonl or csv)")
     if isinstance(result, Caption):
         return [(s.start_s, s.end_s, s.text) for s in result.segments]
     raise ValueError(f"srt/vtt need timed segments, which only a Caption has; write {type(result).__name__} results as txt, json, jsonl or csv")
 
 
 def to_txt(result: Result) -> str:
+    timed = not is_image(result.path)  # an image is one moment: no times to give
     lines = []
     if isinstance(result, Caption):
         lines.append(result.text)
-        lines += [f"[{short_clock(s.start_s)}–{short_clock(s.end_s)}] {s.text}" for s in result.segments]
+        if timed:
+            lines += [f"[{short_clock(s.start_s)}–{short_clock(s.end_s)}] {s.text}" for s in result.segments]
     elif isinstance(result, Answer):
-        where = f"; seen {spans_text(result.spans)}" if result.spans else ""
+        where = f"; seen {spans_text(result.spans)}" if result.spans and timed else ""
         lines.append(f"{result.text}  ({result.score_is}: {result.score:.2f}{where})")
     elif isinstance(result, Labels):
         if result.best is None:
             lines.append("none of these labels is clearly shown")
-        lines += [f"{l.score:5.2f}  {l.name}" + (f"  ({spans_text(l.spans)})" if l.spans else "") for l in result.labels]
+        lines += [f"{l.score:5.2f}  {l.name}" + (f"  ({spans_text(l.spans)})" if l.spans and timed else "") for l in result.labels]
     elif isinstance(result, Tags):
-        lines += [f"{t.score:5.2f}  {t.name}  ({spans_text(t.spans)})" for t in result.tags]
+        lines += [f"{t.score:5.2f}  {t.name}" + (f"  ({spans_text(t.spans)})" if timed else "") for t in result.tags]
         if not result.tags:
             lines.append("no concept it can name is clearly shown")
     ev = result.evidence

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from vidmm.io.errors import VideoError, VideoNotFoundError, from_os_error
-from vidmm.io.probe import stat_regular_file
+from vidmm.io.probe import IMAGE_EXTENSIONS, stat_regular_file
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .wmv .flv .3gp .ogv .mxf".split()
@@ -111,9 +111,9 @@ def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], 
 
 
 def _why_not_indexed(file: Path) -> str | None:
-    """Why a file found in a folder is left out, or None for a regular file with a video extension."""
-    if file.suffix.lower() not in VIDEO_EXTENSIONS:
-        return f"not a video file (extension {file.suffix or 'none'!r})"
+    """Why a file found in a folder is left out, or None for a regular file with a video or image extension."""
+    if file.suffix.lower() not in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS:
+        return f"not a video or image file (extension {file.suffix or 'none'!r})"
     try:
         stat_regular_file(file)
     except VideoError as e:

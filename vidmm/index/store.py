@@ -38,7 +38,7 @@ from vidmm.index.ledger import DONE, FAILED, Ledger
 from vidmm.index.lock import WriterLock
 from vidmm.index.moments import best_moments
 from vidmm.index.windows import ANN_MIN_ROWS, Windows, embed
-from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, open_video
+from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, is_image, open_video
 from vidmm.tasks.calibration import Calibrator, reference_embeddings
 from vidmm.tasks.presence import MATCH, STRIDE_S, WINDOW_S
 
@@ -75,6 +75,11 @@ class Hit:
     def gone(self) -> bool:
         """The file is no longer at `path` (moved away or deleted since it was indexed)."""
         return vanished(self.path)
+
+    @property
+    def image(self) -> bool:
+        """The hit is a still image (indexed as one moment), not a moment of a video."""
+        return is_image(self.path)
 
     def thumbnail(self, short_side: int = 360) -> np.ndarray:
         """The frame on screen at the middle of the moment, `(H, W, 3)` uint8, decoded from `path` now.
@@ -392,7 +397,7 @@ class Index:
         nothing was ever added, `IndexDamagedError` where a table will not read or windows of done
         videos are missing: never an empty answer for a damaged index.
         """
-        scored = self.window_scores(query, videos)
+        scored, paths = self._scored_windows(query, videos)
         keep = np.ones(len(scored.scores), bool)
         if from_s is not None:
             keep &= scored.ends > from_s
@@ -400,7 +405,6 @@ class Index:
             keep &= scored.starts < to_s
         if not keep.any():
             return []
-        paths = self._ledger.done_paths()
         names, groups = np.unique(scored.video_ids[keep], return_inverse=True)
         moments = best_moments(groups, scored.starts[keep], scored.ends[keep], scored.scores[keep], margin=margin)
         # A moment's probability is its best window's: the same raw score, calibrated as every window's.
@@ -431,17 +435,22 @@ class Index:
         time order: of the videos `video_ids` (ledger ids; read through a filter, however large the
         index), or of all of them (with an ANN index, of the videos owning the `k`-best nearest
         windows). Raises `IndexNotFoundError` where nothing was ever added."""
+        return self._scored_windows(query, video_ids, k)[0]
+
+    def _scored_windows(self, query: str, video_ids: Iterable[str] | None = None, k: int = 10) -> tuple[ScoredWindows, dict[str, str]]:
+        """`window_scores`, and the path of each done video by id, as read for it (the ledger once a search)."""
         recorded = self._recorded()
         if recorded is None:
             raise health.nothing_here(self.path)
-        done = self._ledger.done_paths().keys()  # held against the windows: raises IndexDamagedError
+        paths = self._ledger.done_paths()  # held against the windows: raises IndexDamagedError
+        done = paths.keys()
         wanted = done if video_ids is None else set(video_ids) & done
         queries = self._checked_queries(recorded)
         text = queries.embed(query)  # (E,)
         scored = self._windows.scored(queries, text, wanted, k, only=video_ids is not None) if wanted else None
         if scored is None:
-            return ScoredWindows(np.array([], str), np.zeros(0), np.zeros(0), np.zeros(0, np.float32), np.zeros(0))
+            return ScoredWindows(np.array([], str), np.zeros(0), np.zeros(0), np.zeros(0, np.float32), np.zeros(0)), paths
         order = np.lexsort((scored[1], scored[0]))  # by video, then by start
         ids, starts, ends, scores = (column[order] for column in scored)
         probabilities = self._calibrator(queries).probability(scores[:, None], text[None])[:, 0]
-        return ScoredWindows(ids, starts, ends, scores, probabilities)
+        return ScoredWindows(ids, starts, ends, scores, probabilities), paths

@@ -35,13 +35,11 @@ def readable(db, name: str):
     """The table, or None where it does not exist, or its folder holds no committed version (a
     writer is making it right now, or was stopped making it: LanceDB lists a new table's folder
     before its first commit lands). Raises `IndexDamagedError` where it is there but will not open."""
-    if not has(db, name):
-        return None
     with reading(db, name):
         try:
-            return db.open_table(name)
+            return db.open_table(name)  # tried, not listed first: a listing costs as much as the open
         except ValueError as e:
-            if "not found" in str(e):  # "Table 'meta' was not found": no committed version
+            if "not found" in str(e):  # "Table 'meta' was not found": none, or no committed version
                 return None
             raise
 
