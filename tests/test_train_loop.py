@@ -115,7 +115,7 @@ def test_an_interrupted_run_resumes_and_ends_like_an_unbroken_one(setup, tmp_pat
 
 
 def test_early_stopping_waits_patience_epochs_without_improvement(setup, tmp_path):
-    result = train(recipe(setup, tmp_path / "run", lr=0.0, patience=2, epochs=6), progress=False)
+    result = train(recipe(setup, tmp_path / "run", lr=0.0, patience=2, epochs=6, min_epochs=1), progress=False)
     assert [r["epoch"] for r in result.history] == [1, 2, 3]  # best at 1, then two epochs no better
     assert result.best_epoch == 1
 

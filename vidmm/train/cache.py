@@ -8,9 +8,12 @@ Decoding and the frame encoder are nearly all the cost of training a temporal mo
 CPU; both are frozen, so their output for a clip never changes and an epoch on cached features takes
 seconds. One safetensors file per clip, named by a hash of everything its features depend on: the
 file (path, size, mtime), the clip (start, end), the model's sampling policy, and the frame encoder
-(its config and a sample of its weights, which also tells revisions and fine-tuned copies apart). Change any of
-them and the key changes, so stale features are never read. Files are written aside and renamed
-into place, so a killed run leaves no half-written entry.
+(its config, the concept bank a concept model maps through, the dtype it runs in, and a sample of
+its weights, which also tells revisions and fine-tuned copies apart). Change any of them and the key
+changes, so stale features are never read: an override of the frame encoder (a readout) gets
+features of its own. Files are written aside and renamed into place, so a killed run leaves no
+half-written entry. Each entry also keeps the frame times and the clip's video duration, so
+`vidmm eval` can judge a clip from the cache as its verbs would (`evaluate(..., cache=)`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -26,11 +28,13 @@ from typing import Sequence
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from tqdm import tqdm
 
 from vidmm.data.manifest import Example
 from vidmm.io import SamplingPolicy, VideoError, open_video
 from vidmm.tasks.frames import clip_span, sample
+from vidmm.train.progress import Progress
+
+KEY_VERSION = 2  # 2: entries keep the video's duration; the dtype is in the key
 
 
 @dataclass(frozen=True)
@@ -57,21 +61,34 @@ class FeatureCache:
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.safetensors"
 
-    def get(self, key: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(features `(T, D)`, timestamps `(T,)`) stored under `key`, or None."""
+    def get(self, key: str) -> CachedClip | None:
+        """The entry stored under `key`, or None (also for an entry a crash or a full disk left unreadable)."""
         path = self.path(key)
         if not path.is_file():
             return None
-        with safe_open(str(path), framework="pt") as f:
-            return f.get_tensor("features"), f.get_tensor("timestamps")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                duration = float(f.metadata()["duration_s"])
+                return CachedClip(f.get_tensor("features"), f.get_tensor("timestamps"), duration)
+        except Exception:  # safetensors' own errors for a damaged file: compute the clip again
+            return None
 
-    def put(self, key: str, features: torch.Tensor, timestamps: torch.Tensor, about: dict[str, str]) -> None:
+    def put(self, key: str, clip: CachedClip, about: dict[str, str]) -> None:
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")  # written aside, then renamed: never half a file
-        tensors = {"features": features.float().contiguous(), "timestamps": timestamps.double().contiguous()}
-        save_file(tensors, str(partial), metadata=about)
+        tensors = {"features": clip.features.float().contiguous(), "timestamps": clip.timestamps.double().contiguous()}
+        save_file(tensors, str(partial), metadata={**about, "duration_s": repr(clip.duration_s)})
         os.replace(partial, path)
+
+
+@dataclass(frozen=True)
+class CachedClip:
+    """One clip's frame features `(T, D)`, frame times `(T,)` in seconds, and its video's duration."""
+
+    features: torch.Tensor
+    timestamps: torch.Tensor
+    duration_s: float
 
 
 def encoder_fingerprint(model: torch.nn.Module) -> str:
@@ -79,7 +96,7 @@ def encoder_fingerprint(model: torch.nn.Module) -> str:
     concept model, the concept bank). Weights enter as the first 1,024 values of every tensor:
     cheap, and enough to tell two checkpoints or revisions apart."""
     config = model.config
-    parts = {"frame_encoder": asdict(config.frame_encoder), "concepts": config.concepts}
+    parts = {"frame_encoder": asdict(config.frame_encoder), "concepts": config.concepts, "dtype": str(model.dtype)}
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
     modules = [model.frame_encoder] + ([model.concepts] if model.concepts is not None else [])
     for module in modules:
@@ -93,7 +110,7 @@ def clip_key(example: Example, sampling: SamplingPolicy, encoder: str) -> str:
     """The cache key of an example's clip: file identity, clip bounds, sampling and encoder."""
     path = Path(example.video).resolve()
     stat = path.stat()
-    parts = [str(path), stat.st_size, stat.st_mtime_ns, example.start_s, example.end_s, asdict(sampling), encoder]
+    parts = [KEY_VERSION, str(path), stat.st_size, stat.st_mtime_ns, example.start_s, example.end_s, asdict(sampling), encoder]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -103,26 +120,20 @@ def frame_features(
     cache: FeatureCache,
     *,
     progress: bool | None = None,
+    desc: str = "features",
 ) -> ClipFeatures:
     """Frame features of every example's clip, from the cache or computed (and cached) now.
 
     model: a `VideoModel` or `LiteModel` (anything with ``frame_features``); each clip is sampled
     as its ``sampling`` policy says, the way every task samples it. Clips shared by several
     examples are computed once. An example whose video cannot be read is skipped and reported in
-    ``failed``, not raised. progress: a bar on stderr; None shows it only on a terminal.
+    ``failed``, not raised. progress: see `progress.Progress` (None: a bar on a terminal, lines in
+    a log; False: nothing).
     """
-    encoder = encoder_fingerprint(model)
-    found: dict[tuple, tuple[torch.Tensor, torch.Tensor] | str] = {}
+    found = cached_clips(model, examples, cache, progress=progress, desc=desc)
     kept, rows, failed = [], [], []
-    bar = tqdm(examples, desc="features", unit="clip", file=sys.stderr, disable=not show_progress(progress))
-    for example in bar:
-        clip = example.key()
-        if clip not in found:
-            try:
-                found[clip] = _clip_features(model, example, cache, encoder)
-            except (VideoError, OSError) as e:  # OSError: the file vanished after the manifest was read
-                found[clip] = str(e)
-        result = found[clip]
+    for example in examples:
+        result = found[example.key()]
         if isinstance(result, str):
             failed.append((str(example.video), result))
             continue
@@ -130,28 +141,47 @@ def frame_features(
         rows.append(result)
     if not rows:
         raise ValueError(f"no example could be read ({len(failed)} failed; first: {failed[0] if failed else None})")
-    features = torch.stack([f for f, _ in rows])  # (N, T, D)
-    timestamps = torch.stack([t for _, t in rows])  # (N, T)
+    features = torch.stack([clip.features for clip in rows])  # (N, T, D)
+    timestamps = torch.stack([clip.timestamps for clip in rows])  # (N, T)
     return ClipFeatures(features, timestamps, tuple(kept), tuple(failed))
 
 
-def _clip_features(
-    model: torch.nn.Module, example: Example, cache: FeatureCache, encoder: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    key = clip_key(example, model.sampling, encoder)
+def cached_clips(
+    model: torch.nn.Module,
+    examples: Sequence[Example],
+    cache: FeatureCache,
+    sampling: SamplingPolicy | None = None,
+    *,
+    progress: bool | None = None,
+    desc: str = "features",
+) -> dict[tuple, CachedClip | str]:
+    """Each distinct clip's (`Example.key`) cached entry, computed where missing, or the reason its
+    video cannot be read. sampling: default the model's policy."""
+    sampling = sampling or model.sampling
+    encoder = encoder_fingerprint(model)
+    clips = list({example.key(): example for example in examples}.values())
+    found: dict[tuple, CachedClip | str] = {}
+    with Progress(desc, total=len(clips), unit="clip", show=progress) as bar:
+        for example in clips:
+            try:
+                found[example.key()] = _clip_features(model, example, cache, sampling, encoder)
+            except (VideoError, OSError) as e:  # OSError: the file vanished after the manifest was read
+                found[example.key()] = getattr(e, "reason", None) or str(e)
+            bar.update()
+    return found
+
+
+def _clip_features(model: torch.nn.Module, example: Example, cache: FeatureCache, sampling: SamplingPolicy, encoder: str) -> CachedClip:
+    key = clip_key(example, sampling, encoder)
     cached = cache.get(key)
     if cached is not None:
         return cached
     with open_video(example.video) as video:
-        frames = sample(video, model.sampling, clip_span(video, example.start_s, example.end_s))
+        frames = sample(video, sampling, clip_span(video, example.start_s, example.end_s))
+        duration = video.info.duration_s
     with torch.no_grad():
         features = model.frame_features(frames.data)[0].float().cpu()  # (T, D)
-    timestamps = torch.from_numpy(frames.timestamps)  # (T,)
+    clip = CachedClip(features, torch.from_numpy(frames.timestamps), duration)
     about = {"video": str(example.video), "start_s": str(example.start_s), "end_s": str(example.end_s)}
-    cache.put(key, features, timestamps, about)
-    return features, timestamps
-
-
-def show_progress(progress: bool | None) -> bool:
-    """Whether to draw progress on stderr: as asked, or (None) only when stderr is a terminal."""
-    return sys.stderr.isatty() if progress is None else progress
+    cache.put(key, clip, about)
+    return clip
