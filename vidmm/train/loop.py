@@ -118,7 +118,7 @@ def train(recipe: Recipe | str | Path, *, progress: bool | None = None) -> Train
     manifests and its model config before anything is loaded.
     """
     inputs = prepare(recipe)
-    return _fit(inputs.recipe, inputs, _features(inputs, progress), progress)
+    return _fit(inputs.recipe, inputs, cache_features(inputs, progress), progress)
 
 
 def train_seeds(recipe: Recipe | str | Path, seeds: int, *, progress: bool | None = None) -> SeedRuns:
@@ -128,7 +128,7 @@ def train_seeds(recipe: Recipe | str | Path, seeds: int, *, progress: bool | Non
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     inputs = prepare(recipe)
-    features = _features(inputs, progress)
+    features = cache_features(inputs, progress)
     first = inputs.recipe.seed
     results = []
     for seed in range(first, first + seeds):
@@ -148,7 +148,9 @@ def train_seeds(recipe: Recipe | str | Path, seeds: int, *, progress: bool | Non
     return runs
 
 
-def _features(inputs: Inputs, progress: bool | None) -> _Features:
+def cache_features(inputs: Inputs, progress: bool | None = None) -> _Features:
+    """The base model of a checked recipe, and its splits' frame features from the cache (computed
+    where missing): what every seed of the recipe shares."""
     recipe = inputs.recipe
     seed_everything(recipe.seed)
     base = base_model(recipe.model, merged(recipe.overrides, {"sampling": dict(recipe.sampling)}) if recipe.sampling else recipe.overrides)
@@ -185,8 +187,6 @@ def _fit(recipe: Recipe, inputs: Inputs, features: _Features, progress: bool | N
         run = _Run(model, objective, recipe, steps_per_epoch, progress)
         result = run.fit(features.train, features.val, train_targets, val_targets, failed)
     result = replace(result, notes=tuple(_at_chance(result, recipe, features.val.examples)))
-    for note in result.notes:
-        Progress.note(f"hint: {note}")
     if inputs.test:
         report = evaluate(result.model, inputs.test, EVAL_TASKS[recipe.task], progress=progress, cache=features.cache)
         (out / "test.json").write_text(report.to_json() + "\n")
@@ -335,7 +335,7 @@ def _at_chance(result: TrainResult, recipe: Recipe, val: tuple[Example, ...]) ->
     else:
         chance = 100.0 / len(result.model.config.labels)
     margin = 200.0 * math.sqrt(chance / 100 * (1 - chance / 100) / len(val))  # two standard errors, percent
-    if not result.best_metric <= chance + margin:
+    if not result.best_metric < chance + margin:
         return []
     epochs = len(result.history) if recipe.task != "probe" else 0
     after = f" after {epochs} epoch(s)" if epochs else ""
