@@ -278,3 +278,31 @@ def test_recall_with_shared_captions_is_reported_both_ways(tmp_path):
     assert report.metrics["t2v-shared"]["R@1"] == 100.0  # green is a right answer for it too
     assert report.notes == ("2 of 3 text queries have several correct videos (the same caption after normalising): "
                             "t2v/v2t count only a query's own video, as benchmark code does; t2v-shared/v2t-shared count any of them",)
+
+
+# -- an override of the frame encoder (real lite weights) ---------------------------------------
+
+
+def test_a_frame_encoder_override_caches_the_features_its_saved_config_names(tmp_path, opened):
+    """Defect 3: with `readout: grid2x2` the saved config said grid2x2 while the cache held lite's
+    384-d concept vectors. The override that keeps position on lite's weights (as the temporal
+    recipes write it) must cache grid features, and the saved model must find exactly those."""
+    examples = colour_videos(tmp_path / "videos", 1)
+    manifest = write_manifest(tmp_path / "m.jsonl", examples)
+    overrides = {"family": "vidmm", "concepts": None, "frame_encoder": {"readout": "grid2x2"}, "retrieval": {"embed_dim": 16}}
+    recipe = Recipe(
+        model="lite", overrides=overrides, task="classify", train=manifest, out=tmp_path / "run", cache=tmp_path / "cache",
+        sampling={"num_frames": 2, "short_side": 64}, optim=Optim(epochs=1, batch_size=2, min_epochs=0),
+    )  # fmt: skip
+    result = train(recipe, progress=False)
+    saved = json.loads((result.checkpoint / "config.json").read_text())
+    assert saved["family"] == "vidmm" and saved["concepts"] is None and saved["frame_encoder"]["readout"] == "grid2x2"
+
+    loaded = vidmm.load(result.checkpoint)
+    opened.clear()
+    clips = vidmm.train.frame_features(loaded, examples, FeatureCache(tmp_path / "cache"), progress=False)
+    assert opened == []  # the saved model's encoder is the one the cache was filled by
+    assert clips.features.shape == (2, 2, 1280) and loaded.frame_encoder.readout == "grid2x2"  # not 384-d concepts
+    frames = open_video(examples[0].video).frames_at(clips.timestamps[0].numpy(), short_side=64)
+    with torch.no_grad():
+        torch.testing.assert_close(clips.features[0], loaded.frame_features(frames.data)[0], rtol=1e-4, atol=1e-4)
