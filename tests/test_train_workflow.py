@@ -62,14 +62,19 @@ def recipe_file(data, tmp_path, **fields) -> Path:
 
 @pytest.fixture
 def opened(monkeypatch):
-    """Videos opened (every decode starts with one) by the feature cache and by evaluation."""
+    """Videos decoded, by the feature cache (a clip) or by evaluation (an open video)."""
     calls = []
+    real = vidmm.train.cache._decode_clip
+
+    def decoded(reader, example, sampling):
+        calls.append(str(example.video))
+        return real(reader, example, sampling)
 
     def spy(path, **kwargs):
         calls.append(str(path))
         return open_video(path, **kwargs)
 
-    monkeypatch.setattr(vidmm.train.cache, "open_video", spy)
+    monkeypatch.setattr(vidmm.train.cache, "_decode_clip", decoded)
     monkeypatch.setattr(vidmm.train.evaluate, "open_video", spy)
     return calls
 

@@ -21,16 +21,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from vidmm.data.manifest import Example
-from vidmm.io import SamplingPolicy, VideoError, open_video
+from vidmm.io import Frames, IsolatedReader, SamplingPolicy, VideoError
 from vidmm.tasks.frames import clip_span, sample
 from vidmm.train.progress import Progress
 
@@ -156,32 +159,122 @@ def cached_clips(
     desc: str = "features",
 ) -> dict[tuple, CachedClip | str]:
     """Each distinct clip's (`Example.key`) cached entry, computed where missing, or the reason its
-    video cannot be read. sampling: default the model's policy."""
+    video cannot be read. sampling: default the model's policy.
+
+    Missing clips are decoded the way `vidmm index` decodes: in the isolated worker (a file that
+    crashes or hangs the decoder is one failure), one clip ahead of a GPU encoder (`decoded_clips`);
+    each distinct frame of a clip is encoded once."""
     sampling = sampling or model.sampling
     encoder = encoder_fingerprint(model)
     clips = list({example.key(): example for example in examples}.values())
     found: dict[tuple, CachedClip | str] = {}
+    missing: list[tuple[Example, str]] = []
+    for example in clips:
+        try:
+            key = clip_key(example, sampling, encoder)
+        except OSError as e:  # the file vanished after the manifest was read
+            found[example.key()] = e.strerror or str(e)
+            continue
+        hit = cache.get(key)
+        if hit is None:
+            missing.append((example, key))
+        else:
+            found[example.key()] = hit
     with Progress(desc, total=len(clips), unit="clip", show=progress) as bar:
-        for example in clips:
-            try:
-                found[example.key()] = _clip_features(model, example, cache, sampling, encoder)
-            except (VideoError, OSError) as e:  # OSError: the file vanished after the manifest was read
-                found[example.key()] = getattr(e, "reason", None) or str(e)
+        bar.update(len(clips) - len(missing))
+        ahead = model.device.type != "cpu"  # decode while a GPU encodes; on a CPU they would share cores
+        for (example, key), decoded in zip(missing, decoded_clips([e for e, _ in missing], sampling, ahead=ahead)):
+            if isinstance(decoded, VideoError):
+                found[example.key()] = decoded.reason
+            else:
+                frames, duration = decoded
+                clip = CachedClip(distinct_frame_features(model, frames), torch.from_numpy(frames.timestamps), duration)
+                cache.put(key, clip, {"video": str(example.video), "start_s": str(example.start_s), "end_s": str(example.end_s)})
+                found[example.key()] = clip
             bar.update()
     return found
 
 
-def _clip_features(model: torch.nn.Module, example: Example, cache: FeatureCache, sampling: SamplingPolicy, encoder: str) -> CachedClip:
-    key = clip_key(example, sampling, encoder)
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    with open_video(example.video) as video:
-        frames = sample(video, sampling, clip_span(video, example.start_s, example.end_s))
-        duration = video.info.duration_s
+def distinct_frame_features(model: torch.nn.Module, frames: Frames) -> torch.Tensor:
+    """`model.frame_features` of a clip's frames `(T, D)`, each distinct frame (by its time) encoded
+    once: a short clip sampled densely repeats frames."""
+    _, first, where = np.unique(frames.timestamps, return_index=True, return_inverse=True)
     with torch.no_grad():
-        features = model.frame_features(frames.data)[0].float().cpu()  # (T, D)
-    clip = CachedClip(features, torch.from_numpy(frames.timestamps), duration)
-    about = {"video": str(example.video), "start_s": str(example.start_s), "end_s": str(example.end_s)}
-    cache.put(key, clip, about)
-    return clip
+        distinct = model.frame_features(frames.data[first])[0].float().cpu()  # (U, D)
+    return distinct[torch.from_numpy(where.reshape(-1))]  # (T, D)
+
+
+def decoded_clips(
+    examples: Sequence[Example], sampling: SamplingPolicy, *, ahead: bool = False, timeout_s: float = 60.0
+) -> Iterator[tuple[Frames, float] | VideoError]:
+    """Each example's clip sampled as `sampling` says, with its video's duration, or the
+    `VideoError` that stopped it, in order, decoded by an `IsolatedReader`'s worker.
+
+    ahead: a thread keeps the worker one clip ahead of the caller, so decoding overlaps encoding.
+    That pays when the encoder runs on a GPU; on a CPU the worker's decoding takes cores from
+    torch's threads and a feature pass got slower (`scripts/bench_feature_cache.py`), so it is off.
+    """
+    if not ahead:
+        with IsolatedReader(timeout_s=timeout_s) as reader:
+            for example in examples:
+                try:
+                    yield _decode_clip(reader, example, sampling)
+                except VideoError as e:
+                    yield e
+        return
+    ready: queue.Queue = queue.Queue(maxsize=2)  # bounds the decoded frames held in memory
+    stop = threading.Event()
+
+    def decode_all() -> None:
+        try:
+            with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
+                for example in examples:
+                    if stop.is_set():
+                        return
+                    try:
+                        ready.put(_decode_clip(reader, example, sampling))
+                    except VideoError as e:
+                        ready.put(e)
+        except BaseException as e:  # not a bad file but a fault here: raised in the caller
+            ready.put(_Fault(e))
+        finally:
+            ready.put(None)
+
+    worker = threading.Thread(target=decode_all, name="vidmm-decode", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, _Fault):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a thread blocked on a full queue finish
+            try:
+                ready.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+@dataclass(frozen=True)
+class _Fault:
+    error: BaseException
+
+
+def _decode_clip(reader: IsolatedReader, example: Example, sampling: SamplingPolicy) -> tuple[Frames, float]:
+    """One clip through the worker, sampled by `tasks.frames.sample` itself (one place decides frames)."""
+    video = _WorkerVideo(reader, str(example.video))
+    frames = sample(video, sampling, clip_span(video, example.start_s, example.end_s))
+    return frames, video.info.duration_s
+
+
+class _WorkerVideo:
+    """The part of a `Video` that `sample` reads, answered by an `IsolatedReader`'s worker."""
+
+    def __init__(self, reader: IsolatedReader, path: str):
+        self.reader, self.path = reader, path
+        self.info = reader.probe(path)
+
+    def frames_at(self, times, *, short_side: int | None = None) -> Frames:
+        return self.reader.call(self.path, "frames_at", times, short_side=short_side)
