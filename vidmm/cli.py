@@ -495,24 +495,32 @@ def evaluate(
     device: str = _FILE_OPTIONS["device"][1],
     frames: int = _FILE_OPTIONS["frames"][1],
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or progress lines."),
+    benchmark: str = typer.Option(
+        None, "--benchmark", "-b", help="A standard benchmark instead of a manifest: msrvtt-1ka, msvd, didemo, kinetics400, …"
+    ),
+    data_root: Path = typer.Option(None, "--data-root", help="The benchmark's folder (annotation files and videos; see the README)."),
 ) -> None:
     """Score a model on a manifest with the task's standard metrics; print them, write a JSON report.
 
+    With --benchmark, on a standard benchmark by its own protocol, next to the published figure.
     Exits 1 if some videos could not be read (they are listed; the rest is scored).
     """
     from vidmm.data.manifest import ManifestError, split_ref
     from vidmm.train.cache import FeatureCache
     from vidmm.train.evaluate import EVAL_TASKS, evaluate as run, format_report
 
+    folder = None if no_cache else cache or _run_cache(model)
+    if benchmark is not None:
+        _eval_benchmark(model, benchmark, data_root, output, device, frames, quiet, folder)
+        return
     if manifest is None or task is None:
-        typer.echo("error: give a manifest and --task", err=True)
+        typer.echo("error: give a manifest and --task (or --benchmark and --data-root)", err=True)
         raise typer.Exit(2)
     if task not in EVAL_TASKS:
         typer.echo(f"error: unknown task {task!r}; expected one of {', '.join(EVAL_TASKS)}", err=True)
         raise typer.Exit(2)
     path, split = split_ref(manifest)[0], split or split_ref(manifest)[1]
     m = _load_eval_model(model, device)
-    folder = None if no_cache else cache or _run_cache(model)
     try:
         report = run(
             m, f"{path}#{split}" if split else path, task, frames=frames, progress=False if quiet else None,
@@ -526,6 +534,31 @@ def evaluate(
     typer.echo(format_report(report))
     typer.echo(f"wrote {target}", err=True)
     if report.failures:
+        raise typer.Exit(1)
+
+
+def _eval_benchmark(model: str, name: str, root: Path | None, output, device, frames, quiet: bool, cache: Path | None) -> None:
+    from vidmm.data.benchmarks import NAMES, BenchmarkError
+    from vidmm.train.benchmarks import format_benchmark, run_benchmark
+    from vidmm.train.cache import FeatureCache
+
+    if name not in NAMES or root is None:
+        typer.echo(f"error: --benchmark takes one of {', '.join(NAMES)}, with --data-root", err=True)
+        raise typer.Exit(2)
+    m = _load_eval_model(model, device)
+    try:
+        result = run_benchmark(
+            m, name, root, model_name=model, frames=frames, progress=False if quiet else None,
+            cache=None if cache is None else FeatureCache(cache),
+        )  # fmt: skip
+    except (BenchmarkError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    target = output or Path(f"eval-{name}.json")
+    target.write_text(result.to_json() + "\n")
+    typer.echo(format_benchmark(result))
+    typer.echo(f"wrote {target}", err=True)
+    if result.report.failures:
         raise typer.Exit(1)
 
 
