@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from train_helpers import colour_videos, tiny_clip, tiny_model
-import vidmm.train.cache
+from train_helpers import spy_decoding, colour_videos, tiny_clip, tiny_model
 from vidmm.data.manifest import Example
 from vidmm.io import open_video
 from vidmm.train.cache import FeatureCache, encoder_fingerprint, frame_features
@@ -36,16 +35,8 @@ def examples(tmp_path_factory):
 
 @pytest.fixture
 def opened(monkeypatch):
-    """The videos of the clips the cache decodes."""
-    calls = []
-    real = vidmm.train.cache._decode_clip
-
-    def spy(reader, example, sampling):
-        calls.append(str(example.video))
-        return real(reader, example, sampling)
-
-    monkeypatch.setattr(vidmm.train.cache, "_decode_clip", spy)
-    return calls
+    """The videos decoded (a clip by the feature cache, a video by evaluation)."""
+    return spy_decoding(monkeypatch)
 
 
 def test_features_are_the_encoders_output_on_uniformly_sampled_frames(model, examples, tmp_path):

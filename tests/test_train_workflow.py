@@ -7,7 +7,6 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import json
-import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from typer.testing import CliRunner
 import vidmm
 import vidmm.train.cache
 import vidmm.train.evaluate
-from train_helpers import colour_videos, tiny_clip, tiny_config
+from train_helpers import spy_decoding, colour_videos, tiny_clip, tiny_config
 from vidmm.cli import app
 from vidmm.data.manifest import Example, write_manifest
 from vidmm.io import open_video
@@ -62,21 +61,8 @@ def recipe_file(data, tmp_path, **fields) -> Path:
 
 @pytest.fixture
 def opened(monkeypatch):
-    """Videos decoded, by the feature cache (a clip) or by evaluation (an open video)."""
-    calls = []
-    real = vidmm.train.cache._decode_clip
-
-    def decoded(reader, example, sampling):
-        calls.append(str(example.video))
-        return real(reader, example, sampling)
-
-    def spy(path, **kwargs):
-        calls.append(str(path))
-        return open_video(path, **kwargs)
-
-    monkeypatch.setattr(vidmm.train.cache, "_decode_clip", decoded)
-    monkeypatch.setattr(vidmm.train.evaluate, "open_video", spy)
-    return calls
+    """The videos decoded (a clip by the feature cache, a video by evaluation)."""
+    return spy_decoding(monkeypatch)
 
 
 def test_a_recipe_trains_on_splits_of_one_manifest_and_scores_the_test_split(data, tmp_path):

@@ -530,11 +530,7 @@ def evaluate(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     target = output or Path(f"eval-{path.stem}{f'-{split}' if split else ''}-{task}.json")
-    target.write_text(report.to_json() + "\n")
-    typer.echo(format_report(report))
-    typer.echo(f"wrote {target}", err=True)
-    if report.failures:
-        raise typer.Exit(1)
+    _eval_done(target, report.to_json(), format_report(report), bool(report.failures))
 
 
 def _eval_benchmark(model: str, name: str, root: Path | None, output, device, frames, quiet: bool, cache: Path | None) -> None:
@@ -554,11 +550,15 @@ def _eval_benchmark(model: str, name: str, root: Path | None, output, device, fr
     except (BenchmarkError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
-    target = output or Path(f"eval-{name}.json")
-    target.write_text(result.to_json() + "\n")
-    typer.echo(format_benchmark(result))
+    _eval_done(output or Path(f"eval-{name}.json"), result.to_json(), format_benchmark(result), bool(result.report.failures))
+
+
+def _eval_done(target: Path, record: str, text: str, failed: bool) -> None:
+    """Write an evaluation's JSON report, print its text; exit 1 when some videos could not be read."""
+    target.write_text(record + "\n")
+    typer.echo(text)
     typer.echo(f"wrote {target}", err=True)
-    if result.report.failures:
+    if failed:
         raise typer.Exit(1)
 
 

@@ -45,7 +45,7 @@ from vidmm.train.objectives import OBJECTIVES, Objective, Targets
 from vidmm.train.probe import fit_probe
 from vidmm.train.progress import Progress
 from vidmm.train.recipe import Recipe
-from vidmm.train.state import STATE_JSON, StateError, has_state, load_state, save_state
+from vidmm.train.state import StateError, has_state, load_state, save_state
 
 # The trainable parts, each with the config field that shapes it: a part is kept from the base
 # model when that field is unchanged by the recipe, and starts afresh otherwise.
