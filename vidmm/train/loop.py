@@ -99,8 +99,9 @@ class SeedRuns:
 
 
 @dataclass(frozen=True)
-class _Features:
-    """What every seed of a recipe shares: the base model and the cached features of each split."""
+class SharedFeatures:
+    """What every seed of a recipe shares: the base model, the cached features of each split and
+    the cache they are in (`cache_features`)."""
 
     base: VideoModel
     trained: bool  # the base is a saved model: its trainable parts are kept where their config is unchanged
@@ -129,26 +130,24 @@ def train_seeds(recipe: Recipe | str | Path, seeds: int, *, progress: bool | Non
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     inputs = prepare(recipe)
     features = cache_features(inputs, progress)
-    first = inputs.recipe.seed
-    results = []
-    for seed in range(first, first + seeds):
-        run = replace(inputs.recipe, seed=seed, out=Path(inputs.recipe.out) / f"seed-{seed}")
-        results.append(_fit(run, inputs, features, progress))
-    best = np.array([r.best_metric for r in results])
-    runs = SeedRuns(tuple(range(first, first + seeds)), tuple(results), results[0].metric, *_mean_std(best))
-    tests = [r.test for r in results if r.test is not None and r.test.metrics]
-    if len(tests) == len(results):
-        name = _headline(tests[0])
-        runs = replace(runs, test_metric=name, **dict(zip(("test_mean", "test_std"), _mean_std(np.array([_value(t, name) for t in tests])))))
-    out = Path(inputs.recipe.out)
-    record = {"seeds": list(runs.seeds), "metric": runs.metric, "best": best.tolist(), "mean": runs.mean, "std": runs.std}
-    if runs.test_metric is not None:
-        record |= {"test_metric": runs.test_metric, "test": [_value(t, runs.test_metric) for t in tests], "test_mean": runs.test_mean, "test_std": runs.test_std}
-    (out / "seeds.json").write_text(json.dumps(record, indent=2) + "\n")
+    seeds_run = tuple(range(inputs.recipe.seed, inputs.recipe.seed + seeds))
+    results = tuple(
+        _fit(replace(inputs.recipe, seed=seed, out=Path(inputs.recipe.out) / f"seed-{seed}"), inputs, features, progress)
+        for seed in seeds_run
+    )
+    best = [r.best_metric for r in results]
+    runs = SeedRuns(seeds_run, results, results[0].metric, *_mean_std(best))
+    record = {"seeds": list(seeds_run), "metric": runs.metric, "best": best, "mean": runs.mean, "std": runs.std}
+    if all(r.test is not None and r.test.metrics for r in results):
+        name = _headline(results[0].test)
+        tests = [_value(r.test, name) for r in results]
+        runs = replace(runs, test_metric=name, test_mean=_mean_std(tests)[0], test_std=_mean_std(tests)[1])
+        record |= {"test_metric": name, "test": tests, "test_mean": runs.test_mean, "test_std": runs.test_std}
+    (Path(inputs.recipe.out) / "seeds.json").write_text(json.dumps(record, indent=2) + "\n")
     return runs
 
 
-def cache_features(inputs: Inputs, progress: bool | None = None) -> _Features:
+def cache_features(inputs: Inputs, progress: bool | None = None) -> SharedFeatures:
     """The base model of a checked recipe, and its splits' frame features from the cache (computed
     where missing): what every seed of the recipe shares."""
     recipe = inputs.recipe
@@ -161,10 +160,10 @@ def cache_features(inputs: Inputs, progress: bool | None = None) -> _Features:
     for path, reason in dict.fromkeys(train_clips.failed + val_clips.failed):
         Progress.note(f"skipped {path}: {reason}")
     trained = not isinstance(recipe.model, Mapping) and registry.spec(str(recipe.model)) is None
-    return _Features(base, trained, encoder_fingerprint(base), train_clips, val_clips, cache)
+    return SharedFeatures(base, trained, encoder_fingerprint(base), train_clips, val_clips, cache)
 
 
-def _fit(recipe: Recipe, inputs: Inputs, features: _Features, progress: bool | None) -> TrainResult:
+def _fit(recipe: Recipe, inputs: Inputs, features: SharedFeatures, progress: bool | None) -> TrainResult:
     objective = OBJECTIVES[recipe.task]
     seed_everything(recipe.seed)  # each seed's own initial weights (of the parts not kept from a saved model)
     config = objective.configure(features.base.config, features.train.examples)
@@ -313,7 +312,7 @@ class _Run:
         random.setstate(rng["python"])
 
 
-def _probe(model, objective, recipe, features: _Features, train_targets, val_targets, failed) -> TrainResult:
+def _probe(model, objective, recipe, features: SharedFeatures, train_targets, val_targets, failed) -> TrainResult:
     started = time.perf_counter()
     fit_probe(model, features.train.features, train_targets.y, seed=recipe.seed)
     with torch.no_grad():
@@ -347,7 +346,9 @@ def _at_chance(result: TrainResult, recipe: Recipe, val: tuple[Example, ...]) ->
     ]
 
 
-def _mean_std(values: np.ndarray) -> tuple[float, float]:
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """The mean and the sample standard deviation (0 for one value)."""
+    values = np.asarray(values, dtype=float)
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
