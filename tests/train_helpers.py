@@ -86,9 +86,9 @@ def spy_decoding(monkeypatch) -> list[str]:
     calls: list[str] = []
     decode, open_video = vidmm.train.cache._decode_clip, vidmm.train.evaluate.open_video
 
-    def decoded(reader, example, sampling):
+    def decoded(reader, example, sampling, probed):
         calls.append(str(example.video))
-        return decode(reader, example, sampling)
+        return decode(reader, example, sampling, probed)
 
     def opened(path, **kwargs):
         calls.append(str(path))

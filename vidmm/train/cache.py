@@ -33,7 +33,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from vidmm.data.manifest import Example
-from vidmm.io import Frames, IsolatedReader, SamplingPolicy, VideoError
+from vidmm.io import Frames, IsolatedReader, SamplingPolicy, VideoError, VideoInfo
 from vidmm.tasks.frames import clip_span, sample
 from vidmm.train.progress import Progress
 
@@ -216,9 +216,10 @@ def decoded_clips(
     """
     if not ahead:
         with IsolatedReader(timeout_s=timeout_s) as reader:
+            probed: dict[str, VideoInfo] = {}  # clips of one video: one probe
             for example in examples:
                 try:
-                    yield _decode_clip(reader, example, sampling)
+                    yield _decode_clip(reader, example, sampling, probed)
                 except VideoError as e:
                     yield e
         return
@@ -228,11 +229,12 @@ def decoded_clips(
     def decode_all() -> None:
         try:
             with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
+                probed: dict[str, VideoInfo] = {}
                 for example in examples:
                     if stop.is_set():
                         return
                     try:
-                        ready.put(_decode_clip(reader, example, sampling))
+                        ready.put(_decode_clip(reader, example, sampling, probed))
                     except VideoError as e:
                         ready.put(e)
         except BaseException as e:  # not a bad file but a fault here: raised in the caller
@@ -262,9 +264,13 @@ class _Fault:
     error: BaseException
 
 
-def _decode_clip(reader: IsolatedReader, example: Example, sampling: SamplingPolicy) -> tuple[Frames, float]:
-    """One clip through the worker, sampled by `tasks.frames.sample` itself (one place decides frames)."""
-    video = _WorkerVideo(reader, str(example.video))
+def _decode_clip(reader: IsolatedReader, example: Example, sampling: SamplingPolicy, probed: dict[str, VideoInfo]) -> tuple[Frames, float]:
+    """One clip through the worker, sampled by `tasks.frames.sample` itself (one place decides frames).
+    probed: the videos probed so far, by path."""
+    path = str(example.video)
+    if path not in probed:
+        probed[path] = reader.probe(path)
+    video = _WorkerVideo(reader, path, probed[path])
     frames = sample(video, sampling, clip_span(video, example.start_s, example.end_s))
     return frames, video.info.duration_s
 
@@ -272,9 +278,8 @@ def _decode_clip(reader: IsolatedReader, example: Example, sampling: SamplingPol
 class _WorkerVideo:
     """The part of a `Video` that `sample` reads, answered by an `IsolatedReader`'s worker."""
 
-    def __init__(self, reader: IsolatedReader, path: str):
-        self.reader, self.path = reader, path
-        self.info = reader.probe(path)
+    def __init__(self, reader: IsolatedReader, path: str, info: VideoInfo):
+        self.reader, self.path, self.info = reader, path, info
 
     def frames_at(self, times, *, short_side: int | None = None) -> Frames:
         return self.reader.call(self.path, "frames_at", times, short_side=short_side)
