@@ -7,7 +7,7 @@
 The photo videos come from `vidmm.data.photos` (needs scikit-image): `random_reel(seed)` for seeds
 0..N-1 (8 shots each: hard cuts between palettes, similar-colour cuts, a few cross-fades; shots
 with noise, flicker or fast pans), and HAZARDS below, a reel of the moves most likely to fool a
-detector. Then the demo's synthetic videos (`vidmm.data.synthetic.write_samples`: one cut, and two
+detector. Then the demo's sample videos (`vidmm.data.photos.write_samples`: one cut, and two
 videos without any). All 320x240, 25 fps, H.264.
 
 Both detectors see the same frames, decoded as `Video.shots` decodes them (every frame, short
@@ -30,7 +30,7 @@ import numpy as np
 
 import vidmm
 from vidmm.data.photos import Reel, Shot, Transition, random_reel, write_reel
-from vidmm.data.synthetic import write_samples
+from vidmm.data.photos import write_samples
 from vidmm.io.sampling import Span, fps_times
 from vidmm.io.shots import ANALYSIS_SHORT_SIDE, cut_scores, detect_shots
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
+import struct
+import tempfile
+from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
 
 import av  # noqa: F401  (av and torch before decord: see vidmm.io.backends.import_decord)
 import torch
+from vidmm.data import mutate
 from vidmm.data import synthetic as syn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -79,7 +84,57 @@ RECIPES: dict[str, Callable[[Path], Path]] = {
         media_path(d, "shape.mp4").read_bytes().replace(b"avc1", b"zzz1")
     )
     or d / "unknown_codec.mp4",
+    # The fuzzer's first base video: 6 s, so that uniform(8) is sparse and goes to decord first.
+    "size_change.avi": lambda d: _size_change(d / "size_change.avi"),
+    # vp9.webm (1 s) whose header says it lasts 10^9 s: sampling the claimed length ran out of memory.
+    "duration_claim.webm": lambda d: _claim_duration(media_path(d, "vp9.webm"), d / "duration_claim.webm", 1e9),
+    "h264.mp4": lambda d: mutate.write_base(d, "h264.mp4"),
+    # Its stco entry count patched to 2^31-1. The file probes fine and PyAV reads the entries there
+    # are; decord's FFmpeg 4 refuses to allocate the table and raises a plain RuntimeError.
+    "stco_overflow.mp4": lambda d: _write(
+        d / "stco_overflow.mp4", mutate.set_field(media_path(d, "h264.mp4").read_bytes(), "stco", "count", 0x7FFFFFFF)
+    ),
+    # Its first stts entry claiming 2^31-1 frames in a 9 kB file: decord reserves room for every
+    # frame claimed, and the failed reservation (std::bad_alloc) aborts the process.
+    "stts_overflow.mp4": lambda d: _write(
+        d / "stts_overflow.mp4",
+        mutate.set_field(media_path(d, "h264.mp4").read_bytes(), "stts", "first_samples", 0x7FFFFFFF),
+    ),
 }
+
+
+def _size_change(path: Path, sizes=((320, 240), (160, 120)), frames_each: int = 13, fps: int = 25) -> Path:
+    """MJPEG in AVI whose pictures change size mid-stream (as when recordings are spliced): each
+    packet is a whole JPEG, so packets from encoders of two sizes mux into one stream."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *sizes[0], "yuvj420p"
+        for part, (width, height) in enumerate(sizes):
+            encoder = av.CodecContext.create("mjpeg", "w")
+            encoder.width, encoder.height, encoder.pix_fmt, encoder.time_base = width, height, "yuvj420p", Fraction(1, fps)
+            for i in range(part * frames_each, (part + 1) * frames_each):
+                frame = av.VideoFrame.from_ndarray(SHAPE(i / fps, width, height), format="rgb24").reformat(format="yuvj420p")
+                for packet in encoder.encode(frame):
+                    packet.stream, packet.pts, packet.dts = stream, i, i
+                    out.mux(packet)
+    return path
+
+
+def _claim_duration(src: Path, dst: Path, seconds: float) -> Path:
+    """A copy of a Matroska/WebM file whose Segment Info claims it lasts `seconds`."""
+    data = bytearray(src.read_bytes())
+    at = data.index(b"\x44\x89")  # the Duration element: its ID, its size, a float in milliseconds
+    size = data[at + 2] & 0x7F
+    assert size in (4, 8), "not the Duration element"
+    data[at + 3 : at + 3 + size] = struct.pack(">d" if size == 8 else ">f", seconds * 1000)
+    return _write(dst, bytes(data))
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def media_path(folder: Path, name: str) -> Path:
@@ -119,3 +174,27 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def unreadable(media) -> Iterator[tuple[Path, list[str]]]:
+    """(a chmod-000 copy of shape.mp4, a command prefix that runs as a user who cannot read it).
+
+    Root reads any file whatever its mode, so as root the prefix drops to nobody (setpriv, else
+    runuser), and the file lies in a world-readable folder: pytest's own are private to root.
+    """
+    if os.geteuid() != 0:
+        prefix = []
+    elif shutil.which("setpriv"):
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    elif shutil.which("runuser"):
+        prefix = ["runuser", "-u", "nobody", "--"]
+    else:
+        pytest.skip("running as root without setpriv or runuser: no user who cannot read a chmod-000 file")
+    folder = Path(tempfile.mkdtemp(prefix="vidmm-unreadable-"))
+    folder.chmod(0o755)
+    path = folder / "noread.mp4"
+    shutil.copy(media("shape.mp4"), path)
+    path.chmod(0)
+    yield path, prefix
+    shutil.rmtree(folder)

@@ -231,12 +231,15 @@ def test_a_missing_model_offline_is_one_sentence(tmp_path, media, monkeypatch):
     with pytest.raises(ModelNotAvailableError) as raised:
         GitAdapter.from_config(config, HubOptions(cache_dir=str(tmp_path)))
     message = str(raised.value)
-    assert "'microsoft/git-base-vatex'" in message and "huggingface-cli download microsoft/git-base-vatex" in message
+    assert "'microsoft/git-base-vatex'" in message and "hf download microsoft/git-base-vatex" in message
     assert "\n" not in message
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
     result = CliRunner().invoke(app, ["caption", str(media("shape.mp4")), "--model", "git-base-vatex"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"error: {message}"
+    assert result.stderr.strip() == (
+        "error: Model 'git-base-vatex' (microsoft/git-base-vatex) is not on this machine and the hub is offline "
+        "(HF_HUB_OFFLINE=1): fetch it with `vidmm models pull git-base-vatex`"
+    )
     assert "Traceback" not in result.output
 
 

@@ -178,10 +178,10 @@ def test_the_named_models_are_listed_and_fail_offline_in_one_sentence(tmp_path, 
     assert all(rows[n].tasks == ("caption", "ask") and rows[n].family == "smolvlm" and not rows[n].local for n in names)
     with pytest.raises(ModelNotAvailableError, match="HuggingFaceTB/SmolVLM2-256M-Video-Instruct") as caught:
         load("smolvlm2-256m", cache_dir=str(tmp_path))
-    assert "huggingface-cli download HuggingFaceTB/SmolVLM2-256M-Video-Instruct" in str(caught.value)
+    assert "fetch it with `vidmm models pull smolvlm2-256m`" in str(caught.value)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # HF_HOME, read at import
     cli = CliRunner().invoke(app, ["ask", str(sample), "what?", "--model", "smolvlm2-256m"])
-    assert cli.exit_code == 2 and "huggingface-cli download HuggingFaceTB/SmolVLM2-256M-Video-Instruct" in cli.stderr
+    assert cli.exit_code == 2 and "fetch it with `vidmm models pull smolvlm2-256m`" in cli.stderr
 
 
 def test_file_tasks_decode_frames_as_large_as_the_processor_keeps(model, sample, tmp_path):

@@ -132,4 +132,5 @@ def test_registered_names_load_from_a_local_copy_and_fail_clearly_without(folder
     with pytest.raises(ModelNotAvailableError) as caught:
         load("videomae-kinetics", cache_dir=str(tmp_path / "empty"))
     message = str(caught.value)
-    assert "offline" in message and "huggingface-cli download MCG-NJU/videomae-base-finetuned-kinetics" in message
+    assert "offline" in message and "MCG-NJU/videomae-base-finetuned-kinetics" in message
+    assert "vidmm models pull videomae-kinetics" in message

@@ -69,11 +69,11 @@ def test_each_task_a_model_offers_runs_and_evaluate_sees_what_the_verb_sees(name
         result = caption(model, cut)
         report = evaluate(model, [Example(cut, ("a crossword then a traffic light",))], "caption", progress=False, meteor=False)
         assert report.predictions[0]["prediction"] == result.text  # the same frames, the same words
-        assert shown(report, cut) == expected and set(expected) <= set(result.evidence.timestamps)
+        assert set(shown(report, cut)) <= set(result.evidence.timestamps)
     if "ask" in offered:
         result = ask(model, cut, QUESTION)
         report = evaluate(model, [Example(cut, question=QUESTION, answer="yes")], "qa", progress=False)
         assert report.predictions[0]["prediction"] == result.text
-        assert shown(report, cut) == list(result.evidence.timestamps) == expected
+        assert shown(report, cut) == list(result.evidence.timestamps)
     if "tag" in offered:
-        assert list(tag(model, cut).evidence.timestamps) == expected
+        assert tag(model, cut).evidence.timestamps == classify(model, cut, ["x"]).evidence.timestamps  # the same windows

@@ -13,6 +13,7 @@ import pytest
 import vidmm
 from vidmm.io import IsolatedReader
 from vidmm.io import errors as E
+from vidmm.io.backends import import_decord
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,6 +41,24 @@ def test_typed_errors_cross_the_process_boundary_and_the_worker_lives_on(media, 
     pid = reader._proc.pid
     assert len(reader.call(media("shape.mp4"), "uniform", 2)) == 2
     assert reader._proc.pid == pid
+
+
+def test_a_file_decord_rejects_falls_back_to_pyav_in_the_worker_too(media, reader):
+    path = media("stco_overflow.mp4")
+    isolated = reader.call(path, "uniform", 8)
+    np.testing.assert_array_equal(isolated.data, vidmm.open_video(media("h264.mp4"), backend="av").uniform(8).data)
+
+
+def test_a_frame_count_no_file_could_hold_never_reaches_decord(media, reader):
+    """decord reserves memory for every frame a header claims, and a failed reservation aborts the
+    process: a claim of 2^31 frames in 9 kB is damage, and PyAV reads the file instead."""
+    path = media("stts_overflow.mp4")
+    np.testing.assert_array_equal(reader.call(path, "uniform", 8).data, vidmm.open_video(path, backend="av").uniform(8).data)
+    if import_decord() is None:
+        return
+    with IsolatedReader(timeout_s=60, backend="decord") as decord_only:
+        with pytest.raises(E.CorruptVideoError, match="claims 2147483647 frames in 9488 bytes"):
+            decord_only.call(path, "uniform", 8)
 
 
 def test_windows_stream_through(media, reader):

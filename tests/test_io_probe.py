@@ -1,4 +1,8 @@
+import os
 import pickle
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -81,3 +85,74 @@ def test_bad_inputs_raise_typed_errors_with_path_and_reason(media, tmp_path, nam
 def test_errors_survive_pickling():
     err = pickle.loads(pickle.dumps(E.TruncatedVideoError("a.mp4", "ends early")))
     assert type(err) is E.TruncatedVideoError and str(err) == "a.mp4: ends early"
+
+
+def test_a_frame_count_no_file_could_hold_is_not_reported(media):
+    info = vidmm.probe(media("stts_overflow.mp4"))  # the header claims 2^31-1 frames in 9 kB
+    assert (info.num_frames, info.num_frames_exact) == (150, False)
+
+
+def test_a_duration_no_file_could_fill_is_measured_from_the_packets(media):
+    info = vidmm.probe(media("duration_claim.webm"))  # the header claims 10^9 s at 25 fps in 2 kB
+    assert info.duration_s == pytest.approx(1.0, abs=0.05)
+    assert (info.num_frames, info.num_frames_exact) == (25, False)
+
+
+def test_a_table_too_big_for_decord_still_probes(media):
+    info = vidmm.probe(media("stco_overflow.mp4"))
+    assert info.num_frames == 150 and info.duration_s == pytest.approx(6.0, abs=0.05)
+
+
+# -- odd files: each is one typed error, found before anything opens the file ---------------------
+
+
+@pytest.fixture
+def odd_file(tmp_path, monkeypatch, request):
+    """A FIFO or a unix socket named x.mp4 (a relative name: socket paths must be short)."""
+    monkeypatch.chdir(tmp_path)
+    if request.param == "FIFO":
+        os.mkfifo("x.mp4")
+        yield "x.mp4"
+        return
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind("x.mp4")
+        yield "x.mp4"
+
+
+def isolated_probe(path):
+    with vidmm.IsolatedReader(timeout_s=30) as reader:
+        return reader.probe(path)
+
+
+@pytest.mark.timeout(10)  # opening a FIFO blocks until a writer comes: a hang fails here
+@pytest.mark.parametrize("odd_file", ["FIFO", "socket"], indirect=True)
+@pytest.mark.parametrize("call", [vidmm.probe, vidmm.open_video, isolated_probe])
+def test_fifos_and_sockets_are_refused_without_being_opened(odd_file, request, call):
+    kind = request.node.callspec.params["odd_file"]
+    with pytest.raises(E.VideoNotFoundError) as caught:
+        call(odd_file)
+    assert caught.value.path == odd_file and caught.value.reason == f"not a regular file (a {kind})"
+
+
+@pytest.mark.parametrize("call", [vidmm.probe, vidmm.open_video])
+def test_a_path_too_long_for_the_system_is_a_typed_error(tmp_path, call):
+    path = str(tmp_path / "/".join(["d" * 200] * 25) / "x.mp4")  # past PATH_MAX (4096)
+    with pytest.raises(E.VideoNotFoundError) as caught:
+        call(path)
+    assert caught.value.path == path and caught.value.reason == "File name too long"
+
+
+@pytest.mark.timeout(60)
+def test_an_unreadable_file_is_a_typed_error(unreadable):
+    path, as_unprivileged = unreadable
+    script = (
+        "import sys, vidmm\n"
+        "for call in (vidmm.probe, vidmm.open_video):\n"
+        "    try:\n"
+        "        call(sys.argv[1])\n"
+        "    except vidmm.VideoError as e:\n"
+        "        print(type(e).__name__, e.path, e.reason, sep='|')\n"
+    )
+    run = subprocess.run([*as_unprivileged, sys.executable, "-c", script, str(path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [f"UnreadableFileError|{path}|permission denied"] * 2

@@ -129,7 +129,7 @@ def test_a_missing_model_offline_is_one_clear_error():
     with pytest.raises(ModelNotAvailableError, match="vidmm-tests/no-such-model") as caught:
         build_frame_encoder(FrameEncoderConfig(source="vidmm-tests/no-such-model"), HubOptions())
     assert caught.value.__suppress_context__  # no chained traceback from the hub internals
-    assert "huggingface-cli download vidmm-tests/no-such-model" in str(caught.value)
+    assert "hf download vidmm-tests/no-such-model" in str(caught.value)
 
 
 # -- whole models ----------------------------------------------------------------------------------

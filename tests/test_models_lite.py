@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from vidmm.data.synthetic import Corner, Crossword, Cut, MovingShape, TrafficLight
-from vidmm.models import LiteModel, Tag, list_models, load
+from vidmm.data.synthetic import Corner, Crossword, MovingShape, TrafficLight
+from vidmm.models import LiteModel, list_models, load
 from vidmm.models.concepts import ConceptBank
 from vidmm.models.hub import cache_dir
-from vidmm.models.lite import template_caption
 from vidmm.tasks.catalog import model_table
 
 UNRELATED = ["a dog running on the beach", "a bowl of soup", "people dancing at a wedding", "a cat sleeping on a sofa"]
@@ -39,14 +38,6 @@ def traffic_light(cx: int = 160, height: int = 240, width: int = 320) -> np.ndar
     return TrafficLight(x=cx / width)(0.0, width, height)
 
 
-@pytest.fixture(scope="module")
-def lite(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VIDMM_CACHE", str(tmp_path_factory.mktemp("cache")))  # embed the concept bank afresh
-        model = load("lite")
-        yield model
-
-
 def test_lite_is_registered_local_and_its_declared_size_is_true(lite):
     assert "lite" in list_models()
     row = next(row for row in model_table() if row.name == "lite")
@@ -61,11 +52,13 @@ def test_embeddings_of_generated_scenes_are_finite_and_normalised(lite):
     with torch.no_grad():
         videos = lite.encode_video(video)
         frames = lite.encode_frames(video[0])
-        text = lite.encode_text(["a red square", "a blue circle"])
-    assert videos.shape == (3, 384) and frames.shape == (1, 4, 384) and text.shape == (2, 384)
+        text = lite.encode_text(["a crossword puzzle", "a traffic light"])
+        unknown = lite.encode_text(["a red square"], normalize=False)  # no ImageNet concept is one
+    assert videos.shape == (3, 1000) and frames.shape == (1, 4, 1000) and text.shape == (2, 1000)  # the concept space
     for embedding in (videos, frames, text):
         assert torch.isfinite(embedding).all()
         torch.testing.assert_close(embedding.norm(dim=-1), torch.ones(embedding.shape[:-1]))
+    assert float(unknown.max()) < 0.1  # a text naming nothing lite knows finds nothing
 
 
 @pytest.mark.parametrize(
@@ -107,37 +100,50 @@ def test_zero_shot_classification_over_user_labels(lite):
     assert probs.argmax(-1).tolist() == [1, 2, 0]
 
 
-def test_tags_and_template_caption_say_what_is_where(lite):
-    cut = Cut(lambda t, w, h: crossword(), lambda t, w, h: traffic_light(), at_s=2.0)
-    times = np.arange(8) * 1.0  # one frame a second, 0 ... 7 s
-    video = np.stack([cut(t, 320, 240) for t in times])
-    tags = {tag.name: tag for tag in lite.tag_frames(video, times)[0]}
-    assert tags["crossword puzzle"].frames == (0, 1) and tags["traffic light"].frames == (2, 3, 4, 5, 6, 7)
-    caption = lite.caption_frames(video, times)[0]
-    assert caption.startswith("Mostly: traffic light; also: crossword puzzle"), caption
+def test_a_score_is_the_probability_mass_on_what_the_text_names(lite):
+    video = np.stack([crossword(), traffic_light()])[None]  # (1, 2, H, W, 3)
+    with torch.no_grad():
+        probs = lite.concept_probs(video)[0]  # (2, C)
+        scores = lite.frame_scores(video, ["crossword puzzle"])[0, :, 0]  # (2,)
+    crossword_class = lite.concepts.names.index("crossword puzzle")
+    torch.testing.assert_close(scores, probs[:, crossword_class], atol=1e-5, rtol=1e-4)  # it names exactly that class
+    assert 0.0 <= float(scores.min()) and float(scores.max()) <= 1.0
 
 
-def test_tags_of_a_padded_batch_ignore_the_padding(lite):
-    short = np.stack([crossword(), crossword(1)])
-    padded = np.stack([np.stack([mesh(), mesh(), mesh()]), np.concatenate([short, traffic_light()[None]])])
-    times = np.array([0.0, 1.0, 2.0])
-    mask = np.array([[True, True, True], [True, True, False]])
-    tags = lite.tag_frames(padded, times, mask=mask)
-    assert tags[1] == lite.tag_frames(short, times[:2])[0]
-    assert "traffic light" not in {tag.name for tag in tags[1]}
-    assert tags[0][0].name == "window screen"
+@pytest.mark.parametrize(
+    "query, covered, not_covered",
+    [
+        ("a dog", ["golden retriever", "Chihuahua", "beagle"], ["tabby", "Egyptian cat", "timber wolf"]),
+        ("dogs", ["golden retriever", "pug"], ["tabby"]),  # an exact name, plural and article off
+        ("a cat", ["tabby", "Siamese cat"], ["golden retriever"]),
+        ("an animal", ["tabby", "golden retriever", "goldfish"], ["espresso", "crossword puzzle"]),
+        ("food", ["espresso", "pizza"], ["coffee mug", "tabby"]),
+        ("a vehicle", ["moped", "sports car"], ["tabby"]),
+        ("a car", ["sports car", "cab"], ["moped", "motor scooter"]),
+    ],
+)
+def test_a_query_covers_the_kinds_of_what_it_names_through_wordnet(lite, query, covered, not_covered):
+    with torch.no_grad():
+        relevance = lite.encode_text([query], normalize=False)[0]  # (C,)
+    names = lite.concepts.names
+    assert all(relevance[names.index(n)] > 0.9 for n in covered), [(n, float(relevance[names.index(n)])) for n in covered]
+    assert all(relevance[names.index(n)] < 0.1 for n in not_covered), [(n, float(relevance[names.index(n)])) for n in not_covered]
 
 
-def test_the_concept_bank_is_read_back_from_the_disk_cache(lite, monkeypatch):
-    assert len(list(cache_dir().glob("concepts-*.safetensors"))) == 1  # written when the fixture loaded lite
-    cached = ConceptBank(lite.concepts.names, 384)
+def test_the_concept_bank_is_embedded_once_then_read_back_from_the_disk_cache(lite, monkeypatch, tmp_path):
+    monkeypatch.setenv("VIDMM_CACHE", str(tmp_path))
+    fresh = ConceptBank(lite.concepts.names, 384)
+    fresh.fill(lite.text_encoder)  # embeds the 1,000 names and writes the cache
+    assert len(list(cache_dir().glob("concepts-*.safetensors"))) == 1
+    torch.testing.assert_close(fresh.embeddings, lite.concepts.embeddings, atol=1e-6, rtol=1e-5)
 
     def refuse(texts):
         raise AssertionError("re-embedded the names instead of reading the cache")
 
     monkeypatch.setattr(lite.text_encoder, "forward", refuse)
+    cached = ConceptBank(lite.concepts.names, 384)
     cached.fill(lite.text_encoder)
-    assert torch.equal(cached.embeddings, lite.concepts.embeddings)
+    assert torch.equal(cached.embeddings, fresh.embeddings)
 
 
 def test_lite_saves_and_loads_exactly(lite, tmp_path):
@@ -147,14 +153,4 @@ def test_lite_saves_and_loads_exactly(lite, tmp_path):
     with torch.no_grad():  # a tolerance no change of weights could meet: kernels may round a step apart
         torch.testing.assert_close(loaded.encode_video(video), lite.encode_video(video), atol=1e-6, rtol=1e-5)
         torch.testing.assert_close(loaded.encode_text(["a crossword"]), lite.encode_text(["a crossword"]), atol=1e-6, rtol=1e-5)
-
-
-def test_template_caption_without_a_majority_concept_lists_them_in_order_of_first_sight():
-    tags = [
-        Tag("traffic light", 0.4, (2, 3)),
-        Tag("crossword puzzle", 0.3, (0, 1)),
-        Tag("pole", 0.1, (3,)),
-    ]
-    assert template_caption(tags, 4) == "crossword puzzle, traffic light, pole"
-    assert template_caption(tags[1:2], 3) == "Mostly: crossword puzzle"
-    assert template_caption([], 4) == "No ImageNet concept recognised"
+    assert loaded.config.calibration == lite.config.calibration and loaded.concept_space

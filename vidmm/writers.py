@@ -45,12 +45,16 @@ def to_txt(result: Result) -> str:
         lines.append(result.text)
         lines += [f"[{short_clock(s.start_s)}–{short_clock(s.end_s)}] {s.text}" for s in result.segments]
     elif isinstance(result, Answer):
-        where = f"  (seen {spans_text(result.spans)})" if result.spans else ""
-        lines.append(f"{result.text}  [{result.score:.2f}]{where}")
+        where = f"; seen {spans_text(result.spans)}" if result.spans else ""
+        lines.append(f"{result.text}  ({result.score_is}: {result.score:.2f}{where})")
     elif isinstance(result, Labels):
-        lines += [f"{l.score:6.1%}  {l.name}" + (f"  ({spans_text(l.spans)})" if l.spans else "") for l in result.labels]
+        if result.best is None:
+            lines.append("none of these labels is clearly shown")
+        lines += [f"{l.score:5.2f}  {l.name}" + (f"  ({spans_text(l.spans)})" if l.spans else "") for l in result.labels]
     elif isinstance(result, Tags):
-        lines += [f"{t.score:6.1%}  {t.name}  ({spans_text(t.spans)})" for t in result.tags]
+        lines += [f"{t.score:5.2f}  {t.name}  ({spans_text(t.spans)})" for t in result.tags]
+        if not result.tags:
+            lines.append("no concept it can name is clearly shown")
     ev = result.evidence
     if ev.sparse:
         lines.append(
@@ -85,8 +89,8 @@ def to_csv(result: Result) -> str:
         writer.writerow(["path", "start_s", "end_s", "text"])
         writer.writerows([result.path, s.start_s, s.end_s, s.text] for s in result.segments)
     elif isinstance(result, Answer):
-        writer.writerow(["path", "question", "answer", "score"])
-        writer.writerow([result.path, result.question, result.text, result.score])
+        writer.writerow(["path", "question", "answer", "score", "score_is"])
+        writer.writerow([result.path, result.question, result.text, result.score, result.score_is])
     else:
         items = result.labels if isinstance(result, Labels) else result.tags
         writer.writerow(["path", "name", "score", "spans"])

@@ -263,3 +263,24 @@ def random_reel(seed: int, shots: int = 8, *, dissolves: float = 0.1, fps: float
                 name, tint = any_photo()
         out.append(shot(name, tint, join, start))
     return Reel(tuple(out))
+
+
+SAMPLE_CUT_S = 3.0  # the sample: a cup of coffee until then, a cat after
+
+
+def sample_reel() -> Reel:
+    """The demo's sample: a slow pan over a cup of coffee, then a hard cut to a cat: real photos
+    of things the offline `lite` model can name."""
+    return Reel((Shot("coffee", SAMPLE_CUT_S), Shot("chelsea", SAMPLE_CUT_S, start=(0.45, 0.5, 0.85), end=(0.55, 0.5, 0.75))))
+
+
+def write_samples(folder: str | Path) -> list[Path]:
+    """A folder to try vidmm on: the demo's sample (coffee, then a cat), and a coffee-only and a
+    cat-only video."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        write_reel(folder / "sample.mp4", sample_reel()),
+        write_reel(folder / "coffee.mp4", Reel((Shot("coffee", 4.0, start=(0.4, 0.5, 0.9), end=(0.6, 0.5, 0.7)),))),
+        write_reel(folder / "cat.mp4", Reel((Shot("chelsea", 4.0),))),
+    ]

@@ -270,16 +270,7 @@ def write_audio(path: str | Path, *, duration_s: float = 1.0, cover_art: bool = 
 
 
 def write_sample(path: str | Path, *, duration_s: float = 6.0) -> Path:
-    """The demo's sample: a crossword grid, then a hard cut to a traffic light (things `lite` knows)."""
+    """A drawn sample with one cut: a crossword grid, then a traffic light (wiring tests; the demo's
+    real-photo sample is `vidmm.data.photos.write_samples`)."""
     scene = Cut(Crossword(), TrafficLight(), at_s=duration_s / 2)
     return write_video(path, scene, duration_s=duration_s, size=(320, 240), gop=50)
-
-
-def write_samples(folder: str | Path) -> list[Path]:
-    """A folder to try the index on: the demo's sample, plus a crossword-only and a traffic-light-only video."""
-    folder = Path(folder)
-    return [
-        write_sample(folder / "sample.mp4"),
-        write_video(folder / "crossword.mp4", Crossword(), duration_s=4.0, size=(320, 240)),
-        write_video(folder / "light.mp4", TrafficLight(), duration_s=4.0, size=(320, 240)),
-    ]

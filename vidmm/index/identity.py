@@ -6,16 +6,14 @@ across windows of one size; so an index records both when it is made and refuses
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 import pyarrow as pa
 
 from vidmm.index.errors import ModelMismatchError, WindowMismatchError
 from vidmm.index.tables import append, readable
+from vidmm.models.identity import fingerprint, legacy_fingerprint
 
 _META = pa.schema(
     [
@@ -27,12 +25,6 @@ _META = pa.schema(
         ("frames_per_window", pa.int32()),
     ]
 )
-
-# Config fields added after indexes were first written, each with the value that embeds as before
-# it existed: at that value a field is left out of fingerprints, so older indexes still match.
-# A new config field goes here too (tests/test_index.py pins the registered models' fingerprints).
-_ADDED_FIELDS: dict[tuple[str, ...], Any] = {("temporal", "width"): None, ("clip_s",): None, ("views",): 1}
-
 
 @dataclass(frozen=True)
 class WindowSpec:
@@ -112,43 +104,3 @@ def check_window(where: str, recorded: Recorded | None, asked: WindowSpec, defau
 
 def _fields(window: WindowSpec) -> tuple:
     return window.length_s, window.stride_s, window.frames
-
-
-def fingerprint(model) -> str:
-    """A short hash of what the model's vectors depend on: its config, less the parts that do not
-    change how a given frame embeds.
-
-    A tower's ``hf_config`` is left out: it is read from the weights' folder at load time and
-    carries that folder's path and the transformers version, so a moved venv or a transformers
-    upgrade changed the hash of an unchanged model (the tower's `source` still counts). So is a
-    model's ``sampling``: which frames it is shown, recorded per index as its window settings.
-    """
-    return _hash(_without(_embedding_config(model), "hf_config"))
-
-
-def legacy_fingerprint(model) -> str:
-    """The fingerprint as indexes made before 2026-11-29 recorded it (with ``hf_config``)."""
-    return _hash(_embedding_config(model))
-
-
-def _embedding_config(model) -> dict:
-    config = model.config.to_dict()
-    config.pop("sampling", None)
-    for *parents, name in _ADDED_FIELDS:
-        holder = config
-        for key in parents:
-            holder = holder.get(key) if isinstance(holder, dict) else None
-        if isinstance(holder, dict) and name in holder and holder[name] == _ADDED_FIELDS[(*parents, name)]:
-            del holder[name]
-    return config
-
-
-def _hash(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _without(value: Any, key: str) -> Any:
-    """`value` with every dict entry named `key` removed, at any depth."""
-    if isinstance(value, dict):
-        return {k: _without(v, key) for k, v in value.items() if k != key}
-    return value

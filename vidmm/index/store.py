@@ -16,13 +16,12 @@ its own path without decoding. `prune` forgets the videos whose files are gone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import lancedb
 import numpy as np
-import torch
 
 from vidmm.index import identity
 from vidmm.index.errors import IndexNotFoundError
@@ -33,8 +32,16 @@ from vidmm.index.lock import WriterLock
 from vidmm.index.moments import best_moments
 from vidmm.index.windows import ANN_MIN_ROWS, Windows, embed
 from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, open_video
+from vidmm.tasks.calibration import Calibrator, reference_embeddings
+from vidmm.tasks.presence import MATCH, STRIDE_S, WINDOW_S
 
-DEFAULT_WINDOW = WindowSpec(length_s=2.0, stride_s=1.0, frames=None)  # frames: the model's sampling policy
+if TYPE_CHECKING:
+    import torch
+
+    from vidmm.models.queries import Queries
+
+# The windows every verb judges by (`presence`); frames: what the model's sampling policy shows of a part.
+DEFAULT_WINDOW = WindowSpec(length_s=WINDOW_S, stride_s=STRIDE_S, frames=None)
 
 
 @dataclass(frozen=True)
@@ -48,11 +55,13 @@ class AddReport:
 
 @dataclass(frozen=True)
 class Hit:
-    """A moment [start_s, end_s) of the video at `path`, with the model's score for the query."""
+    """A moment [start_s, end_s) of the video at `path` for a query: probability, that the query is
+    shown there (`vidmm.tasks.calibration`); score, the model's raw similarity, for ranking only."""
 
     path: str
     start_s: float
     end_s: float
+    probability: float
     score: float
 
     @property
@@ -76,6 +85,33 @@ class Hit:
         target.parent.mkdir(parents=True, exist_ok=True)
         image.save(target, quality=90)
         return target
+
+
+@dataclass(frozen=True)
+class IndexedVideo:
+    """A file the index's ledger records: `status` "done" (its windows are searched) or "failed"
+    (`error` says why); `stamp` is the file as it was indexed (None for a file that could not be read)."""
+
+    video_id: str
+    path: str
+    status: str
+    error: str | None
+    duration_s: float | None
+    n_windows: int
+    stamp: FileStamp | None
+    indexed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ScoredWindows:
+    """Windows scored for a query, `(N,)` arrays, one entry a window: by video, in time order;
+    scores raw, probabilities that each shows the query (`vidmm.tasks.presence`)."""
+
+    video_ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    scores: np.ndarray
+    probabilities: np.ndarray
 
 
 @dataclass
@@ -111,12 +147,21 @@ class Index:
     ):
         self.path = Path(path)
         self._model = model
+        self._queries: Queries | None = None  # what search needs of the model: its text side
+        self._scores_calibrator: Calibrator | None = None
         self._model_name = model_name
         self.ann_min_rows = ann_min_rows
         # Interval 0: every read checks for new commits, so a reader sees a writer's finished videos.
         self._db = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
         self._windows = Windows(self._db)
         self._ledger = Ledger(self._db, self._windows)
+
+    @property
+    def made_with(self) -> str | None:
+        """The model that made this index's vectors (a registered name or a folder), as recorded;
+        None while nothing was added."""
+        recorded = identity.read(self._db)
+        return recorded.model if recorded else None
 
     def _checked_model(self, recorded: identity.Recorded | None) -> tuple[torch.nn.Module, str, str]:
         """(model, name, fingerprint), checked against the model recorded in the index."""
@@ -126,6 +171,28 @@ class Index:
 
             self._model = load(name)
         return self._model, name, identity.check_model(str(self.path), recorded, name, self._model)
+
+    def _calibrator(self, queries: Queries) -> Calibrator:
+        """Probabilities for this index's raw scores: the model's calibration, and where it needs a
+        null model, the reference windows embedded by the whole model (loaded then, once)."""
+        if self._scores_calibrator is None:
+
+            def reference() -> np.ndarray:  # asked for only where the calibration needs a null model
+                return reference_embeddings(self.model)
+
+            self._scores_calibrator = Calibrator(queries.config.calibration, queries.scores, reference)
+        return self._scores_calibrator
+
+    def _checked_queries(self, recorded: identity.Recorded) -> Queries:
+        """The model's text side for search, checked against the model recorded in the index: the
+        loaded model's own, or only the text side, from its ONNX export where there is one."""
+        from vidmm.models.queries import load_queries, queries_of  # here: reading an index needs no model code
+
+        name = self._model_name or recorded.model
+        if self._queries is None:
+            self._queries = queries_of(self._model) if self._model is not None else load_queries(name)
+        identity.check_model(str(self.path), recorded, name, self._queries)
+        return self._queries
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -244,28 +311,78 @@ class Index:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, *, margin: float = 0.25) -> list[Hit]:
-        """The `k` best moments for `query`, at most one per video, best first.
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        min_probability: float = MATCH,
+        videos: Iterable[str] | None = None,
+        from_s: float | None = None,
+        to_s: float | None = None,
+        margin: float = 0.25,
+    ) -> list[Hit]:
+        """The `k` best moments for `query` shown with probability at least `min_probability`, at
+        most one per video, best first; [] is "no match" (0 lists the best moments whatever).
+        videos: only these (ledger ids); from_s/to_s: only windows overlapping that stretch of each.
 
         Windows are scored exactly with the model's own `similarity`: all of them, or, once the
-        index has an ANN index, all windows of the videos owning the nearest ones. A moment is the
-        best window of a video grown over touching windows within `margin` of it (`best_moments`).
-        Videos still being indexed (not recorded done) are not searched. Raises
-        `IndexNotFoundError` where nothing was ever added.
+        index has an ANN index, all windows of the videos owning the nearest ones; the scores become
+        probabilities as every verb's do (`vidmm.tasks.presence`). A moment is the best window of a
+        video grown over touching windows within `margin` of its score (`best_moments`). Videos
+        still being indexed (not recorded done) are not searched. Raises `IndexNotFoundError` where
+        nothing was ever added.
         """
+        scored = self.window_scores(query, videos)
+        keep = np.ones(len(scored.scores), bool)
+        if from_s is not None:
+            keep &= scored.ends > from_s
+        if to_s is not None:
+            keep &= scored.starts < to_s
+        if not keep.any():
+            return []
+        paths = self._ledger.done_paths()
+        names, groups = np.unique(scored.video_ids[keep], return_inverse=True)
+        moments = best_moments(groups, scored.starts[keep], scored.ends[keep], scored.scores[keep], margin=margin)
+        # A moment's probability is its best window's: the same raw score, calibrated as every window's.
+        calibrated = {float(score): float(p) for score, p in zip(scored.scores[keep], scored.probabilities[keep])}
+        hits = [Hit(paths[names[m.group]], m.start_s, m.end_s, calibrated[m.score], m.score) for m in moments]
+        return [h for h in hits if h.probability >= min_probability][:k]
+
+    # -- browsing --------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The model that embeds and searches this index, loaded on first use and then kept;
+        checked against the one that made its vectors (`ModelMismatchError`)."""
+        return self._checked_model(identity.read(self._db))[0]
+
+    def videos(self) -> list[IndexedVideo]:
+        """Every file the ledger records, done or failed, in path order. Readers need no lock."""
+        return [
+            IndexedVideo(
+                v["video_id"], v["path"], v["status"], v["error"], v["duration_s"], v["n_windows"] or 0,
+                FileStamp(v["size"], v["mtime_ns"], v["quick_hash"]) if v["size"] is not None else None, v["indexed_at"],
+            )
+            for v in sorted(self._ledger.rows(), key=lambda v: v["path"])
+        ]
+
+    def window_scores(self, query: str, video_ids: Iterable[str] | None = None, k: int = 10) -> ScoredWindows:
+        """The windows of done videos scored for `query` as `search` scores them, by video and in
+        time order: of the videos `video_ids` (ledger ids; read through a filter, however large the
+        index), or of all of them (with an ANN index, of the videos owning the `k`-best nearest
+        windows). Raises `IndexNotFoundError` where nothing was ever added."""
         recorded = identity.read(self._db)
         if recorded is None:
             raise IndexNotFoundError(f"{self.path}: no index here (nothing has been added to it)")
-        if self._windows.table() is None:  # every file added so far failed, or the first is being written
-            return []
-        model, _, _ = self._checked_model(recorded)
-        paths = self._ledger.done_paths()
-        with torch.no_grad():
-            text = model.encode_text([query], normalize=False)  # (1, E)
-        scored = self._windows.scored(model, text, paths, k)
+        done = self._ledger.done_paths().keys()
+        wanted = done if video_ids is None else set(video_ids) & done
+        queries = self._checked_queries(recorded)
+        text = queries.embed(query)  # (E,)
+        scored = self._windows.scored(queries, text, wanted, k, only=video_ids is not None) if wanted else None
         if scored is None:
-            return []
-        ids, starts, ends, scores = scored
-        names, groups = np.unique(ids, return_inverse=True)
-        moments = best_moments(groups, starts, ends, scores, margin=margin)
-        return [Hit(paths[names[m.group]], m.start_s, m.end_s, m.score) for m in moments[:k]]
+            return ScoredWindows(np.array([], str), np.zeros(0), np.zeros(0), np.zeros(0, np.float32), np.zeros(0))
+        order = np.lexsort((scored[1], scored[0]))  # by video, then by start
+        ids, starts, ends, scores = (column[order] for column in scored)
+        probabilities = self._calibrator(queries).probability(scores[:, None], text[None])[:, 0]
+        return ScoredWindows(ids, starts, ends, scores, probabilities)

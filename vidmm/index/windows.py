@@ -13,14 +13,12 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from vidmm.io import ClipWindow
 from vidmm.index.tables import append, has, id_list, readable
 
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
-_CHUNK = 65_536  # vectors scored per similarity call in search
 _CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
 
 
@@ -42,6 +40,7 @@ class Windows:
 
     def __init__(self, db):
         self.db = db
+        self._read: tuple | None = None  # (table version, ids, starts, ends, vectors): every window, for search
 
     def table(self):
         """The table, or None while it does not exist."""
@@ -113,49 +112,60 @@ class Windows:
 
     # -- search ----------------------------------------------------------------------------------
 
-    def scored(self, model, text: torch.Tensor, done: Iterable[str], k: int) -> tuple[np.ndarray, ...] | None:
+    def scored(
+        self, queries, text: np.ndarray, done: Iterable[str], k: int, *, only: bool = False
+    ) -> tuple[np.ndarray, ...] | None:
         """Video ids, starts, ends `(N,)` and scores `(N,)` of the windows of done videos that a
-        search for the query embedding `text` `(1, E)` scores: all of them, or with an ANN index,
-        those of the videos owning the nearest windows. None where there are none."""
+        search for the query embedding `text` `(E,)` scores with `queries` (`vidmm.models.queries`):
+        all of them, or with an ANN index, those of the videos owning the nearest windows. With
+        `only`, every window of the videos `done` and no others, read through a filter rather than
+        a scan (a few videos of a large index). None where there are none."""
         table = self.table()
         done = set(done)
         if table is None or not done:
             return None
-        rows = table.search()
-        if self.has_ann(table):
-            candidates = self._candidates(table, model, text, done, k)
+        if only:
+            ids, starts, ends, vectors = _columns(table.search().where(f"video_id IN ({id_list(done)})"))
+        elif self.has_ann(table):
+            candidates = self._candidates(table, queries.similarity_metric, text, done, k)
             if not candidates:
                 return None
-            rows = rows.where(f"video_id IN ({id_list(candidates)})")
-        rows = rows.select(["video_id", "start_s", "end_s", "vector"]).limit(None).to_arrow()
-        ids = np.asarray(rows["video_id"].to_pylist())
+            ids, starts, ends, vectors = _columns(table.search().where(f"video_id IN ({id_list(candidates)})"))
+        else:
+            ids, starts, ends, vectors = self._every_window(table)
         keep = np.isin(ids, list(done))
         if not keep.any():
             return None
-        vectors = rows["vector"].combine_chunks()
-        vectors = vectors.flatten().to_numpy().reshape(len(rows), vectors.type.list_size)[keep]  # (N, E)
-        starts, ends = rows["start_s"].to_numpy()[keep], rows["end_s"].to_numpy()[keep]
-        return ids[keep], starts, ends, _scores(model, text, vectors)
+        if not keep.all():
+            ids, starts, ends, vectors = ids[keep], starts[keep], ends[keep], vectors[keep]
+        return ids, starts, ends, queries.scores(vectors, text)
+
+    def _every_window(self, table) -> tuple[np.ndarray, ...]:
+        """Every window's id, start, end and vector `(N, E)`, read from disk once per version of the
+        table: an index searched again (a server, a notebook) scores from memory (10k windows of
+        lite: 15 MB). Past the ANN threshold search reads only its candidates' windows instead."""
+        version = table.version
+        if self._read is None or self._read[0] != version:
+            self._read = (version, *_columns(table.search()))
+        return self._read[1:]
 
     @staticmethod
-    def _candidates(table, model, text: torch.Tensor, done: set[str], k: int) -> list[str]:
+    def _candidates(table, metric: str, text: np.ndarray, done: set[str], k: int) -> list[str]:
         """Ids of the done videos owning the nearest windows in the ANN index, nearest first."""
-        query = torch.nn.functional.normalize(text[0].float(), dim=-1).cpu().numpy()  # lite's dot is with unit text
+        query = text / max(float(np.linalg.norm(text)), 1e-12)  # lite's dot is with the unit text
         nearest = (
-            table.search(query).distance_type(model.similarity_metric).select(["video_id", "_distance"])
+            table.search(query.astype(np.float32)).distance_type(metric).select(["video_id", "_distance"])
             .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
         )
         return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
 
 
-def _scores(model, text: torch.Tensor, vectors: np.ndarray) -> np.ndarray:
-    """`(N,)` scores of raw window vectors against the query's embedding `(1, E)`, in chunks."""
-    with torch.no_grad():
-        chunks = [
-            model.similarity(torch.from_numpy(vectors[i : i + _CHUNK]).to(text.device, text.dtype), text)[:, 0]
-            for i in range(0, len(vectors), _CHUNK)
-        ]
-    return torch.cat(chunks).float().cpu().numpy()
+def _columns(query) -> tuple[np.ndarray, ...]:
+    """Video ids, starts, ends `(N,)` and vectors `(N, E)` of the windows a table query selects."""
+    rows = query.select(["video_id", "start_s", "end_s", "vector"]).limit(None).to_arrow()
+    vectors = rows["vector"].combine_chunks()
+    vectors = vectors.flatten().to_numpy().reshape(len(rows), vectors.type.list_size).copy()  # (N, E), ours: writable
+    return np.asarray(rows["video_id"].to_pylist()), rows["start_s"].to_numpy(), rows["end_s"].to_numpy(), vectors
 
 
 def embed(
@@ -163,6 +173,8 @@ def embed(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spans `(N, 2)` and raw vectors `(N, E)` float32 of a stream of windows (`model.encode_windows`,
     a batch at a time); batch_done(end_s) after each batch."""
+    import torch  # here: searching an index needs no torch
+
     spans, vectors = [], []
     for batch in _batches(windows, _BATCH):
         spans += [(w.start_s, w.end_s) for w in batch]

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, TruncatedVideoError, UnsupportedCodecError
-from vidmm.io.probe import VideoInfo, open_container, video_stream
+from vidmm.io.probe import MIN_FRAME_BYTES, VideoInfo, open_container, video_stream
 
 # (index into the requested times, the returned frame's own time in seconds, (H, W, 3) uint8)
 Decoded = tuple[int, float, np.ndarray]
@@ -214,7 +214,10 @@ class _DecodeThread:
                     raise CorruptVideoError(self.info.path, f"more than {_MAX_BAD_PACKETS} damaged packets") from None
             target = self._seek_target(last_t, read_t, sought)
             if target is not None:
-                self.container.seek(round((target + self.info.start_s) / tb), stream=self.stream, backward=True)
+                try:
+                    self.container.seek(round((target + self.info.start_s) / tb), stream=self.stream, backward=True)
+                except av.FFmpegError:  # a damaged index: reading on gets there too, only slower
+                    self.keyframes = None
                 sought = target
         try:
             yield from self.stream.codec_context.decode(None)  # frames still inside the decoder
@@ -241,7 +244,9 @@ class PyAVBackend:
         timeout_s: float | None = None,
     ) -> Iterator[Decoded]:
         info = self.info
-        out_size = coded_size(info, size)
+        # Every frame at one size, the probed one when none is asked for: a stream can change its
+        # picture size midway (spliced recordings, damage), and frames of two sizes do not stack.
+        out_size = coded_size(info, size or (info.width, info.height))
 
         from av.video.reformatter import VideoReformatter
 
@@ -250,7 +255,7 @@ class PyAVBackend:
         # threads only fight the decoder's for the cores. BILINEAR widens its filter when
         # shrinking (no aliasing) at half the cost of bicubic.
         scaler = VideoReformatter()
-        width, height = out_size if out_size is not None else (None, None)
+        width, height = out_size
 
         def convert(frame) -> np.ndarray:
             try:
@@ -306,19 +311,25 @@ class DecordBackend:
         if decord is None:
             raise UnsupportedCodecError(self.info.path, "decord is not installed")
         if size not in self._readers:
+            # decord reserves room for every frame the header claims before reading a packet, and
+            # a reservation that fails aborts the process (std::bad_alloc is not caught).
+            claimed = _frames_decord_expects(self.info.path)
+            if claimed > self.info.size_bytes / MIN_FRAME_BYTES:
+                raise CorruptVideoError(self.info.path, f"its header claims {claimed:.0f} frames in {self.info.size_bytes} bytes")
             w, h = size if size is not None else (-1, -1)  # decord sizes are as displayed
             try:
                 reader = decord.VideoReader(self.info.path, ctx=decord.cpu(0), width=w, height=h, num_threads=self.threads)
-            except decord.DECORDError as e:
+                starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64)
+            except Exception as e:  # DECORDError, RuntimeError, IndexError...: decord's word for "cannot read it"
                 raise CorruptVideoError(self.info.path, f"decord cannot open it ({_first_line(e)})") from None
-            starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64)
+            if len(starts) == 0:
+                raise CorruptVideoError(self.info.path, "decord finds no frames")
             self._readers[size] = (reader, starts - starts[0])
         return self._readers[size]
 
     def decode(
         self, times: np.ndarray, size: tuple[int, int] | None = None, *, timeout_s: float | None = None, batch: int = 32
     ) -> Iterator[Decoded]:
-        decord = import_decord()
         reader, starts = self._reader(size)
         deadline = Deadline(self.info.path, timeout_s)
         indices = np.clip(np.searchsorted(starts, np.asarray(times) + _EPS, side="right") - 1, 0, len(starts) - 1)
@@ -328,13 +339,26 @@ class DecordBackend:
             unique = np.unique(chunk)
             try:
                 images = reader.get_batch(unique.tolist()).asnumpy()  # (u, H, W, 3)
-            except decord.DECORDError as e:
+            except Exception as e:  # as above: whatever decord raises, this file is the cause
                 raise CorruptVideoError(self.info.path, f"decord failed ({_first_line(e)})") from None
             for j, idx in enumerate(chunk):
                 yield lo + j, float(starts[idx]), images[np.searchsorted(unique, idx)]
 
     def close(self) -> None:
         self._readers.clear()
+
+
+def _frames_decord_expects(path: str) -> float:
+    """The frame count decord sizes its tables by: the stream's own count, or where it has none,
+    its average rate times the container's duration (decord's VideoReader::GetFrameCount)."""
+    import av
+
+    with open_container(path) as container:
+        stream = video_stream(container, path)
+        if stream.frames > 0:
+            return float(stream.frames)
+        rate = stream.average_rate
+        return float(rate) * (container.duration or 0) / av.time_base if rate else 0.0
 
 
 def _first_line(err: Exception) -> str:

@@ -6,6 +6,8 @@ mode a user can hit with a real file has its own class here rather than a backen
 
 from __future__ import annotations
 
+import errno
+
 
 class VideoError(Exception):
     """Base class: something is wrong with one video file."""
@@ -21,7 +23,12 @@ class VideoError(Exception):
 
 
 class VideoNotFoundError(VideoError):
-    """The path does not exist (or is not a regular file)."""
+    """The path does not exist, cannot be looked up (a symlink loop, too long), or is not a regular
+    file (a folder, a FIFO, a socket, a device)."""
+
+
+class UnreadableFileError(VideoError):
+    """The file exists but this user may not read it."""
 
 
 class EmptyFileError(VideoError):
@@ -52,5 +59,23 @@ class DecoderCrashedError(CorruptVideoError):
     """The decoder process died (a crash in FFmpeg or decord) on this file."""
 
 
+class PastEndError(VideoError):
+    """A time asked for lies past the video's end: the file is shorter than the request assumed."""
+
+
 class DecodeTimeoutError(VideoError):
     """Decoding made no progress within the time allowed."""
+
+
+# OSErrors that mean the path leads to no file; any other (permission denied, an I/O error) means
+# a file is there that this user cannot read.
+_NOT_FOUND = {errno.ENOENT: "no such file", errno.ELOOP: "symlink loop", errno.ENAMETOOLONG: None, errno.ENOTDIR: None}
+
+
+def from_os_error(path: str, err: OSError) -> VideoError:
+    """The typed error for an OSError met while looking up or reading `path`."""
+    if err.errno in _NOT_FOUND:
+        return VideoNotFoundError(str(path), _NOT_FOUND[err.errno] or err.strerror or str(err))
+    if isinstance(err, PermissionError):
+        return UnreadableFileError(str(path), "permission denied")
+    return UnreadableFileError(str(path), err.strerror or str(err))

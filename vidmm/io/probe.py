@@ -7,6 +7,7 @@ the display rotation; everything else comes from the container's headers.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from vidmm.io.errors import (
     UnsupportedCodecError,
     VideoError,
     VideoNotFoundError,
+    from_os_error,
 )
 
 # Leading bytes of containers we know: a file that starts like one but fails to open is damaged,
@@ -35,6 +37,11 @@ _CONTAINER_MAGIC = (
     (0, b"\x47"),  # MPEG-TS sync byte
     (0, b"\x00\x00\x01\xba"),  # MPEG-PS
 )
+
+# No coded frame takes fewer bytes than this with its container's framing (an H.264 frame of
+# skipped blocks: a 4-byte length, a NAL header, a slice header): a header claiming more frames than
+# the file's size allows for is damaged.
+MIN_FRAME_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -61,35 +68,68 @@ class VideoInfo:
         return asdict(self)
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def stat_regular_file(path: str | Path) -> os.stat_result:
+    """`os.stat(path)`, or the typed error saying why no regular file is there.
+
+    Looks without opening: opening a FIFO blocks until a writer comes, a device may never end.
+    """
+    try:
+        found = os.stat(path)
+    except OSError as e:  # missing, a symlink loop, a path too long, a folder we may not enter
+        raise from_os_error(str(path), e) from None
+    if not stat.S_ISREG(found.st_mode):
+        kind = next((name for is_kind, name in _FILE_KINDS if is_kind(found.st_mode)), "an unknown kind")
+        raise VideoNotFoundError(str(path), f"not a regular file ({kind})")
+    return found
+
+
+def read_head(path: str | Path, n: int = 16) -> bytes:
+    """The first `n` bytes of a regular file; failing to read them is a typed error."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError as e:
+        raise from_os_error(str(path), e) from None
+
+
 def looks_like_container(path: str | Path) -> bool:
     """True if the file starts like a known container (so a failure to open means damage)."""
-    with open(path, "rb") as f:
-        head = f.read(16)
+    head = read_head(path)
     return any(head[offset : offset + len(magic)] == magic for offset, magic in _CONTAINER_MAGIC)
 
 
-def check_file(path: str | Path) -> Path:
-    """Raise the right error for a path that cannot be a video before any decoder sees it."""
-    p = Path(path)
-    if not p.exists():
-        raise VideoNotFoundError(str(path), "no such file")
-    if not p.is_file():
-        raise VideoNotFoundError(str(path), "not a regular file")
-    if p.stat().st_size == 0:
+def check_file(path: str | Path) -> os.stat_result:
+    """Raise the right error for a path that cannot be a video before any decoder sees it.
+
+    Reads the first bytes too, so that a file this user may not read is `UnreadableFileError`
+    here, whatever each decoder would make of it.
+    """
+    found = stat_regular_file(path)
+    if found.st_size == 0:
         raise EmptyFileError(str(path), "file is empty (0 bytes)")
-    return p
+    read_head(path)
+    return found
 
 
 def open_container(path: str | Path):
     """`av.open` with FFmpeg's errors turned into `VideoError`s."""
     import av
 
-    p = check_file(path)
+    check_file(path)
     try:
-        return av.open(str(p), metadata_errors="ignore")
+        return av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as e:
         reason = getattr(e, "strerror", None) or str(e)
-        if looks_like_container(p):
+        if looks_like_container(path):
             raise CorruptVideoError(str(path), f"damaged or truncated container ({reason})") from None
         raise NotAVideoError(str(path), f"not a recognised video file ({reason})") from None
 
@@ -144,7 +184,8 @@ def probe(path: str | Path) -> VideoInfo:
     """Read a video's metadata. Raises a `VideoError` subclass for every kind of bad input."""
     import av
 
-    p = check_file(path)
+    p = Path(path)
+    size_bytes = check_file(path).st_size
     with open_container(p) as container:
         try:
             stream = video_stream(container, p)
@@ -164,7 +205,10 @@ def probe(path: str | Path) -> VideoInfo:
             duration_s = 0.0
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
-        if stream.frames > 0:
+        if duration_s * fps > size_bytes / MIN_FRAME_BYTES:  # more frames than the file could hold
+            # What the packets span, and the last frame's one period on screen.
+            duration_s = _duration_from_packets(container, stream, start_s) + 1 / fps
+        if 0 < stream.frames <= size_bytes / MIN_FRAME_BYTES:
             num_frames, exact = stream.frames, True
             if fps <= 0 and duration_s > 0:
                 fps = num_frames / duration_s
@@ -187,11 +231,30 @@ def probe(path: str | Path) -> VideoInfo:
             codec=codec,
             pix_fmt=first.format.name,
             has_audio=bool(container.streams.audio),
-            size_bytes=os.path.getsize(p),
+            size_bytes=size_bytes,
             container=container.format.name,
             start_s=start_s,
             keyframe_interval_s=_keyframe_interval(stream, duration_s),
         )
+
+
+def _duration_from_packets(container, stream, start_s: float) -> float:
+    """Seconds from the first frame to the last packet's, read from the packets themselves.
+
+    Reads the file to its end, so it is kept for headers that cannot be right: sampling a duration
+    claimed by a damaged header (10^9 s) would ask for billions of windows.
+    """
+    import av
+
+    tb, end_s = stream.time_base, start_s
+    try:
+        for packet in container.demux(stream):
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if stamp is not None:
+                end_s = max(end_s, float(stamp * tb))
+    except av.FFmpegError:  # the file breaks off: its packets so far are all there is
+        pass
+    return end_s - start_s
 
 
 def _keyframe_interval(stream, duration_s: float) -> float | None:

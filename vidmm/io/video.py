@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator, Literal, Sequence
 import numpy as np
 
 from vidmm.io.backends import Decoded, DecordBackend, PyAVBackend, decord_installed
-from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, UnsupportedCodecError
+from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, PastEndError, UnsupportedCodecError
 from vidmm.io.probe import VideoInfo, probe
 from vidmm.io.sampling import Span, fps_times, span_times, uniform_times, window_spans
 from vidmm.io.shots import ANALYSIS_SHORT_SIDE, cut_scores, detect_shots
@@ -135,10 +135,11 @@ class Video:
         wanted = np.unique(np.asarray(times, dtype=np.float64))
         if len(wanted) == 0:
             return
-        end = self.info.duration_s + 1.0 / max(self.info.fps, 1.0)
-        if wanted[0] < 0 or wanted[-1] > end:
-            bad = wanted[0] if wanted[0] < 0 else wanted[-1]
-            raise ValueError(f"{self.path}: time {bad:.3f} s is outside the video (0 to {self.info.duration_s:.3f} s)")
+        if not np.isfinite(wanted).all() or wanted[0] < 0:  # the caller's mistake, whatever the file
+            bad = wanted[~np.isfinite(wanted) | (wanted < 0)][0]
+            raise ValueError(f"{bad} s is not a time in any video (times are seconds from the first frame)")
+        if wanted[-1] > self.info.duration_s + 1.0 / max(self.info.fps, 1.0):  # this file is too short for it
+            raise PastEndError(self.path, f"time {wanted[-1]:.3f} s is past the end ({self.info.duration_s:.3f} s)")
         for i, t, image in self._decode(wanted, short_side, keyframes_only):
             yield float(wanted[i]), t, image
 
@@ -148,6 +149,8 @@ class Video:
         short_side: decode scaled so the short side is at most this (aspect kept).
         keyframes_only: decode keyframes alone (much faster on long-GOP files); each time then gets
         the last keyframe at or before it, and the timestamps say which.
+        A time past the video's end raises `PastEndError` (a `VideoError`: the file is too short);
+        a negative or non-finite one raises ValueError.
         """
         times = np.asarray(times, dtype=np.float64)
         if times.size == 0:
@@ -184,6 +187,9 @@ class Video:
         plans = [span_times(s.start_s, s.end_s, count(s)) for s in spans]
         if not plans:
             return
+        # The earliest time the clips from k on still need (a plan's times ascend): frames held
+        # before it can go. Worked out once; a scan per clip made hours of windows quadratic.
+        needed_from = np.append(np.minimum.accumulate([plan[0] for plan in plans][::-1])[::-1], math.inf)
         held: dict[float, tuple[float, np.ndarray]] = {}
         pending = 0
         for req, t, image in self.iter_frames_at(np.concatenate(plans), short_side=short_side):
@@ -193,8 +199,7 @@ class Video:
                 frames = Frames(np.stack([p[1] for p in picked]), np.array([p[0] for p in picked]))
                 yield ClipWindow(spans[pending].start_s, spans[pending].end_s, frames)
                 pending += 1
-                oldest = min((float(p[0]) for p in plans[pending:]), default=math.inf)
-                for key in [k for k in held if k < oldest]:
+                for key in [k for k in held if k < needed_from[pending]]:
                     del held[key]
 
     def windows(

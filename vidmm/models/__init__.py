@@ -8,44 +8,28 @@
 What each model can do is what it implements: see `vidmm.tasks.protocol`.
 """
 
-from .config import (
-    CaptionConfig,
-    FrameEncoderConfig,
-    ModelConfig,
-    PreprocessConfig,
-    QAConfig,
-    RetrievalConfig,
-    TemporalConfig,
-    TextEncoderConfig,
-)
-from .families import register_family
-from .hub import HubOptions, ModelNotAvailableError
-from .lite import LiteModel
-from .model import VideoFeatures, VideoModel
-from .outputs import FrameAnswer, Tag
-from .registry import ModelSpec, family, list_models, load, register, spec
+# Imported on first use: the model classes import torch and transformers (seconds), which the
+# registry's names and a search from an exported text side (`queries.py`) do without.
+_LAZY = {
+    **dict.fromkeys(
+        ("CaptionConfig", "FrameEncoderConfig", "ModelConfig", "PreprocessConfig", "QAConfig", "RetrievalConfig",
+         "TemporalConfig", "TextEncoderConfig"),
+        "config",
+    ),
+    "register_family": "families",
+    **dict.fromkeys(("DownloadError", "HubOptions", "ModelNotAvailableError"), "hub"),
+    "LiteModel": "lite",
+    "VideoFeatures": "model",
+    "VideoModel": "model",
+    "FrameAnswer": "outputs",
+    **dict.fromkeys(("ModelSpec", "family", "list_models", "load", "pull", "register", "spec"), "registry"),
+}
+__all__ = sorted(_LAZY)
 
-__all__ = [
-    "CaptionConfig",
-    "FrameAnswer",
-    "FrameEncoderConfig",
-    "HubOptions",
-    "LiteModel",
-    "ModelConfig",
-    "ModelNotAvailableError",
-    "ModelSpec",
-    "PreprocessConfig",
-    "QAConfig",
-    "RetrievalConfig",
-    "Tag",
-    "TemporalConfig",
-    "TextEncoderConfig",
-    "VideoFeatures",
-    "VideoModel",
-    "family",
-    "list_models",
-    "load",
-    "register",
-    "register_family",
-    "spec",
-]
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)

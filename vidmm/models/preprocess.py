@@ -29,29 +29,43 @@ def as_batch(video: Video) -> torch.Tensor:
 
 
 def preprocess(frames: torch.Tensor, config: PreprocessConfig) -> torch.Tensor:
-    """uint8 frames `(N, H, W, 3)` -> normalised float pixels `(N, 3, crop, crop)`.
+    """uint8 frames `(N, H, W, 3)` -> normalised float pixels `(N, 3, crop, crop)`, channels-last in memory.
 
     Resizes so the short side is `config.size` (or to `size x size` when `config.squash`), crops
-    the centre `crop x crop`, scales to [0, 1] and normalises with the encoder's mean and std.
+    the centre `crop x crop`, scales to [0, 1] and normalises with the encoder's mean and std. Each
+    step runs once on the whole batch: on a CPU the resize stays in uint8 (torch's vectorised
+    kernels, which round between their two separable passes as PIL does, so pixels match the
+    processors' PIL resize to within a level), the crop is a view, and uint8 becomes float only in
+    the final multiply-add. Other devices resize in float and clamp the overshoot.
     """
-    x = frames.permute(0, 3, 1, 2).float()  # (N, 3, H, W), still 0..255
+    x = frames.permute(0, 3, 1, 2)  # (N, 3, H, W): a view, channels-last in memory
     h, w = x.shape[-2:]
-    if config.squash:
-        size = (config.size, config.size)
-    else:
-        scale = config.size / min(h, w)
-        size = (max(config.size, round(h * scale)), max(config.size, round(w * scale)))
-    if size != (h, w):
-        # antialias matches PIL when shrinking; the clamp undoes bicubic overshoot, as uint8 PIL does
-        x = F.interpolate(x, size=size, mode=config.interpolation, antialias=True, align_corners=False)
-        x = x.clamp(0, 255)
+    size = resized_size(h, w, config)
     top, left = (size[0] - config.crop) // 2, (size[1] - config.crop) // 2
     if top < 0 or left < 0:
         raise ValueError(f"crop {config.crop} is larger than the resized frame {size}")
-    x = x[..., top : top + config.crop, left : left + config.crop] / 255.0  # (N, 3, crop, crop)
-    mean = x.new_tensor(config.mean)[:, None, None]
-    std = x.new_tensor(config.std)[:, None, None]
-    return (x - mean) / std
+    if x.device.type != "cpu":
+        x = x.float()
+    if size != (h, w):
+        # antialias matches PIL when shrinking; uint8 in, uint8 out on a CPU
+        x = F.interpolate(x, size=size, mode=config.interpolation, antialias=True, align_corners=False)
+        if x.is_floating_point():
+            x = x.clamp(0, 255)  # undo bicubic overshoot, as uint8 PIL does
+    x = x[..., top : top + config.crop, left : left + config.crop]  # (N, 3, crop, crop)
+    # (x / 255 - mean) / std as one multiply-add, reading uint8 and writing float
+    scale = torch.tensor([1 / (255 * s) for s in config.std], device=x.device)[:, None, None]
+    shift = torch.tensor([-m / s for m, s in zip(config.mean, config.std)], device=x.device)[:, None, None]
+    pixels = torch.empty(x.shape, device=x.device, memory_format=torch.channels_last)  # what convolutions read fastest
+    return torch.addcmul(shift, x, scale, out=pixels)
+
+
+def resized_size(height: int, width: int, config: PreprocessConfig) -> tuple[int, int]:
+    """(height, width) of a frame after `config`'s resize: short side `size` (never below it), or
+    `size x size` when squashing."""
+    if config.squash:
+        return config.size, config.size
+    scale = config.size / min(height, width)
+    return max(config.size, round(height * scale)), max(config.size, round(width * scale))
 
 
 def from_processor(processor_dict: dict) -> PreprocessConfig:

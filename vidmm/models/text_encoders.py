@@ -57,8 +57,12 @@ class TextEncoder(nn.Module):
         batch = self.tokenizer(
             list(texts), padding=self.padding, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(device)
-        out = self.tower(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        mask = batch["attention_mask"].bool()  # (N, L)
+        return self.encode_ids(batch["input_ids"], batch["attention_mask"])
+
+    def encode_ids(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> TextFeatures:
+        """Token ids `(N, L)` and their attention mask `(N, L)` (1 on real tokens) -> features."""
+        out = self.tower(input_ids=ids, attention_mask=attention_mask)
+        mask = attention_mask.bool()  # (N, L)
         tokens = out.last_hidden_state  # (N, L, Dh)
         pooled = masked_mean(tokens, mask) if self.readout == "mean" else getattr(out, self.readout)  # (N, D)
         return TextFeatures(tokens=tokens, mask=mask, pooled=pooled)

@@ -7,27 +7,27 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vidmm.io import Frames, Span, Video, open_video
-from vidmm.io.timeline import spans_where
-from vidmm.tasks.frames import sample, sample_views, whole
-from vidmm.tasks.protocol import OwnLabels, ZeroShot, implements, require
+from vidmm.io import ClipWindow, Span, Video, open_video
+from vidmm.tasks.frames import sample_views, whole
+from vidmm.tasks.presence import MATCH, evidence, presences
+from vidmm.tasks.protocol import EmbedsVideoText, OwnLabels, implements, require
 from vidmm.tasks.results import Evidence, Labels, LabelScore
 
 
 def classify(
-    model: ZeroShot | OwnLabels,
+    model: EmbedsVideoText | OwnLabels,
     path: str | Path,
     labels: Sequence[str] | None = None,
     *,
     frames: int | None = None,
     top_k: int | None = None,
 ) -> Labels:
-    """Probabilities over `labels` for the whole video, best first (the `top_k` best, or all).
+    """Which of `labels` a video shows, best first (the `top_k` best, or all).
 
-    With labels, zero-shot: each label's spans are where it is the best-matching label frame by
-    frame. Without, the model's own label set (a trained classifier such as VideoMAE's Kinetics
-    400), which judges its views of the video (`SamplingPolicy.view_spans`) and averages them:
-    each label's span is the view where it scored highest.
+    Free-text labels are judged one by one, each by the probability that what it names is shown
+    (`vidmm.tasks.presence`): several labels may fit, or none ("none of these": ``best`` is None).
+    Without labels, a trained classifier's own label set (VideoMAE's Kinetics 400) judges its views
+    of the video (`SamplingPolicy.view_spans`), averaged: its softmax picks one of its labels.
     """
     if labels is not None and not labels:
         raise ValueError("classify needs at least one label")
@@ -44,34 +44,28 @@ def classify_video(
     if labels is None:
         if not implements(model, OwnLabels):
             raise ValueError(f"{type(model).__name__} has no label set of its own: pass labels (zero-shot)")
-        scored, seen = own_labels(model, sample_views(video, model.sampling, span, frames))
+        views = sample_views(video, model.sampling, span, frames)
+        scored, seen = own_labels(model, views), [t for v in views for t in v.frames.timestamps]
+        best = max(scored, key=lambda s: s.score).name
     else:
-        if not implements(model, ZeroShot):
+        if not implements(model, EmbedsVideoText):
             raise ValueError(f"{type(model).__name__} knows only its own labels: leave labels out")
-        shown = sample(video, model.sampling, span, frames)
-        scored, seen = zero_shot(model, shown, labels, span), shown.timestamps
+        windows = evidence(video, model.sampling, span, frames)
+        scored = [LabelScore(p.text, p.probability, p.spans) for p in presences(model, windows, labels)]
+        seen = [t for w in windows for t in w.frames.timestamps]
+        shown = [s for s in scored if s.score >= MATCH]
+        best = max(shown, key=lambda s: s.score).name if shown else None
     best_first = tuple(sorted(scored, key=lambda s: -s.score)[:top_k])
-    return Labels(video.path, best_first, Evidence.of(seen, video.info.duration_s))
+    return Labels(video.path, best_first, best, Evidence.of(seen, video.info.duration_s))
 
 
-def zero_shot(model: ZeroShot, shown: Frames, labels: Sequence[str], span: Span) -> list[LabelScore]:
-    """Each label's probability from the frames shown of `span`, and where it is the best label."""
-    probs, frame_scores = model.zero_shot(shown.data[None], list(labels))  # (1, N), (1, T, N)
-    probs, frame_best = probs[0].float().cpu().numpy(), frame_scores[0].float().cpu().numpy().argmax(-1)
-    return [
-        LabelScore(label, float(p), spans_where(frame_best == n, shown.timestamps, span.end_s))
-        for n, (label, p) in enumerate(zip(labels, probs))
-    ]
-
-
-def own_labels(model: OwnLabels, views) -> tuple[list[LabelScore], np.ndarray]:
-    """Each of the model's labels' probability averaged over its `views` (ClipWindows), and the
-    view where it scored highest; with every frame time shown."""
+def own_labels(model: OwnLabels, views: Sequence[ClipWindow]) -> list[LabelScore]:
+    """Each of the model's labels' probability averaged over its `views`, and the view where it
+    scored highest."""
     data = np.stack([v.frames.data for v in views])  # (V, T, H, W, 3)
     per_view = model.classify_own(data).float().cpu().numpy()  # (V, C)
     best = per_view.argmax(0)  # (C,)
-    scored = [
+    return [
         LabelScore(label, float(p), ((views[v].start_s, views[v].end_s),))
         for label, p, v in zip(model.label_names, per_view.mean(0), best)
     ]
-    return scored, np.concatenate([v.frames.timestamps for v in views])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vidmm.io import Frames, Span, Video, open_video
 from vidmm.tasks.frames import sample
@@ -26,5 +25,7 @@ def embed_video(model: EmbedsVideoText, video: Video, span: Span | None = None, 
 
 def embedding_of(model: EmbedsVideoText, shown: Frames, normalize: bool = True) -> np.ndarray:
     """The model's embedding `(E,)` of the frames it was shown."""
+    import torch  # here: importing the tasks (as the writers do) needs no torch
+
     with torch.inference_mode():
         return model.encode_video(shown.data[None], normalize=normalize)[0].float().cpu().numpy()

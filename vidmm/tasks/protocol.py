@@ -7,13 +7,14 @@ uint8 `(T, H, W, 3)` or `(B, T, H, W, 3)`; timestamps the frames' times in secon
 
     ability          verbs                                              tasks
     EmbedsVideoText  encode_video, encode_text, similarity,             search, index, embed,
-                     encode_windows (+ ``similarity_metric``)           retrieval eval
-    ZeroShot         zero_shot(video, labels) -> (B, N), (B, T, N)      classify with labels
+                     encode_windows (+ ``similarity_metric``)           classify with labels, yes/no
+                                                                        questions (`presence`)
     OwnLabels        classify_own(video) -> (B, C) (+ ``label_names``)  classify without labels
     Captions         caption_frames(video, timestamps) -> [str]         caption
     Answers          ask_frames(video, timestamps, question)            ask
                        -> [FrameAnswer]
-    Tags             tag_frames(video, timestamps, top_k) -> [[Tag]]    tag
+    Vocabulary       vocabulary() -> names it can tag, covers(texts)    tag; captions and open
+                     -> [bool] (with EmbedsVideoText)                   answers from tags (lite)
     MultipleChoice   choose(video, question, choices) -> (B, C)         qa eval with choices
 
 A model has an ability when it has every verb of it, none set to None (`implements`: PEP 544's
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from vidmm.models import FrameAnswer, Tag
+    from vidmm.models import FrameAnswer
 
 
 class EmbedsVideoText(Protocol):
@@ -43,12 +44,6 @@ class EmbedsVideoText(Protocol):
     def similarity(self, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor: ...  # (…, E), (N, E) -> (…, N)
 
     def encode_windows(self, video: np.ndarray, timestamps: np.ndarray) -> torch.Tensor: ...  # (B, E)
-
-
-class ZeroShot(Protocol):
-    """Rank free-text labels: probabilities `(B, N)` and each frame's scores `(B, T, N)`."""
-
-    def zero_shot(self, video, labels: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 class OwnLabels(Protocol):
@@ -65,21 +60,26 @@ class Answers(Protocol):
     def ask_frames(self, video, timestamps, question: str) -> list[FrameAnswer]: ...
 
 
-class Tags(Protocol):
-    def tag_frames(self, video, timestamps, top_k: int = 5) -> list[list[Tag]]: ...
+class Vocabulary(Protocol):
+    """The names of the concepts a model can tell apart (lite: the 1,000 ImageNet classes), and
+    whether a text names any of them (a text naming none cannot be judged: "can't tell")."""
+
+    def vocabulary(self) -> tuple[str, ...]: ...
+
+    def covers(self, texts: Sequence[str]) -> list[bool]: ...
 
 
 class MultipleChoice(Protocol):
     def choose(self, video, question: str, choices: Sequence[str]) -> torch.Tensor: ...
 
 
-# The tasks a user names, and the abilities that serve each (any one of them will do).
-TASKS: dict[str, tuple[type, ...]] = {
-    "search": (EmbedsVideoText,),
-    "classify": (ZeroShot, OwnLabels),
-    "caption": (Captions,),
-    "ask": (Answers,),
-    "tag": (Tags,),
+# The tasks a user names, and the ways to serve each: any one of them, a way needing all its abilities.
+TASKS: dict[str, tuple[tuple[type, ...], ...]] = {
+    "search": ((EmbedsVideoText,),),
+    "classify": ((EmbedsVideoText,), (OwnLabels,)),
+    "caption": ((Captions,), (Vocabulary, EmbedsVideoText)),
+    "ask": ((Answers,), (EmbedsVideoText,)),
+    "tag": ((Vocabulary, EmbedsVideoText),),
 }
 
 
@@ -92,11 +92,16 @@ def implements(model: Any, ability: type) -> bool:
     return all(callable(getattr(model, verb, None)) for verb in _verbs(ability))
 
 
+def can(model: Any, task: str) -> bool:
+    """Whether `model` can do `task` in one of its ways."""
+    return any(all(implements(model, ability) for ability in way) for way in TASKS[task])
+
+
 def require(model: Any, task: str) -> None:
     """Raise `UnsupportedTaskError` unless `model` can do `task`."""
-    if not any(implements(model, ability) for ability in TASKS[task]):
-        can = ", ".join(tasks_of(model)) or "none of vidmm's tasks"
-        raise UnsupportedTaskError(f"{_name(model)} cannot {task}; it can: {can} (see `vidmm models`)")
+    if not can(model, task):
+        able = ", ".join(tasks_of(model)) or "none of vidmm's tasks"
+        raise UnsupportedTaskError(f"{_name(model)} cannot {task}; it can: {able} (see `vidmm models`)")
 
 
 def _name(model: Any) -> str:
@@ -107,7 +112,7 @@ def _name(model: Any) -> str:
 
 def tasks_of(model: Any) -> tuple[str, ...]:
     """The tasks a loaded model can do."""
-    return tuple(task for task, abilities in TASKS.items() if any(implements(model, a) for a in abilities))
+    return tuple(task for task in TASKS if can(model, task))
 
 
 def family_tasks(family: type, config: Mapping[str, Any]) -> tuple[str, ...]:
@@ -117,7 +122,7 @@ def family_tasks(family: type, config: Mapping[str, Any]) -> tuple[str, ...]:
     def has(ability: type) -> bool:
         return implements(family, ability) and not absent & set(_verbs(ability))
 
-    return tuple(task for task, abilities in TASKS.items() if any(has(a) for a in abilities))
+    return tuple(task for task, ways in TASKS.items() if any(all(has(a) for a in way) for way in ways))
 
 
 def _verbs(ability: type) -> tuple[str, ...]:

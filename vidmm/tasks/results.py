@@ -51,30 +51,50 @@ class Caption:
 
 @dataclass(frozen=True)
 class Answer:
+    """text: the answer, or ``"can't tell"``; score: a probability whose meaning `score_is` states:
+    for a yes/no question answered from what is shown (`PRESENCE`), the probability that the
+    thing asked about is shown, whatever the answer; for a model that writes its answer
+    (`MODEL_ANSWER`), that model's probability for the answer it wrote. spans: where it is seen."""
+
     path: str
     question: str
     text: str
     score: float
-    spans: tuple[tuple[float, float], ...]  # where the answer is seen
+    score_is: str
+    spans: tuple[tuple[float, float], ...]
     evidence: Evidence
+
+
+PRESENCE = "probability that it is shown"
+MODEL_ANSWER = "the model's probability for this answer"
+CANT_TELL = "can't tell"
 
 
 @dataclass(frozen=True)
 class LabelScore:
+    """score: for free-text labels, the probability the label's subject is shown (labels do not
+    compete: several may be, or none); for a classifier's own labels, its softmax probability (they
+    sum to 1). spans: where the label is shown (zero-shot) or the view it scored best in."""
+
     name: str
     score: float
-    spans: tuple[tuple[float, float], ...]  # where this label is the best of the labels
+    spans: tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
 class Labels:
+    """labels: best first; best: the best label when it is shown, None for "none of these"."""
+
     path: str
-    labels: tuple[LabelScore, ...]  # best first
+    labels: tuple[LabelScore, ...]
+    best: str | None
     evidence: Evidence
 
 
 @dataclass(frozen=True)
 class TagScore:
+    """score: the probability the concept is shown; spans: where."""
+
     name: str
     score: float
     spans: tuple[tuple[float, float], ...]
@@ -82,8 +102,11 @@ class TagScore:
 
 @dataclass(frozen=True)
 class Tags:
+    """The concepts shown (probability at least `presence.MATCH`), best first, at most the number
+    asked for."""
+
     path: str
-    tags: tuple[TagScore, ...]  # best first
+    tags: tuple[TagScore, ...]
     evidence: Evidence
 
 

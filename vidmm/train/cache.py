@@ -8,7 +8,7 @@ Decoding and the frame encoder are nearly all the cost of training a temporal mo
 CPU; both are frozen, so their output for a clip never changes and an epoch on cached features takes
 seconds. One safetensors file per clip, named by a hash of everything its features depend on: the
 file (path, size, mtime), the clip (start, end), the model's sampling policy, and the frame encoder
-(its config, the concept bank a concept model maps through, the dtype it runs in, and a sample of
+(its config, the concept bank a concept model maps through, the dtype and backend it runs in, and a sample of
 its weights, which also tells revisions and fine-tuned copies apart). Change any of them and the key
 changes, so stale features are never read: an override of the frame encoder (a readout) gets
 features of its own. Files are written aside and renamed into place, so a killed run leaves no
@@ -95,11 +95,17 @@ class CachedClip:
 
 
 def encoder_fingerprint(model: torch.nn.Module) -> str:
-    """What a model's frame features depend on: the frame encoder's config and weights (and for a
-    concept model, the concept bank). Weights enter as the first 1,024 values of every tensor:
+    """What a model's frame features depend on: the frame encoder's config, weights and backend
+    (torch or ONNX Runtime: their features differ in the last digits, so they never mix), and for
+    a concept model, the concept bank. Weights enter as the first 1,024 values of every tensor:
     cheap, and enough to tell two checkpoints or revisions apart."""
     config = model.config
-    parts = {"frame_encoder": asdict(config.frame_encoder), "concepts": config.concepts, "dtype": str(model.dtype)}
+    parts = {
+        "frame_encoder": asdict(config.frame_encoder),
+        "concepts": config.concepts,
+        "dtype": str(model.dtype),
+        "backend": model.frame_backend,
+    }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
     modules = [model.frame_encoder] + ([model.concepts] if model.concepts is not None else [])
     for module in modules:

@@ -18,8 +18,8 @@ numbers are the same (tested).
     classify   `classify` over the manifest's sorted label set (zero-shot); a model with a trained
                classifier whose labels (``label_names``) include every manifest label is scored by
                that classifier instead, over all its classes, on its test views
-    qa         `choose` among the choices for multiple choice when the model can; otherwise `ask`
-               -> `qa_accuracy`
+    qa         `choose` among the choices for multiple choice when the model can; otherwise `ask`'s
+               answer (written by the model, or from what is shown) -> `qa_accuracy`
     caption    `caption`'s text for the whole clip against all the clip's captions -> `caption_metrics`
 
 `probe` models are classifiers (``task="probe"`` is ``classify``); ``choice`` is ``qa`` (multiple
@@ -41,12 +41,13 @@ import torch
 
 from vidmm.data.manifest import TASK_FIELDS, Example, read_manifest
 from vidmm.io import ClipWindow, Frames, SamplingPolicy, Span, Video, VideoError, open_video
-from vidmm.tasks.ask import answer_of
+from vidmm.tasks.ask import answer_from_windows, answer_of
 from vidmm.tasks.caption import caption_video
 from vidmm.tasks.classify import classify_video
 from vidmm.tasks.embed import embedding_of
 from vidmm.tasks.frames import clip_span, sample
-from vidmm.tasks.protocol import MultipleChoice, OwnLabels, implements, require
+from vidmm.tasks.presence import evidence
+from vidmm.tasks.protocol import Answers, MultipleChoice, OwnLabels, implements, require
 from vidmm.train.cache import CachedClip, FeatureCache, cached_clips
 from vidmm.train.metrics import (
     caption_metrics,
@@ -327,21 +328,29 @@ def _whole_caption(model, frames, group, video, span):
 
 
 def _qa(model, clips: _Clips, frames: int | None):
-    chooses = implements(model, MultipleChoice)
+    chooses, writes = implements(model, MultipleChoice), implements(model, Answers)
     predictions, notes = [], []
     if any(example.choices for example in clips.examples) and not chooses:
         notes.append("the model cannot choose among choices: multiple-choice questions answered open-ended")
 
     def answers(group, video, span):
-        shown = sample(video, model.sampling, span, frames)
+        duration = video.info.duration_s
+        if writes or chooses:
+            shown = sample(video, model.sampling, span, frames)
+            times = shown.timestamps
+        if not writes:
+            windows = evidence(video, model.sampling, span, frames)
+            times = [t for w in windows for t in w.frames.timestamps]
         said = []
         for example in group:
             if example.choices and chooses:
                 probs = model.choose(shown.data[None], example.question, list(example.choices))[0]  # (C,)
                 said.append(example.choices[int(probs.argmax())])
+            elif writes:
+                said.append(answer_of(model, shown, example.question, video.path, span, duration).text)
             else:
-                said.append(answer_of(model, shown, example.question, video.path, span, video.info.duration_s).text)
-        return said, shown.timestamps
+                said.append(answer_from_windows(model, windows, example.question, video.path, duration).text)
+        return said, times
 
     for group, (said, times) in clips.judge(answers):
         predictions += [
@@ -383,7 +392,7 @@ def _where(example: Example, timestamps=None) -> dict[str, Any]:
     """Which clip a prediction is about, and (where given) the frame times the model saw of it."""
     where = {"video": str(example.video), "start_s": example.start_s, "end_s": example.end_s, "line": example.line}
     if timestamps is not None:
-        where["timestamps"] = [round(float(t), 6) for t in timestamps]
+        where["timestamps"] = sorted({round(float(t), 6) for t in timestamps})  # each frame once, as `Evidence` lists them
     return where
 
 

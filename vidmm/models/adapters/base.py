@@ -12,6 +12,7 @@ import torch.nn as nn
 
 from vidmm.io import SamplingPolicy
 
+from ..config import ScoreCalibration, from_dict
 from ..hub import HubOptions, is_local, pretrained
 from ..shared import ModelBase
 
@@ -31,6 +32,7 @@ class AdapterConfig:
     clip_s, views: for a classifier trained on short clips (VideoMAE: 16 frames every 4th frame,
         2.1 s), the seconds a clip spans and how many clips spread over a video its label
         probabilities are averaged over; None: one clip of the whole video.
+    calibration: the map from raw match scores to probabilities (search, labels); None: a default.
     """
 
     family: str
@@ -41,13 +43,11 @@ class AdapterConfig:
     prompt: str | None = None
     clip_s: float | None = None
     views: int = 1
+    calibration: ScoreCalibration | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AdapterConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        if unknown := set(data) - names:
-            raise ValueError(f"AdapterConfig has no field(s) {sorted(unknown)}; expected some of {sorted(names)}")
-        return cls(**data)
+        return from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
