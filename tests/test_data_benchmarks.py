@@ -25,10 +25,10 @@ COLOURS = (syn.RED, syn.BLUE, syn.GREEN, syn.YELLOW, syn.WHITE)
 
 
 def video(path: Path, n: int = 0, **kwargs) -> Path:
-    """A 1-s 32x32 clip of a coloured square (colour by `n`)."""
+    """A 1-s 32x32 clip of a coloured square (colour by `n`), 64 frames: as many as any protocol shows."""
     path.parent.mkdir(parents=True, exist_ok=True)
     scene = syn.MovingShape(color=COLOURS[n % len(COLOURS)], background=syn.GRAY, size=0.4)
-    return syn.write_video(path, scene, duration_s=1.0, fps=8, size=(32, 32), **kwargs)
+    return syn.write_video(path, scene, duration_s=1.0, fps=64, size=(32, 32), **kwargs)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
@@ -200,6 +200,7 @@ def test_eval_benchmark_runs_end_to_end(roots, model_dir, tmp_path, name):
     assert report["frames"] == load_benchmark(name, roots[ROOT_OF[name]]).protocol.num_frames  # vidmm's own model: the protocol's count
     if report["protocol"]["task"] == "retrieval":
         assert report["value"] == report["report"]["metrics"]["t2v"]["R@1"]
+        # the distinct frame times the model saw (each once): the video has a frame for each of them
         assert {len(p["timestamps"]) for p in report["report"]["predictions"]} == {report["frames"]}
 
 
