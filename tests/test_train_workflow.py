@@ -135,6 +135,21 @@ def test_other_tasks_score_alike_from_the_cache(data, tmp_path, opened, task):
     assert opened == []
 
 
+def test_zero_shot_classify_decodes_its_windows_despite_a_cache(data, tmp_path, opened):
+    """Zero-shot labels are judged on 2-s windows (#12's `tasks.presence`), which no cached clip
+    holds: with a cache, classify over labels the model was not trained on decodes, as without."""
+    config, manifest, root = data
+    model = vidmm.models.VideoModel.from_config({**config, "labels": ["blue", "green"], "sampling": {"num_frames": 4, "short_side": 64}})
+    test = f"{manifest}#test"
+    assert {e.label for e in read_manifest(manifest, split="test")} - {"blue", "green"}  # a label the classifier lacks
+    cached = evaluate(model, test, "classify", progress=False, cache=FeatureCache(tmp_path / "cache"))
+    assert len(opened) == 4
+    decoded = evaluate(model, test, "classify", progress=False)
+    assert cached.notes == decoded.notes == ("zero-shot over the manifest's 2 labels",)
+    assert _approx(cached.metrics) == _approx(decoded.metrics)
+    assert [_approx(p) for p in cached.predictions] == [_approx(p) for p in decoded.predictions]
+
+
 def _approx(value):
     """Nested dicts and lists with every float compared with a tolerance."""
     if isinstance(value, dict):
@@ -297,3 +312,41 @@ def test_a_frame_encoder_override_caches_the_features_its_saved_config_names(tmp
     frames = open_video(examples[0].video).frames_at(clips.timestamps[0].numpy(), short_side=64)
     with torch.no_grad():
         torch.testing.assert_close(clips.features[0], loaded.frame_features(frames.data)[0], rtol=1e-4, atol=1e-4)
+
+
+# -- where a trained lite model scores (real lite weights) ----------------------------------------
+
+
+def test_a_lite_model_trained_for_retrieval_searches_with_what_it_learned(tmp_path):
+    """lite scores in its concept space (#12), where trained projections play no part: a retrieval
+    run on lite must save a model that scores in its learned space, without the calibration fitted
+    to concept-space scores (the square root of a probability mass is no measure of a cosine)."""
+    examples = colour_videos(tmp_path / "videos", 1)
+    manifest = write_manifest(tmp_path / "m.jsonl", examples)
+    recipe = Recipe(
+        model="lite", overrides={"retrieval": {"embed_dim": 16}}, task="retrieval", train=manifest, out=tmp_path / "run",
+        cache=tmp_path / "cache", sampling={"num_frames": 2, "short_side": 64}, optim=Optim(epochs=1, batch_size=3, min_epochs=0),
+    )  # fmt: skip
+    result = train(recipe, progress=False)
+    saved = json.loads((result.checkpoint / "config.json").read_text())
+    assert saved["retrieval"]["space"] == "learned" and saved["calibration"] is None
+    loaded = vidmm.load(result.checkpoint)
+    frames = open_video(examples[0].video).uniform(2, short_side=64)
+    with torch.no_grad():
+        video, text = loaded.encode_video(frames.data), loaded.encode_text(["a red square"])
+        torch.testing.assert_close(video, torch.nn.functional.normalize(loaded.retrieval.video_proj(loaded.encode(frames.data).video), dim=-1))
+    assert video.shape == text.shape == (1, 16)  # the learned projections, not 1000 concept probabilities
+
+
+def test_lite_weights_without_the_concept_bank_score_in_a_learned_space(tmp_path):
+    """The temporal recipes drop lite's concept bank (`concepts: null`): the saved model must not
+    keep lite's concept space or its concept-space calibration either."""
+    examples = colour_videos(tmp_path / "videos", 1)
+    manifest = write_manifest(tmp_path / "m.jsonl", examples)
+    overrides = {"family": "vidmm", "concepts": None, "frame_encoder": {"readout": "grid2x2"}, "retrieval": {"embed_dim": 16}}
+    recipe = Recipe(
+        model="lite", overrides=overrides, task="classify", train=manifest, out=tmp_path / "run", cache=tmp_path / "cache",
+        sampling={"num_frames": 2, "short_side": 64}, optim=Optim(epochs=1, batch_size=3, min_epochs=0),
+    )  # fmt: skip
+    saved = json.loads((train(recipe, progress=False).checkpoint / "config.json").read_text())
+    assert saved["retrieval"]["space"] == "learned" and saved["calibration"] is None

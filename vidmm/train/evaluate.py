@@ -10,7 +10,8 @@ is the number of the verb a user runs. Every prediction records the frame times 
 With a feature cache (``cache=``, what `vidmm eval` passes), a model whose frame encoder is frozen
 (vidmm's own, trained or not) reads each clip's frame features from the cache that training
 fills, instead of decoding and encoding the clip again; the verbs' code still runs on them, so the
-numbers are the same (tested).
+numbers are the same (tested). Where a verb reads more than one sample's frame features (zero-shot
+classify's windows, lite's concept space) it decodes as without a cache (`replays_features`).
 
     retrieval  the embedding `vidmm embed` gives per clip, encode_text per caption -> `retrieval_metrics`;
                t2v/v2t count a query's own video only (as benchmarks do); where captions repeat
@@ -117,7 +118,7 @@ def evaluate(
         examples = list(manifest_path_or_examples)
         _check_fields(examples, task)
     replay = None
-    if cache is not None and replays_features(model, task):
+    if cache is not None and replays_features(model, task, examples):
         policy = model.sampling if frames is None else replace(model.sampling, num_frames=frames, frames_per_second=None)
         replay = _Replay(model, cache, policy)
     clips = _Clips(examples, progress, replay)
@@ -152,15 +153,21 @@ def format_report(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-def replays_features(model, task: str) -> bool:
-    """Whether `task`'s verbs reach `model`'s pixels only through its frozen ``frame_features``, so
-    that cached features can stand in for decoding: vidmm's own models, one view per clip, and a
-    trained head where the task needs one (lite's concept-bank captions and answers read the
-    frame classifier's probabilities, which the cache does not keep)."""
+def replays_features(model, task: str, examples: Sequence[Example]) -> bool:
+    """Whether `task`'s verbs reach `model`'s pixels only through its frozen ``frame_features`` of
+    one sample of each clip, so that cached features can stand in for decoding: vidmm's own models,
+    one view per clip, and a trained head where the task needs one. Not where they judge 2-s
+    windows (`tasks.presence`: zero-shot classify) or score lite's concept space (its retrieval):
+    lite's concept-bank captions and answers and its concept space read the frame classifier's
+    probabilities, which the cache does not keep."""
     if not (getattr(model, "trainable", False) and hasattr(model, "encode_features")) or model.sampling.views > 1:
         return False
-    needs = {"qa": "qa", "caption": "captioner"}.get(task)
-    return needs is None or getattr(model, needs, None) is not None
+    if task == "classify":
+        return _own_labels_cover(model, {example.label for example in examples})
+    if task == "retrieval":
+        return not getattr(model, "concept_space", False)
+    needs = {"qa": "qa", "caption": "captioner"}[task]
+    return getattr(model, needs, None) is not None
 
 
 class _Replay:
@@ -298,9 +305,8 @@ def _retrieval(model, clips: _Clips, frames: int | None):
 
 def _classify(model, clips: _Clips, frames: int | None):
     labels = sorted({example.label for example in clips.examples})
-    trained = tuple(model.label_names) if implements(model, OwnLabels) else ()
-    use_trained = bool(trained) and set(labels) <= set(trained)
-    classes = list(trained) if use_trained else labels
+    use_trained = _own_labels_cover(model, labels)
+    classes = list(model.label_names) if use_trained else labels
     judge = partial(_labels, model, None if use_trained else labels, frames)
     scores, truth, predictions = [], [], []
     for group, result in clips.judge(judge):
@@ -317,6 +323,12 @@ def _classify(model, clips: _Clips, frames: int | None):
         return _nothing_read()
     how = f"trained classifier over its {len(classes)} classes" if use_trained else f"zero-shot over the manifest's {len(classes)} labels"
     return classification_metrics(np.stack(scores), truth), predictions, [how]
+
+
+def _own_labels_cover(model, labels) -> bool:
+    """Whether `model` has a trained classifier whose labels include all of `labels` (it scores
+    them, not zero-shot presence)."""
+    return implements(model, OwnLabels) and bool(model.label_names) and set(labels) <= set(model.label_names)
 
 
 def _labels(model, labels, frames, group, video, span):

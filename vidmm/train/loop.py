@@ -41,7 +41,7 @@ from vidmm.models.model import VideoModel
 from vidmm.train.cache import ClipFeatures, FeatureCache, encoder_fingerprint, frame_features
 from vidmm.train.evaluate import EVAL_TASKS, EvalReport, evaluate
 from vidmm.train.inputs import Inputs, merged, prepare
-from vidmm.train.objectives import OBJECTIVES, Objective, Targets
+from vidmm.train.objectives import OBJECTIVES, Objective, Targets, learned_space
 from vidmm.train.probe import fit_probe
 from vidmm.train.progress import Progress
 from vidmm.train.recipe import Recipe
@@ -167,6 +167,8 @@ def _fit(recipe: Recipe, inputs: Inputs, features: SharedFeatures, progress: boo
     objective = OBJECTIVES[recipe.task]
     seed_everything(recipe.seed)  # each seed's own initial weights (of the parts not kept from a saved model)
     config = objective.configure(features.base.config, features.train.examples)
+    if config.concepts is None and config.retrieval.space == "concepts":  # lite's weights without its bank (temporal recipes)
+        config = learned_space(config)
     model = with_config(features.base, config, keep=features.trained).to(recipe.device)
     if encoder_fingerprint(model) != features.encoder:  # what it saves must be what made its features
         raise RuntimeError("the model's frame encoder is not the one its cached features came from")

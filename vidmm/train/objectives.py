@@ -171,6 +171,9 @@ class Retrieval(Objective):
     metric = "R@1"
     manifest_task = "retrieval"
 
+    def configure(self, config, train):
+        return learned_space(config)  # lite would otherwise go on scoring in its concept space
+
     def targets(self, model, examples):
         texts, groups = _flatten([e.captions for e in examples])
         ids: dict[str, int] = {}
@@ -269,6 +272,14 @@ def shared_info_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tens
 
 
 @torch.no_grad()
+def learned_space(config: ModelConfig) -> ModelConfig:
+    """`config` scoring text against video in its retrieval projections (``retrieval.space:
+    learned``), not in a concept space (lite's), and with no calibration: one fitted to other
+    scores does not hold for these, and the unfitted default measures each query against generic
+    footage in whatever space it is given (`vidmm.tasks.calibration`)."""
+    return replace(config, retrieval=replace(config.retrieval, space="learned"), calibration=None)
+
+
 def frozen_text(model, texts: Sequence[str], batch_size: int = 64) -> TextFeatures:
     """The frozen text encoder on N strings, in batches padded to one length: tokens `(N, L, Dt)`."""
     chunks = [model.text_encoder(list(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
