@@ -286,23 +286,30 @@ def test_recall_with_shared_captions_is_reported_both_ways(tmp_path):
                             "t2v/v2t count only a query's own video, as benchmark code does; t2v-shared/v2t-shared count any of them",)
 
 
-# -- an override of the frame encoder (real lite weights) ---------------------------------------
+# -- runs from lite (real lite weights): a frame-encoder override, where a trained model scores ---
+
+
+def lite_run(tmp_path: Path, task: str, overrides: dict):
+    """A one-epoch run from `lite` with `overrides` on three colour videos: (examples, TrainResult)."""
+    examples = colour_videos(tmp_path / "videos", 1)
+    recipe = Recipe(
+        model="lite", overrides=overrides, task=task, train=write_manifest(tmp_path / "m.jsonl", examples), out=tmp_path / "run",
+        cache=tmp_path / "cache", sampling={"num_frames": 2, "short_side": 64}, optim=Optim(epochs=1, batch_size=2, min_epochs=0),
+    )  # fmt: skip
+    return examples, train(recipe, progress=False)
 
 
 def test_a_frame_encoder_override_caches_the_features_its_saved_config_names(tmp_path, opened):
     """Defect 3: with `readout: grid2x2` the saved config said grid2x2 while the cache held lite's
-    384-d concept vectors. The override that keeps position on lite's weights (as the temporal
-    recipes write it) must cache grid features, and the saved model must find exactly those."""
-    examples = colour_videos(tmp_path / "videos", 1)
-    manifest = write_manifest(tmp_path / "m.jsonl", examples)
+    384-d concept vectors (lite's concept-bank features then). The override that keeps position on
+    lite's weights (as the temporal recipes write it) must cache grid features, and the saved model
+    must find exactly those. Without the bank, the saved model keeps neither lite's concept space
+    nor the calibration fitted to its scores (#12)."""
     overrides = {"family": "vidmm", "concepts": None, "frame_encoder": {"readout": "grid2x2"}, "retrieval": {"embed_dim": 16}}
-    recipe = Recipe(
-        model="lite", overrides=overrides, task="classify", train=manifest, out=tmp_path / "run", cache=tmp_path / "cache",
-        sampling={"num_frames": 2, "short_side": 64}, optim=Optim(epochs=1, batch_size=2, min_epochs=0),
-    )  # fmt: skip
-    result = train(recipe, progress=False)
+    examples, result = lite_run(tmp_path, "classify", overrides)
     saved = json.loads((result.checkpoint / "config.json").read_text())
     assert saved["family"] == "vidmm" and saved["concepts"] is None and saved["frame_encoder"]["readout"] == "grid2x2"
+    assert saved["retrieval"]["space"] == "learned" and saved["calibration"] is None
 
     loaded = vidmm.load(result.checkpoint)
     opened.clear()
@@ -314,20 +321,11 @@ def test_a_frame_encoder_override_caches_the_features_its_saved_config_names(tmp
         torch.testing.assert_close(clips.features[0], loaded.frame_features(frames.data)[0], rtol=1e-4, atol=1e-4)
 
 
-# -- where a trained lite model scores (real lite weights) ----------------------------------------
-
-
 def test_a_lite_model_trained_for_retrieval_searches_with_what_it_learned(tmp_path):
     """lite scores in its concept space (#12), where trained projections play no part: a retrieval
     run on lite must save a model that scores in its learned space, without the calibration fitted
     to concept-space scores (the square root of a probability mass is no measure of a cosine)."""
-    examples = colour_videos(tmp_path / "videos", 1)
-    manifest = write_manifest(tmp_path / "m.jsonl", examples)
-    recipe = Recipe(
-        model="lite", overrides={"retrieval": {"embed_dim": 16}}, task="retrieval", train=manifest, out=tmp_path / "run",
-        cache=tmp_path / "cache", sampling={"num_frames": 2, "short_side": 64}, optim=Optim(epochs=1, batch_size=3, min_epochs=0),
-    )  # fmt: skip
-    result = train(recipe, progress=False)
+    examples, result = lite_run(tmp_path, "retrieval", {"retrieval": {"embed_dim": 16}})
     saved = json.loads((result.checkpoint / "config.json").read_text())
     assert saved["retrieval"]["space"] == "learned" and saved["calibration"] is None
     loaded = vidmm.load(result.checkpoint)
@@ -337,16 +335,3 @@ def test_a_lite_model_trained_for_retrieval_searches_with_what_it_learned(tmp_pa
         torch.testing.assert_close(video, torch.nn.functional.normalize(loaded.retrieval.video_proj(loaded.encode(frames.data).video), dim=-1))
     assert video.shape == text.shape == (1, 16)  # the learned projections, not 1000 concept probabilities
 
-
-def test_lite_weights_without_the_concept_bank_score_in_a_learned_space(tmp_path):
-    """The temporal recipes drop lite's concept bank (`concepts: null`): the saved model must not
-    keep lite's concept space or its concept-space calibration either."""
-    examples = colour_videos(tmp_path / "videos", 1)
-    manifest = write_manifest(tmp_path / "m.jsonl", examples)
-    overrides = {"family": "vidmm", "concepts": None, "frame_encoder": {"readout": "grid2x2"}, "retrieval": {"embed_dim": 16}}
-    recipe = Recipe(
-        model="lite", overrides=overrides, task="classify", train=manifest, out=tmp_path / "run", cache=tmp_path / "cache",
-        sampling={"num_frames": 2, "short_side": 64}, optim=Optim(epochs=1, batch_size=3, min_epochs=0),
-    )  # fmt: skip
-    saved = json.loads((train(recipe, progress=False).checkpoint / "config.json").read_text())
-    assert saved["retrieval"]["space"] == "learned" and saved["calibration"] is None
