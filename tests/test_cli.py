@@ -165,6 +165,13 @@ def test_classify_needs_labels_and_unknown_models_are_one_line(media):
     assert result.exit_code == 2 and "no-such-model" in result.stderr and "Traceback" not in result.output
 
 
+def test_labels_given_one_per_flag_are_all_ranked(media):
+    """`-l a -l b` ranked only b: the last flag replaced the others."""
+    result = runner.invoke(app, ["classify", str(media("shape.mp4")), "-l", "a red square", "-l", "a dog, a cat", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(label["name"] for label in json.loads(result.stdout)["labels"]) == ["a cat", "a dog", "a red square"]
+
+
 def test_index_then_search_with_thumbnails(tmp_path, media):
     from vidmm.data.photos import Reel, Shot, write_reel
     from vidmm.data.synthetic import Crossword, write_video

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from index_support import windows
 from vidmm.data import synthetic as syn
 from vidmm.data.photos import Reel, Shot
 from vidmm.index import Index, IndexLockedError, IndexNotFoundError, ModelMismatchError, WindowMismatchError
@@ -53,14 +54,6 @@ def built(tmp_path_factory, model, folder) -> Index:
     report = index.add(folder)
     assert sorted(Path(p).name for p in report.added) == ["cat.mp4", "crossword.mp4", "cut.mp4"]
     return index
-
-
-def windows(db: Path) -> dict[tuple[str, float, float], np.ndarray]:
-    """(file name, start_s, end_s) -> vector, asserting no window is stored twice."""
-    rows = lancedb.connect(db).open_table("windows").to_arrow().to_pylist()
-    found = {(Path(r["path"]).name, r["start_s"], r["end_s"]): np.array(r["vector"]) for r in rows}
-    assert len(found) == len(rows), "duplicate windows"
-    return found
 
 
 def videos(db: Path) -> list[dict]:

@@ -18,14 +18,14 @@ def test_collect_walks_folders_reports_non_videos_and_skips_the_index(tmp_path):
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "x.vidmm" / "windows.lance").mkdir(parents=True)
     (tmp_path / ".hidden").mkdir()
-    names = ["a/b/two.MKV", "a/one.mp4", "a/notes.txt"]
+    names = ["a/b/two.MKV", "a/one.mp4", "a/notes.txt", "a/photo.JPG", "a/b/still.webp"]  # images are items too
     names += ["x.vidmm/windows.lance/clip.mp4", ".hidden/h.mp4", "a/.DS_Store"]  # inside the index, hidden
     for name in names:
         (tmp_path / name).write_bytes(b"x")
     files, rejected = collect([tmp_path, tmp_path / "a" / "one.mp4"], exclude=tmp_path / "x.vidmm")
-    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a/one.mp4", "a/b/two.MKV"]
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a/one.mp4", "a/photo.JPG", "a/b/still.webp", "a/b/two.MKV"]
     assert [(os.path.basename(p), reason) for p, reason in rejected] == [
-        ("notes.txt", "not a video file (extension '.txt')")
+        ("notes.txt", "not a video or image file (extension '.txt')")
     ]
 
 
@@ -109,7 +109,7 @@ def test_an_entry_rejected_in_a_folder_and_named_too_is_reported_once(in_tmp):
     files, rejected = collect([in_tmp, "x.mp4", in_tmp], exclude=in_tmp / "x.vidmm")
     assert files == []
     assert rejected == [
-        (str(in_tmp / "notes.txt"), "not a video file (extension '.txt')"),
+        (str(in_tmp / "notes.txt"), "not a video or image file (extension '.txt')"),
         (str(in_tmp / "x.mp4"), "not a regular file (a FIFO)"),
     ]
 

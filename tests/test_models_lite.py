@@ -110,6 +110,14 @@ def test_a_score_is_the_probability_mass_on_what_the_text_names(lite):
     assert 0.0 <= float(scores.min()) and float(scores.max()) <= 1.0
 
 
+def test_the_api_embeds_outside_inference_mode_and_gives_plain_arrays(lite):
+    """As the README's Models section calls it: no `torch.no_grad()` around it."""
+    text = lite.encode_text(["a cat"]).numpy()  # (1, C)
+    frames = np.stack([crossword(), traffic_light()])[None]  # (1, 2, H, W, 3)
+    video = lite.encode_video(frames).detach().numpy()  # (1, C)
+    assert text.shape == video.shape == (1, len(lite.concepts.names)) and np.isfinite(video).all()
+
+
 @pytest.mark.parametrize(
     "query, covered, not_covered",
     [

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from serve_support import CAT_AT, built_library, write_later
-from vidmm.index import Hit, Index, IndexLockedError
+from vidmm.index import Hit, Index, IndexedVideo, IndexLockedError
 from vidmm.index.files import video_id
 from vidmm.index.lock import WriterLock
 from vidmm.serve import ServeOptions, create_app
@@ -81,13 +81,23 @@ def test_search_gives_the_library_s_moments_with_urls(client, built, lite):
     for got, want in zip(hits, expected):
         assert got["start_s"] == pytest.approx(want.start_s) and got["end_s"] == pytest.approx(want.end_s)
         assert got["score"] == pytest.approx(want.score, abs=1e-5) and got["probability"] == pytest.approx(want.probability)
-        assert got["name"] == Path(want.path).name and got["gone"] is False
+        assert got["name"] == Path(want.path).name and got["gone"] is False and got["image"] is False
         assert got["media_url"] == f"/api/videos/{got['video_id']}/media"
         assert got["thumbnail_url"].startswith(f"/api/videos/{got['video_id']}/thumbnail?t=")
         assert want.path not in got["media_url"] + got["thumbnail_url"]  # ids in URLs, never paths
     sample = next(h for h in hits if h["name"] == "sample.mp4")
     assert sample["start_s"] >= 2.0  # the cat comes after the cut at 3 s
     assert float(found.headers["server-timing"].partition("search;dur=")[2]) > 0
+
+
+def test_an_image_in_the_library_is_marked_as_one(tmp_path):
+    """The web app shows a still as a picture, not as a video it cannot play."""
+    from vidmm.serve.api import hit_json, video_json
+
+    photo = IndexedVideo(video_id("/photos/cat.jpg"), "/photos/cat.jpg", "done", None, 0.04, 1, None, None)
+    assert hit_json(photo, Hit(photo.path, 0.0, 0.04, 0.94, 0.88))["image"] is True and video_json(photo)["image"] is True
+    clip = dataclasses.replace(photo, path="/videos/cat.mp4")
+    assert hit_json(clip, Hit(clip.path, 0.0, 2.0, 0.94, 0.88))["image"] is False and video_json(clip)["image"] is False
 
 
 def test_search_says_no_match_and_all_lists_the_best_anyway(client):

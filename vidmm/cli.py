@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -261,7 +262,7 @@ def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, fail
 
 @app.command()
 @file_verb()
-def caption(files: List[Path] = typer.Argument(..., help="Video files."), *, opts: FileOptions) -> None:
+def caption(files: List[Path] = typer.Argument(..., help="Video or image files."), *, opts: FileOptions) -> None:
     """Caption each video: one line for the whole, one per shot with its times (srt/vtt ready)."""
     from vidmm.tasks import caption as run
 
@@ -283,7 +284,7 @@ def caption(files: List[Path] = typer.Argument(..., help="Video files."), *, opt
 @app.command()
 @file_verb(_SINGLE)
 def ask(
-    file: Path = typer.Argument(..., help="A video file."),
+    file: Path = typer.Argument(..., help="A video or image file."),
     question: str = typer.Argument(..., help='e.g. "is there a traffic light?"'),
     *,
     opts: FileOptions,
@@ -299,8 +300,8 @@ def ask(
 @app.command()
 @file_verb()
 def classify(
-    files: List[Path] = typer.Argument(..., help="Video files."),
-    labels: str = typer.Option(None, "--labels", "-l", help='Comma-separated labels: "cooking, driving, sports".'),
+    files: List[Path] = typer.Argument(..., help="Video or image files."),
+    labels: List[str] = typer.Option(None, "--labels", "-l", help='Labels, comma-separated, -l once or more: -l "cooking, driving" -l sports.'),
     labels_file: Path = typer.Option(None, "--labels-file", help="One label per line."),
     top_k: int = typer.Option(None, "--top", help="Show only the best N labels."),
     *,
@@ -312,7 +313,7 @@ def classify(
     """
     from vidmm.tasks import classify as run
 
-    names = [x.strip() for x in (labels or "").split(",") if x.strip()]
+    names = [x.strip() for given in labels or [] for x in given.split(",") if x.strip()]
     if labels_file is not None:
         names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
     _check_outputs(files, opts)
@@ -323,7 +324,7 @@ def classify(
 @app.command()
 @file_verb()
 def tag(
-    files: List[Path] = typer.Argument(..., help="Video files."),
+    files: List[Path] = typer.Argument(..., help="Video or image files."),
     top_k: int = typer.Option(5, "--top", help="How many tags."),
     *,
     opts: FileOptions,
@@ -338,7 +339,7 @@ def tag(
 
 @app.command()
 def embed(
-    file: Path = typer.Argument(..., help="A video file."),
+    file: Path = typer.Argument(..., help="A video or image file."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the embedding (.npy)."),
     model: str = _FILE_OPTIONS["model"][1],
     device: str = _FILE_OPTIONS["device"][1],
@@ -369,7 +370,7 @@ DbOpt = typer.Option(..., "--db", help="The index folder, e.g. my.vidmm (made on
 
 @app.command("index")
 def index_files(
-    paths: List[Path] = typer.Argument(..., help="Video files and folders (searched recursively)."),
+    paths: List[Path] = typer.Argument(None, help="Video files and folders (searched recursively)."),
     db: Path = DbOpt,
     model: str = typer.Option(
         "auto", "--model", "-m", help="Model for a new index (default auto: the best search model on this machine); an existing one keeps its own."
@@ -382,10 +383,60 @@ def index_files(
     timeout_s: float = typer.Option(60.0, "--timeout", help="Give up on a file making no progress this long."),
     fail_fast: bool = _FILE_OPTIONS["fail_fast"][1],
     prune: bool = typer.Option(False, "--prune", help="Then forget indexed videos whose files are gone (moved away, deleted)."),
+    check: bool = typer.Option(False, "--check", help="Read the whole index through and report damage (exit 1); adds nothing."),
+    repair: bool = typer.Option(
+        False, "--repair", help="Take damaged tables back to their newest whole version, then index again the videos that lost windows."
+    ),
 ) -> None:
     """Add videos to an index, resumably: unchanged files are skipped, moved ones re-filed without
-    decoding, an interrupted run goes on."""
+    decoding, an interrupted run goes on. --check and --repair look after a damaged index."""
     from vidmm.index import Index, VidmmIndexError
+
+    if check and (paths or repair or prune):
+        typer.echo("error: --check only reads the index: give it without videos, --repair or --prune", err=True)
+        raise typer.Exit(2)
+    if not paths and not (check or repair):
+        typer.echo("error: give video files or folders to add (or --check, or --repair)", err=True)
+        raise typer.Exit(2)
+    try:
+        health = Index(db).check() if check else None
+        repaired = Index(db).repair() if repair else None
+    except VidmmIndexError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    if health is not None:
+        typer.echo("\n".join(health.lines()))
+        if not health.healthy:
+            typer.echo(f"the index is damaged: `vidmm index --db {db} --repair` mends it", err=True)
+        raise typer.Exit(0 if health.healthy else 1)
+    redo, gone = _after_repair(repaired) if repaired is not None else ([], [])
+    if paths or redo:
+        options = dict(window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s, fail_fast=fail_fast)
+        _add_to_index(db, model, [*(paths or []), *redo], options, prune=prune, failed_before=gone)
+    else:
+        _report_failures(gone)
+
+
+def _after_repair(repaired) -> tuple[list[Path], list[VideoError]]:
+    """Say what `--repair` did; the files to index again that are there, and a failure per one gone."""
+    from vidmm.io import VideoError
+
+    for action in repaired.actions:
+        typer.echo(f"repaired {action}", err=True)
+    if not repaired.actions:
+        typer.echo("nothing to repair", err=True)
+    there = [Path(p) for p in repaired.redo if os.path.isfile(p)]
+    gone = [VideoError(p, "gone: its windows were lost and it cannot be indexed again") for p in repaired.redo if not os.path.isfile(p)]
+    if repaired.redo:
+        typer.echo(f"{len(repaired.redo)} video(s) to index again ({len(gone)} gone)", err=True)
+    return there, gone
+
+
+def _add_to_index(db: Path, model: str, paths: list[Path], options: dict, *, prune: bool, failed_before: list[VideoError]) -> None:
+    """Add `paths` to the index at `db` (`Index.add` with `options`), with progress on a terminal,
+    then `--prune`; a summary and the failures (with `failed_before`) at the end, exit 1 if any.
+    A full disk is one line, the summary of what was done, and exit 1."""
+    from vidmm.index import Index, IndexFullError, VidmmIndexError
     from vidmm.io import VideoError
     from vidmm.tasks.catalog import AUTO
 
@@ -409,21 +460,24 @@ def index_files(
             seconds.reset(total=round(duration_s, 1))
         seconds.update(round(done_s, 1) - seconds.n)
 
+    report, pruned, disk_full = None, [], False
     try:
         made_with = Index(db).made_with  # an existing index keeps its own model
         name = _chosen_model(made_with if model == AUTO and made_with else model, "search")
         index = Index(db, _load_model(name, None, "search"), model_name=name)
         with bar, seconds:
             report = index.add(
-                paths, window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s,
-                fail_fast=fail_fast, progress=progress, file_progress=None if seconds.disable else file_progress,
+                paths, **options, progress=progress, file_progress=None if seconds.disable else file_progress,
             )
         pruned = index.prune() if prune else []
+    except IndexFullError as err:  # the index keeps what was done: say what that is
+        typer.echo(f"error: {err}", err=True)
+        report, disk_full = report or err.report, True
     except VidmmIndexError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     except VideoError as err:  # --fail-fast
-        _report_failures([err])
+        _report_failures([*failed_before, err])
     except KeyboardInterrupt:
         done = f"interrupted after {finished[0]} file(s): the index keeps every finished video"
         typer.echo(f"{done}; run the same command to go on", err=True)
@@ -431,8 +485,10 @@ def index_files(
     for path in pruned:
         typer.echo(f"pruned   {path}", err=True)
     counts = f"{len(report.added)} added, {len(report.skipped)} unchanged, {len(report.failed)} failed"
-    typer.echo(counts + (f", {len(pruned)} pruned" if prune else ""), err=True)
-    _report_failures([VideoError(path, reason) for path, reason in report.failed])
+    typer.echo(counts + (f", {len(pruned)} pruned" if prune and not disk_full else ""), err=True)
+    _report_failures([*failed_before, *(VideoError(path, reason) for path, reason in report.failed)])
+    if disk_full:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -467,7 +523,7 @@ def search(
     if not hits and fmt == "txt":
         typer.echo(f"no match: nothing in the index shows it with probability {MATCH:.2f} or more (--all lists the best anyway)")
     for rank, hit in enumerate(hits, 1):
-        record = {**dataclasses.asdict(hit), "gone": hit.gone}
+        record = {**dataclasses.asdict(hit), "gone": hit.gone, "image": hit.image}
         if thumbnails is not None and not hit.gone:
             try:
                 record["thumbnail"] = str(hit.save_thumbnail(thumbnails / f"{rank:02d}-{Path(hit.path).stem}.jpg"))
@@ -477,7 +533,8 @@ def search(
             typer.echo(json.dumps(record))
         else:
             gone = "  (file gone: `vidmm index … --prune` forgets it)" if hit.gone else ""
-            typer.echo(f"{hit.probability:5.2f}  {short_clock(hit.start_s)}–{short_clock(hit.end_s)}  {hit.path}{gone}")
+            when = "(image)" if hit.image else f"{short_clock(hit.start_s)}–{short_clock(hit.end_s)}"
+            typer.echo(f"{hit.probability:5.2f}  {when:13s}  {hit.path}{gone}")
 
 
 @app.command()

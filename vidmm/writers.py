@@ -6,9 +6,11 @@ import csv
 import io
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Callable
 
+from vidmm.io import is_image
 from vidmm.tasks.results import Answer, Caption, Labels, Result, Tags, to_dict
 
 FORMATS = ("txt", "json", "jsonl", "srt", "vtt", "csv")
@@ -34,25 +36,29 @@ def spans_text(spans) -> str:
 
 
 def _segments(result: Result):
+    if is_image(result.path):
+        raise ValueError("srt/vtt need a timeline; an image has none (use txt, json or csv)")
     if isinstance(result, Caption):
         return [(s.start_s, s.end_s, s.text) for s in result.segments]
     raise ValueError(f"srt/vtt need timed segments; a {type(result).__name__} has none (use txt, json or csv)")
 
 
 def to_txt(result: Result) -> str:
+    timed = not is_image(result.path)  # an image is one moment: no times to give
     lines = []
     if isinstance(result, Caption):
         lines.append(result.text)
-        lines += [f"[{short_clock(s.start_s)}–{short_clock(s.end_s)}] {s.text}" for s in result.segments]
+        if timed:
+            lines += [f"[{short_clock(s.start_s)}–{short_clock(s.end_s)}] {s.text}" for s in result.segments]
     elif isinstance(result, Answer):
-        where = f"; seen {spans_text(result.spans)}" if result.spans else ""
+        where = f"; seen {spans_text(result.spans)}" if result.spans and timed else ""
         lines.append(f"{result.text}  ({result.score_is}: {result.score:.2f}{where})")
     elif isinstance(result, Labels):
         if result.best is None:
             lines.append("none of these labels is clearly shown")
-        lines += [f"{l.score:5.2f}  {l.name}" + (f"  ({spans_text(l.spans)})" if l.spans else "") for l in result.labels]
+        lines += [f"{l.score:5.2f}  {l.name}" + (f"  ({spans_text(l.spans)})" if l.spans and timed else "") for l in result.labels]
     elif isinstance(result, Tags):
-        lines += [f"{t.score:5.2f}  {t.name}  ({spans_text(t.spans)})" for t in result.tags]
+        lines += [f"{t.score:5.2f}  {t.name}" + (f"  ({spans_text(t.spans)})" if timed else "") for t in result.tags]
         if not result.tags:
             lines.append("no concept it can name is clearly shown")
     ev = result.evidence
@@ -117,10 +123,27 @@ def output_path(video: str | Path, output_dir: str | Path, fmt: str) -> Path:
 
 def write_output(text: str, target: str | Path) -> Path:
     """Write `text` to `target` whole or not at all (a temporary file renamed over it), so a batch
-    killed mid-write never leaves a half file that a resumed run would take as done."""
+    killed mid-write never leaves a half file that a resumed run would take as done.
+
+    The temporary file is made new, under a name no one can guess (`mkstemp`: `O_CREAT | O_EXCL`),
+    in the target's folder: a fixed name would follow a symlink planted there to a file elsewhere.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, target)
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # as `open` would make it: mkstemp's 0600 hides it from others
+            f.write(text)
+        os.replace(partial, target)
+    except BaseException:
+        os.unlink(partial)
+        raise
     return target
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from vidmm.io.errors import VideoError, from_os_error
-from vidmm.io.probe import stat_regular_file
+from vidmm.io.errors import VideoError, VideoNotFoundError, from_os_error
+from vidmm.io.probe import IMAGE_EXTENSIONS, stat_regular_file
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .wmv .flv .3gp .ogv .mxf".split()
@@ -51,6 +51,17 @@ class FileStamp:
 def video_id(path: str | Path) -> str:
     """A stable id for a file: a hash of its absolute path (a rewritten file keeps its id)."""
     return hashlib.blake2b(_real(path).encode(), digest_size=8).hexdigest()
+
+
+def vanished(path: str | Path) -> bool:
+    """Whether nothing is at `path` any more: no such file, or a path that can name none (too long,
+    a symlink loop). Unlike `Path.exists`, never raises; a path that may not be looked at
+    (permission denied) is not called vanished, or `prune` would forget files that are there."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        return isinstance(from_os_error(str(path), e), VideoNotFoundError)
+    return False
 
 
 def _real(path: str | Path) -> str:
@@ -100,9 +111,9 @@ def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], 
 
 
 def _why_not_indexed(file: Path) -> str | None:
-    """Why a file found in a folder is left out, or None for a regular file with a video extension."""
-    if file.suffix.lower() not in VIDEO_EXTENSIONS:
-        return f"not a video file (extension {file.suffix or 'none'!r})"
+    """Why a file found in a folder is left out, or None for a regular file with a video or image extension."""
+    if file.suffix.lower() not in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS:
+        return f"not a video or image file (extension {file.suffix or 'none'!r})"
     try:
         stat_regular_file(file)
     except VideoError as e:

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from vidmm.index.errors import ModelMismatchError, WindowMismatchError
-from vidmm.index.tables import append, readable
+from vidmm.index.errors import IndexDamagedError, ModelMismatchError, WindowMismatchError
+from vidmm.index.tables import append, check_columns, has, index_path, readable, reading
 from vidmm.models.identity import fingerprint, legacy_fingerprint
 
 _META = pa.schema(
@@ -25,6 +25,9 @@ _META = pa.schema(
         ("frames_per_window", pa.int32()),
     ]
 )
+
+_RECORD = pa.schema([("model", pa.string()), ("fingerprint", pa.string())])  # what every index's meta holds
+
 
 @dataclass(frozen=True)
 class WindowSpec:
@@ -52,19 +55,38 @@ def now() -> datetime:
 
 
 def read(db) -> Recorded | None:
-    """The index's record, or None where nothing was ever added."""
+    """The index's record, or None where nothing was ever added. Raises `IndexDamagedError` where
+    the `meta` table will not read, holds no row, or is missing while the other tables are there
+    (`add` writes it before anything else)."""
     meta = readable(db, "meta")
-    if meta is None:
-        return None
-    row = meta.to_arrow().to_pylist()[0]
+    if meta is None and (has(db, "videos") or has(db, "windows")):
+        meta = readable(db, "meta")  # a writer may have made all three since the first look: meta first
+        if meta is None:
+            raise IndexDamagedError(index_path(db), "meta", "is missing (the record of the model that made the vectors)")
+    return None if meta is None else of(db, meta)
+
+
+def of(db, meta) -> Recorded:
+    """The record in the `meta` table `meta` (as opened, or checked out at a version)."""
+    check_columns(db, "meta", meta, _RECORD)
+    with reading(db, "meta"):
+        rows = meta.to_arrow().to_pylist()
+    if not rows or rows[0].get("model") is None or rows[0].get("fingerprint") is None:
+        raise IndexDamagedError(index_path(db), "meta", "is empty (no record of the model that made the vectors)")
+    row = rows[0]
     window = None
     if row.get("window_s") is not None:
         window = WindowSpec(row["window_s"], row["stride_s"], row["frames_per_window"])
     return Recorded(row["model"], row["fingerprint"], window)
 
 
-def write(db, name: str, found: str, window: WindowSpec) -> None:
-    settings = {"window_s": window.length_s, "stride_s": window.stride_s, "frames_per_window": window.frames}
+def write(db, name: str, found: str, window: WindowSpec | None) -> None:
+    """Record what made the index; window None where its settings are not known (a `meta` table
+    rebuilt by `repair`): the next `add` then takes those asked for, as for an index from before
+    they were kept."""
+    settings = {"window_s": None, "stride_s": None, "frames_per_window": None}
+    if window is not None:
+        settings = {"window_s": window.length_s, "stride_s": window.stride_s, "frames_per_window": window.frames}
     append(db, "meta", [{"model": name, "fingerprint": found, "created_at": now(), **settings}], _META)
 
 

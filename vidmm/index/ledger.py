@@ -5,7 +5,12 @@ Two facts carry the crash safety: a LanceDB `add` or `delete` is one atomic comm
 recorded done only after all its windows are committed (`record` comes last), while forgetting a
 video deletes its ledger row first. So windows never belong to a done video that lacks some of
 them; windows without a done video are a killed run's debris, which search ignores and the next
-add deletes (`drop_unfinished`).
+add deletes (`load`). The `videos` table is made, empty, before any window is written, so windows
+without it are damage, not debris.
+
+The same facts make damage visible: a done video with fewer windows than its `n_windows`, or
+windows with no `videos` table, cannot come from any crash, so they raise `IndexDamagedError`
+rather than be taken for debris and deleted (`vidmm index --repair` decides what to keep).
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from vidmm.index.errors import IndexDamagedError
 from vidmm.index.files import FileStamp
 from vidmm.index.identity import now
-from vidmm.index.tables import append, has, id_list, readable
+from vidmm.index.tables import append, check_columns, create_empty, delete, id_list, index_path, optimize, readable, reading
 from vidmm.index.windows import Windows
 
 DONE, FAILED = "done", "failed"
@@ -47,22 +53,56 @@ class Ledger:
         self.content: dict[tuple[int, str], tuple[str, int]] = {}  # (size, quick hash) -> (id, window count)
 
     def rows(self) -> list[dict]:
-        videos = readable(self.db, "videos")
-        return videos.to_arrow().to_pylist() if videos is not None else []
+        return rows_of(self.db, readable(self.db, "videos"))
+
+    def create(self) -> None:
+        """Make the empty `videos` table of a new index, before any window is written."""
+        create_empty(self.db, "videos", _VIDEOS)
 
     def done_paths(self) -> dict[str, str]:
-        """Path of each done video, by id."""
-        return {v["video_id"]: v["path"] for v in self.rows() if v["status"] == DONE}
+        """Path of each done video, by id, held against the windows table as far as that is cheap
+        (its row count, not a scan). Raises `IndexDamagedError` where windows are missing, or the
+        `videos` table is while windows are there. A writer commits in the order described above,
+        which these checks read in turn, so nothing it does between two reads is taken for damage."""
+        videos = readable(self.db, "videos")
+        if videos is None and self.windows.count():
+            videos = readable(self.db, "videos")  # made since the first look: it comes before any window
+            if videos is None:
+                raise IndexDamagedError(index_path(self.db), "videos", "is missing while the windows table holds windows")
+        done = done_rows(rows_of(self.db, videos))
+        found = self.windows.count()
+        if too_few_windows(done, found):
+            # A writer forgets a video (ledger row, then windows) between our reads: only videos done,
+            # with the same row, before and after the count are held to it.
+            again = done_rows(self.rows())
+            reason = too_few_windows({vid: row for vid, row in done.items() if again.get(vid) == row}, found)
+            if reason:
+                raise IndexDamagedError(index_path(self.db), "windows", reason)
+        return {vid: row["path"] for vid, row in done.items()}
 
     def load(self) -> None:
-        """Read what the ledger holds, and delete the windows of videos not recorded done (a killed
-        run's debris)."""
-        rows = self.rows()
-        done = [v for v in rows if v["status"] == DONE]
-        self.done = {v["video_id"]: FileStamp(v["size"], v["mtime_ns"], v["quick_hash"]) for v in done}
+        """Read what the ledger holds, hold it against the windows, and delete the windows of videos
+        not recorded done (a killed run's debris). Makes the `videos` table where neither it nor
+        windows exist yet (a new index, or one whose making was interrupted). Raises
+        `IndexDamagedError` where a done video has other than its windows, or windows are there
+        without a `videos` table: deleting those as debris would lose them."""
+        videos = readable(self.db, "videos")
+        rows = rows_of(self.db, videos)
+        counts = self.windows.counts()
+        if videos is None:
+            if counts:
+                raise IndexDamagedError(
+                    index_path(self.db), "videos", f"is missing while the windows table holds windows of {len(counts)} video(s)"
+                )
+            self.create()
+        done = done_rows(rows)
+        unlike = mismatched(done, counts)
+        if unlike:
+            raise IndexDamagedError(index_path(self.db), "windows", describe_mismatch(unlike, done))
+        self.done = {vid: FileStamp(v["size"], v["mtime_ns"], v["quick_hash"]) for vid, v in done.items()}
         self.known = {v["video_id"] for v in rows}
-        self.content = {(v["size"], v["quick_hash"]): (v["video_id"], v["n_windows"]) for v in done if v["n_windows"]}
-        self.windows.delete(self.windows.video_ids() - self.done.keys())
+        self.content = {(v["size"], v["quick_hash"]): (vid, v["n_windows"]) for vid, v in done.items() if v["n_windows"]}
+        self.windows.delete(counts.keys() - self.done.keys())
 
     def record(
         self, vid: str, path: Path, stamp: FileStamp | None, status: str, *,
@@ -87,11 +127,53 @@ class Ledger:
             del self.content[key]  # a later copy of the old content must not take the new windows
         ids = ids & self.known
         if ids:
-            self.db.open_table("videos").delete(f"video_id IN ({id_list(ids)})")
+            delete(self.db, "videos", f"video_id IN ({id_list(ids)})")
             self.windows.delete(ids)
             self.known -= ids
 
     def compact(self) -> None:
         """Merge the small files of per-video commits (see `Windows.compact`)."""
-        if has(self.db, "videos"):
-            self.db.open_table("videos").optimize()
+        optimize(self.db, "videos")
+
+
+def rows_of(db, videos) -> list[dict]:
+    """The rows of the `videos` table `videos` (as opened, or checked out at a version; None: none)."""
+    if videos is None:
+        return []
+    check_columns(db, "videos", videos, _VIDEOS)
+    with reading(db, "videos"):
+        return videos.to_arrow().to_pylist()
+
+
+def too_few_windows(done: dict[str, dict], found: int | None) -> str | None:
+    """Why a windows table of `found` rows (None: no table) cannot hold the windows of the `done`
+    videos, or None."""
+    expected = sum(row["n_windows"] for row in done.values())
+    if not expected:
+        return None
+    if found is None:
+        return f"is missing while {len(done)} done video(s) should have {expected} windows in it"
+    if found < expected:
+        return f"holds {found} windows, fewer than the {expected} of its {len(done)} done video(s)"
+    return None
+
+
+def done_rows(rows: list[dict]) -> dict[str, dict]:
+    """The rows of done videos, by id."""
+    return {v["video_id"]: v for v in rows if v["status"] == DONE}
+
+
+def mismatched(done: dict[str, dict], counts: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """(windows found, windows recorded) of each done video whose windows are not all there, by id."""
+    return {vid: (counts.get(vid, 0), row["n_windows"]) for vid, row in done.items() if counts.get(vid, 0) != row["n_windows"]}
+
+
+def describe_mismatch(unlike: dict[str, tuple[int, int]], done: dict[str, dict]) -> str:
+    """One line for `mismatched`'s answer, naming the first few videos."""
+    return f"does not hold the windows of {len(unlike)} done video(s) ({name_mismatch(unlike, done)})"
+
+
+def name_mismatch(unlike: dict[str, tuple[int, int]], done: dict[str, dict]) -> str:
+    """``a.mp4: 0 of 5, b.mp4: 2 of 3``: windows found of those recorded, for the first few videos."""
+    named = [f"{Path(done[vid]['path']).name}: {found} of {recorded}" for vid, (found, recorded) in unlike.items()]
+    return ", ".join(named[:3]) + (f", and {len(named) - 3} more" if len(named) > 3 else "")

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from vidmm.index.errors import IndexLockedError
+from vidmm.index.tables import full_disk
 
 
 class WriterLock:
@@ -22,8 +23,9 @@ class WriterLock:
         self._fd: int | None = None
 
     def __enter__(self) -> WriterLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        with full_disk(str(self.path.parent), "its lock file"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

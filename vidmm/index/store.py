@@ -11,27 +11,33 @@ a `kill -9` harmless), `windows` (the `windows` table, embedding, scoring and th
 Videos are identified by path; a file whose content (size + hash of its ends) is already indexed
 under another path, because it was moved, renamed or copied, gets those windows re-filed under
 its own path without decoding. `prune` forgets the videos whose files are gone.
+
+Every table read or write goes through `tables`, which makes LanceDB's failures typed: a damaged
+table is `IndexDamagedError`, a full disk `IndexFullError`. `check` and `repair` (`health`, with
+`versions`) look after a damaged index.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import lancedb
 import numpy as np
 
-from vidmm.index import identity
-from vidmm.index.errors import IndexNotFoundError
-from vidmm.index.files import FileStamp, collect, video_id
+from vidmm.index import health, identity
+from vidmm.index.errors import IndexFullError
+from vidmm.index.health import Health, Repaired
+from vidmm.index.files import FileStamp, collect, vanished, video_id
 from vidmm.index.identity import WindowSpec
 from vidmm.index.ledger import DONE, FAILED, Ledger
 from vidmm.index.lock import WriterLock
 from vidmm.index.moments import best_moments
 from vidmm.index.windows import ANN_MIN_ROWS, Windows, embed
-from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, open_video
+from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, is_image, open_video
 from vidmm.tasks.calibration import Calibrator, reference_embeddings
 from vidmm.tasks.presence import MATCH, STRIDE_S, WINDOW_S
 
@@ -67,7 +73,12 @@ class Hit:
     @property
     def gone(self) -> bool:
         """The file is no longer at `path` (moved away or deleted since it was indexed)."""
-        return not Path(self.path).exists()
+        return vanished(self.path)
+
+    @property
+    def image(self) -> bool:
+        """The hit is a still image (indexed as one moment), not a moment of a video."""
+        return is_image(self.path)
 
     def thumbnail(self, short_side: int = 360) -> np.ndarray:
         """The frame on screen at the middle of the moment, `(H, W, 3)` uint8, decoded from `path` now.
@@ -112,6 +123,20 @@ class ScoredWindows:
     ends: np.ndarray
     scores: np.ndarray
     probabilities: np.ndarray
+
+
+def _report(outcomes: dict[str, list]) -> AddReport:
+    return AddReport(tuple(outcomes["added"]), tuple(outcomes["skipped"]), tuple(outcomes["failed"]))
+
+
+@contextmanager
+def _reported_when_full(outcomes: dict[str, list]) -> Iterator[None]:
+    """An `IndexFullError` out of an `add` carries what the add did until then: the index keeps it."""
+    try:
+        yield
+    except IndexFullError as err:
+        err.report = _report(outcomes)
+        raise
 
 
 @dataclass
@@ -220,13 +245,15 @@ class Index:
         "added", "skipped" or "failed", done counting the files finished out of total;
         file_progress(path, seconds_done, duration_s) within a file being embedded, per batch of
         windows (an hour of video is minutes of work). Raises `IndexLockedError` while another
-        process is adding.
+        process is adding; `IndexDamagedError` where the index is damaged (rather than take the
+        windows of done videos for debris and delete them); `IndexFullError` where the disk fills
+        up, carrying the `AddReport` of what was done, which the index keeps.
         """
         files, rejected = collect([paths] if isinstance(paths, (str, Path)) else paths, exclude=self.path)
         if fail_fast and rejected:
             raise NotAVideoError(*rejected[0])
         outcomes: dict[str, list] = {"added": [], "skipped": [], "failed": list(rejected)}
-        with WriterLock(self.path):
+        with _reported_when_full(outcomes), WriterLock(self.path):
             recorded = identity.read(self._db)
             model, name, found = self._checked_model(recorded)
             default = WindowSpec(DEFAULT_WINDOW.length_s, DEFAULT_WINDOW.stride_s, model.sampling.part_count(DEFAULT_WINDOW.length_s))
@@ -254,7 +281,7 @@ class Index:
             self._windows.compact()
             self._ledger.compact()
             self._windows.build_ann(model.similarity_metric, self.ann_min_rows)
-        return AddReport(tuple(outcomes["added"]), tuple(outcomes["skipped"]), tuple(outcomes["failed"]))
+        return _report(outcomes)
 
     def prune(self) -> list[str]:
         """Forget the videos whose files are no longer there (moved away, deleted); returns their
@@ -262,12 +289,32 @@ class Index:
         index. Raises `IndexLockedError` while another process is adding."""
         with WriterLock(self.path):
             self._ledger.load()
-            gone = {v["video_id"]: v["path"] for v in self._ledger.rows() if not Path(v["path"]).exists()}
+            gone = {v["video_id"]: v["path"] for v in self._ledger.rows() if vanished(v["path"])}
             if gone:
                 self._ledger.forget(set(gone))
                 self._windows.compact()
                 self._ledger.compact()
         return sorted(gone.values())
+
+    def check(self) -> Health:
+        """Read every table through and hold them against each other: each done video against its
+        windows, the windows' model against the index's record. Takes the writer lock, so that no
+        add is half way while the tables are read: raises `IndexLockedError` while another process
+        is adding, `IndexNotFoundError` where nothing was ever added."""
+        if not self.path.is_dir():
+            raise health.nothing_here(self._db)
+        with WriterLock(self.path):
+            return health.check(self._db)
+
+    def repair(self) -> Repaired:
+        """Take each table back to its newest version that reads whole, then mark the done videos
+        whose windows that leaves incomplete as not done, and drop windows no done video owns; the
+        result lists their files (`redo`), for an `add` to index again. Raises `IndexLockedError`
+        while another process is adding, `IndexNotFoundError` where nothing was ever added."""
+        if not self.path.is_dir():
+            raise health.nothing_here(self._db)
+        with WriterLock(self.path):
+            return health.repair(self._db)
 
     def _add_one(self, run: _Adding, path: Path, vid: str) -> str:
         """Index one file unless done with the same stamp.
@@ -331,9 +378,10 @@ class Index:
         probabilities as every verb's do (`vidmm.tasks.presence`). A moment is the best window of a
         video grown over touching windows within `margin` of its score (`best_moments`). Videos
         still being indexed (not recorded done) are not searched. Raises `IndexNotFoundError` where
-        nothing was ever added.
+        nothing was ever added, `IndexDamagedError` where a table will not read or windows of done
+        videos are missing: never an empty answer for a damaged index.
         """
-        scored = self.window_scores(query, videos)
+        scored, paths = self._scored_windows(query, videos)
         keep = np.ones(len(scored.scores), bool)
         if from_s is not None:
             keep &= scored.ends > from_s
@@ -341,7 +389,6 @@ class Index:
             keep &= scored.starts < to_s
         if not keep.any():
             return []
-        paths = self._ledger.done_paths()
         names, groups = np.unique(scored.video_ids[keep], return_inverse=True)
         moments = best_moments(groups, scored.starts[keep], scored.ends[keep], scored.scores[keep], margin=margin)
         # A moment's probability is its best window's: the same raw score, calibrated as every window's.
@@ -372,17 +419,22 @@ class Index:
         time order: of the videos `video_ids` (ledger ids; read through a filter, however large the
         index), or of all of them (with an ANN index, of the videos owning the `k`-best nearest
         windows). Raises `IndexNotFoundError` where nothing was ever added."""
+        return self._scored_windows(query, video_ids, k)[0]
+
+    def _scored_windows(self, query: str, video_ids: Iterable[str] | None = None, k: int = 10) -> tuple[ScoredWindows, dict[str, str]]:
+        """`window_scores`, and the path of each done video by id, as read for it (the ledger once a search)."""
         recorded = identity.read(self._db)
         if recorded is None:
-            raise IndexNotFoundError(f"{self.path}: no index here (nothing has been added to it)")
-        done = self._ledger.done_paths().keys()
+            raise health.nothing_here(self._db)
+        paths = self._ledger.done_paths()  # held against the windows: raises IndexDamagedError
+        done = paths.keys()
         wanted = done if video_ids is None else set(video_ids) & done
         queries = self._checked_queries(recorded)
         text = queries.embed(query)  # (E,)
         scored = self._windows.scored(queries, text, wanted, k, only=video_ids is not None) if wanted else None
         if scored is None:
-            return ScoredWindows(np.array([], str), np.zeros(0), np.zeros(0), np.zeros(0, np.float32), np.zeros(0))
+            return ScoredWindows(np.array([], str), np.zeros(0), np.zeros(0), np.zeros(0, np.float32), np.zeros(0)), paths
         order = np.lexsort((scored[1], scored[0]))  # by video, then by start
         ids, starts, ends, scores = (column[order] for column in scored)
         probabilities = self._calibrator(queries).probability(scores[:, None], text[None])[:, 0]
-        return ScoredWindows(ids, starts, ends, scores, probabilities)
+        return ScoredWindows(ids, starts, ends, scores, probabilities), paths

@@ -9,13 +9,15 @@ candidate videos, whose windows are then all scored exactly: moments and scores 
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from vidmm.io import ClipWindow
-from vidmm.index.tables import append, has, id_list, readable
+from vidmm.index.tables import append, check_columns, delete, id_list, optimize, readable, reading, writing
 
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
@@ -35,6 +37,53 @@ def _schema(dim: int) -> pa.Schema:
     )
 
 
+@dataclass(frozen=True)
+class Scan:
+    """What a read of every row of a `windows` table found."""
+
+    counts: dict[str, int]  # windows per video id
+    paths: dict[str, str]  # the path each video id's windows carry
+    models: dict[str, int]  # windows per model tag ("name:fingerprint")
+    dim: int  # vector length: the schema's
+    not_finite: int  # windows whose vector holds a NaN or an infinity
+    ann: bool  # whether the table has an approximate index (and it answered a query)
+
+
+def scan(db, table) -> Scan:
+    """Read every row and vector of the `windows` table `table` (as opened, or checked out at a
+    version), a batch at a time, and query its ANN index if it has one: a data or index file that
+    will not read raises `IndexDamagedError`."""
+    counts: Counter = Counter()
+    models: Counter = Counter()
+    paths: dict[str, str] = {}
+    not_finite, first = 0, None
+    dim = checked(db, table)
+    with reading(db, "windows"):
+        for batch in table.search().limit(None).to_batches():
+            ids = batch["video_id"].to_pylist()
+            counts.update(ids)
+            models.update(batch["model"].to_pylist())
+            paths.update(zip(ids, batch["path"].to_pylist()))
+            vectors = batch["vector"].flatten().to_numpy(zero_copy_only=False).reshape(len(batch), dim)  # (N, E)
+            not_finite += int((~np.isfinite(vectors)).any(axis=1).sum())
+            if first is None and len(batch):
+                first = vectors[0]
+        ann = Windows(db).has_ann(table)
+        if ann and first is not None:
+            table.search(first).limit(1).to_arrow()
+    return Scan(dict(counts), paths, dict(models), dim, not_finite, ann)
+
+
+def checked(db, table) -> int:
+    """The vector length of the `windows` table `table`, having checked it has the columns, of
+    the types, that `add` writes: raises `IndexDamagedError` where not."""
+    with reading(db, "windows"):
+        vector = table.schema.field("vector").type if "vector" in table.schema.names else None
+    dim = vector.list_size if vector is not None and pa.types.is_fixed_size_list(vector) else 1
+    check_columns(db, "windows", table, _schema(dim))
+    return dim
+
+
 class Windows:
     """The `windows` table of an index."""
 
@@ -43,14 +92,29 @@ class Windows:
         self._read: tuple | None = None  # (table version, ids, starts, ends, vectors): every window, for search
 
     def table(self):
-        """The table, or None while it does not exist."""
-        return readable(self.db, "windows")
+        """The table, or None while it does not exist; raises `IndexDamagedError` where it will not
+        open or lacks a column."""
+        table = readable(self.db, "windows")
+        if table is not None:
+            checked(self.db, table)
+        return table
 
-    def video_ids(self) -> set[str]:
+    def count(self) -> int | None:
+        """How many windows the table holds (from its metadata: no scan); None without a table."""
         table = self.table()
         if table is None:
-            return set()
-        return set(table.search().select(["video_id"]).limit(None).to_arrow()["video_id"].to_pylist())
+            return None
+        with reading(self.db, "windows"):
+            return table.count_rows()
+
+    def counts(self) -> dict[str, int]:
+        """How many windows each video has, by id."""
+        table = self.table()
+        if table is None:
+            return {}
+        with reading(self.db, "windows"):
+            ids = table.search().select(["video_id"]).limit(None).to_arrow()["video_id"]
+        return dict(Counter(ids.to_pylist()))
 
     def add(self, vid: str, path: str, spans: np.ndarray, vectors: np.ndarray, model_tag: str) -> None:
         """Store one video's windows, spans `(N, 2)` and vectors `(N, E)`, in one commit: all or none."""
@@ -70,17 +134,18 @@ class Windows:
         table = self.table()
         if table is None or source == vid:
             return None
-        rows = table.search().where(f"video_id = '{source}'").limit(None).to_arrow()
+        with reading(self.db, "windows"):
+            rows = table.search().where(f"video_id = '{source}'").limit(None).to_arrow()
         if rows.num_rows != n_windows:  # the ledger and the windows disagree: trust neither, decode
             return None
         for name, value in (("video_id", vid), ("path", path)):
             rows = rows.set_column(rows.schema.get_field_index(name), name, pa.array([value] * rows.num_rows, pa.string()))
-        table.add(rows)
+        append(self.db, "windows", rows, rows.schema)
         return np.stack([rows["start_s"].to_numpy(), rows["end_s"].to_numpy()], axis=1)
 
     def delete(self, ids: set[str]) -> None:
-        if ids and has(self.db, "windows"):
-            self.db.open_table("windows").delete(f"video_id IN ({id_list(ids)})")
+        if ids:
+            delete(self.db, "windows", f"video_id IN ({id_list(ids)})")
 
     def compact(self) -> None:
         """Merge the small files of per-video commits and prune versions past LanceDB's retention.
@@ -88,13 +153,13 @@ class Windows:
         Without it every video leaves its own fragment, and a search over an archive opens
         thousands of files. Compaction is one more atomic commit: a reader sees before or after.
         """
-        if has(self.db, "windows"):
-            self.db.open_table("windows").optimize()
+        optimize(self.db, "windows")
 
     # -- the approximate index ----------------------------------------------------------------
 
     def has_ann(self, table) -> bool:
-        return any(i.columns == ["vector"] for i in table.list_indices())
+        with reading(self.db, "windows"):
+            return any(i.columns == ["vector"] for i in table.list_indices())
 
     def build_ann(self, metric: str, min_rows: int) -> None:
         """Index the vectors for approximate search once there are `min_rows` windows.
@@ -102,13 +167,15 @@ class Windows:
         Built once; later adds are folded in by `optimize` (in `compact`), and rows not yet in the
         index are still scanned exactly by LanceDB, so nothing added is ever missed.
         """
+        count = self.count()
         table = self.table()
-        if table is None or table.count_rows() < min_rows or self.has_ann(table):
+        if count is None or count < min_rows or self.has_ann(table):
             return
         from lancedb.index import BTree, HnswSq
 
-        table.create_index("vector", config=HnswSq(distance_type=metric))
-        table.create_index("video_id", config=BTree())  # fetching the candidates' windows
+        with writing(self.db, "windows"):
+            table.create_index("vector", config=HnswSq(distance_type=metric))
+            table.create_index("video_id", config=BTree())  # fetching the candidates' windows
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -125,12 +192,14 @@ class Windows:
         if table is None or not done:
             return None
         if only:
-            ids, starts, ends, vectors = _columns(table.search().where(f"video_id IN ({id_list(done)})"))
+            with reading(self.db, "windows"):
+                ids, starts, ends, vectors = _columns(table.search().where(f"video_id IN ({id_list(done)})"))
         elif self.has_ann(table):
             candidates = self._candidates(table, queries.similarity_metric, text, done, k)
             if not candidates:
                 return None
-            ids, starts, ends, vectors = _columns(table.search().where(f"video_id IN ({id_list(candidates)})"))
+            with reading(self.db, "windows"):
+                ids, starts, ends, vectors = _columns(table.search().where(f"video_id IN ({id_list(candidates)})"))
         else:
             ids, starts, ends, vectors = self._every_window(table)
         keep = np.isin(ids, list(done))
@@ -146,17 +215,18 @@ class Windows:
         lite: 15 MB). Past the ANN threshold search reads only its candidates' windows instead."""
         version = table.version
         if self._read is None or self._read[0] != version:
-            self._read = (version, *_columns(table.search()))
+            with reading(self.db, "windows"):
+                self._read = (version, *_columns(table.search()))
         return self._read[1:]
 
-    @staticmethod
-    def _candidates(table, metric: str, text: np.ndarray, done: set[str], k: int) -> list[str]:
+    def _candidates(self, table, metric: str, text: np.ndarray, done: set[str], k: int) -> list[str]:
         """Ids of the done videos owning the nearest windows in the ANN index, nearest first."""
         query = text / max(float(np.linalg.norm(text)), 1e-12)  # lite's dot is with the unit text
-        nearest = (
-            table.search(query.astype(np.float32)).distance_type(metric).select(["video_id", "_distance"])
-            .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
-        )
+        with reading(self.db, "windows"):
+            nearest = (
+                table.search(query.astype(np.float32)).distance_type(metric).select(["video_id", "_distance"])
+                .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
+            )
         return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
 
 

@@ -15,11 +15,12 @@ from vidmm.io.errors import (
     VideoNotFoundError,
 )
 from vidmm.io.isolate import IsolatedReader
-from vidmm.io.probe import VideoInfo, probe
+from vidmm.io.probe import IMAGE_EXTENSIONS, VideoInfo, is_image, probe
 from vidmm.io.sampling import SamplingPolicy, Span, fps_times, span_times, uniform_times, view_spans, window_spans
 from vidmm.io.video import ClipWindow, Frames, Video, open_video, output_size
 
 __all__ = [
+    "IMAGE_EXTENSIONS",
     "ClipWindow",
     "CorruptVideoError",
     "DecodeTimeoutError",
@@ -40,6 +41,7 @@ __all__ = [
     "VideoInfo",
     "VideoNotFoundError",
     "fps_times",
+    "is_image",
     "open_video",
     "output_size",
     "probe",

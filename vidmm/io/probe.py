@@ -38,6 +38,10 @@ _CONTAINER_MAGIC = (
     (0, b"\x00\x00\x01\xba"),  # MPEG-PS
 )
 
+# Still images FFmpeg reads as a one-frame video (JPEG, PNG, WebP): vidmm indexes, searches,
+# captions and asks about them as such, shown without times.
+IMAGE_EXTENSIONS = frozenset(".jpg .jpeg .png .webp".split())
+
 # No coded frame takes fewer bytes than this with its container's framing (an H.264 frame of
 # skipped blocks: a 4-byte length, a NAL header, a slice header): a header claiming more frames than
 # the file's size allows for is damaged.
@@ -66,6 +70,11 @@ class VideoInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def is_image(path: str | Path) -> bool:
+    """Whether `path` names a still image by its extension (what a folder walk or a hit goes by)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
 _FILE_KINDS = (

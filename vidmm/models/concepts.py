@@ -71,7 +71,7 @@ class ConceptTerms(nn.Module):
         embeddings `(N, D)`."""
         if self._relevance is None:
             self._relevance = Relevance(self.vocabulary, self.embeddings.float().cpu().numpy())
-        scores = self._relevance(queries.float().cpu().numpy(), texts)
+        scores = self._relevance(queries.detach().float().cpu().numpy(), texts)
         return torch.from_numpy(scores).to(queries.device, queries.dtype)
 
     def _load_from_state_dict(self, *args, **kwargs):

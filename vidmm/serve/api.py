@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from vidmm.index import Hit, IndexedVideo
+from vidmm.io import is_image
 from vidmm.serve import schemas
 from vidmm.serve.errors import ApiError
 from vidmm.serve.jobs import Adder
@@ -50,6 +51,7 @@ def hit_json(video: IndexedVideo, hit: Hit) -> dict:
     return {
         **dataclasses.asdict(hit),
         "gone": hit.gone,
+        "image": hit.image,
         "video_id": video.video_id,
         "name": Path(hit.path).name,
         "thumbnail_url": thumbnail_url(video.video_id, (hit.start_s + hit.end_s) / 2),
@@ -62,6 +64,7 @@ def video_json(video: IndexedVideo) -> dict:
     return {
         **{f.name: getattr(video, f.name) for f in dataclasses.fields(video) if f.name != "stamp"},
         "name": Path(video.path).name,
+        "image": is_image(video.path),
         "file": file_state(video),
         "media_url": media_url(video.video_id) if done else None,
         "thumbnail_url": thumbnail_url(video.video_id, (video.duration_s or 0.0) / 2) if done else None,

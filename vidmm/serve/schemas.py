@@ -33,6 +33,7 @@ class HitOut(BaseModel):
     probability: float = Field(description="That the moment shows what the query names (what 0.8 means: README).")
     score: float = Field(description="The model's raw similarity of the moment's best window to the query: for ranking.")
     gone: bool = Field(description="The file is no longer where it was indexed.")
+    image: bool = Field(description="A still image (one moment), not a video.")
     thumbnail_url: str = Field(description="A JPEG of the moment's middle frame.")
     media_url: str = Field(description="The video, with byte ranges: play it from start_s.")
 
@@ -53,6 +54,7 @@ class VideoOut(BaseModel):
     duration_s: float | None
     n_windows: int
     indexed_at: datetime | None
+    image: bool = Field(description="A still image (one moment), not a video.")
     file: Literal["ok", "changed", "gone"] = Field(description="The file now, against the one indexed.")
     media_url: str | None = Field(description="None for a video that was not indexed.")
     thumbnail_url: str | None

@@ -114,7 +114,7 @@ function card(hit, q) {
   el("img", { src: hit.thumbnail_url, alt: `${hit.name} at ${clock((hit.start_s + hit.end_s) / 2)}`, loading: "lazy", width: 320, height: 180 }),
   el("div", { className: "meta" },
     el("span", { className: "name", title: hit.path, textContent: hit.name }),
-    el("span", { className: "when", textContent: span(hit.start_s, hit.end_s) }),
+    el("span", { className: "when", textContent: hit.image ? "image" : span(hit.start_s, hit.end_s) }),
     el("span", { className: "score", textContent: score }),
     hit.gone ? el("span", { className: "gone", textContent: "file gone since indexed" }) : null));
 }
@@ -142,6 +142,7 @@ async function showVideo(id, params) {
   $("#v-error").hidden = true;
   if (!sameVideo) {
     player.removeAttribute("src");  // the last video must not show (or answer for this one) while this one loads
+    player.removeAttribute("poster");
     player.load();
     for (const list of ["#captions", "#tags", "#label-results"]) $(list).replaceChildren();
     $("#caption-text").textContent = "…";
@@ -158,7 +159,8 @@ async function showVideo(id, params) {
   $("#v-path").textContent = `${info.path} · ${info.duration_s ? clock(info.duration_s) : "?"}`;
   document.title = `${info.name} · vidmm`;
   if (!info.media_url) return videoError(`Not indexed: ${info.error}`);
-  if (!sameVideo) player.src = info.media_url;  // first: a new source resets readyState, so the seek waits for it
+  if (info.image) player.poster = info.media_url;  // a still: shown as the player's poster, nothing to play
+  else if (!sameVideo) player.src = info.media_url;  // first: a new source resets readyState, so the seek waits for it
   seekWhenReady(start);
   $("#strip-q").value = q;
   drawMoment();
