@@ -23,3 +23,11 @@ def test_bench_temporal_writes_its_table(tmp_path, one_torch_thread):
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| task")]
     assert [row.split("|")[1].strip() for row in rows] == ["direction", "appearance", "order"]
     assert (tmp_path / "table.md").read_text().strip() == text.strip()
+
+
+@pytest.mark.slow
+def test_bench_feature_cache_writes_its_table(one_torch_thread):
+    text = script("bench_feature_cache").main(["--clips", "1", "--repeats", "1"])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| set")]
+    assert [row.split("|")[1].strip().split(",")[0] for row in rows] == ["photo reels", "photo reels", "temporal clips"]
+    assert all(len(row.split("|")) == 12 for row in rows)  # every column filled

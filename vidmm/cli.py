@@ -675,58 +675,174 @@ def serve(
 
 @app.command("train")
 def train_recipe(
-    recipe: Path = typer.Argument(..., help="A training recipe (YAML), e.g. configs/train/lite-temporal-classify.yaml."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or per-epoch lines."),
+    recipe: Path = typer.Argument(None, help="A training recipe (YAML), e.g. configs/train/temporal-direction.yaml."),
+    seeds: int = typer.Option(1, "--seeds", help="Train with N seeds (the recipe's, then the next) into out/seed-<n>; report mean ± std."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, progress lines or per-epoch lines."),
+    schema: bool = typer.Option(False, "--schema", help="Print every recipe key (type, default, meaning) and exit."),
 ) -> None:
     """Train the temporal module and heads on cached frame features; resumes an interrupted run.
 
-    Writes out/best and out/last (model folders `vidmm.load` opens), out/metrics.jsonl per epoch.
+    Writes out/best and out/last (model folders `vidmm.load` opens), out/metrics.jsonl per epoch,
+    and with a `test:` split, out/test.json. The recipe, every manifest row and the model config
+    are checked first: every problem is listed (file, line, key), nothing is loaded.
     """
     from vidmm.io import VideoError
     from vidmm.models import ModelNotAvailableError
-    from vidmm.train import ManifestError, train
+    from vidmm.train import ManifestError, train, train_seeds
+    from vidmm.train.recipe import schema_markdown
+    from vidmm.train.state import StateError
 
+    if schema:
+        typer.echo(schema_markdown())
+        return
+    if recipe is None:
+        typer.echo("error: give a recipe file (see `vidmm train --schema` for its keys)", err=True)
+        raise typer.Exit(2)
+    progress = False if quiet else None
     try:
-        result = train(recipe, progress=False if quiet else None)
-    except (ManifestError, ModelNotAvailableError, ValueError, FileNotFoundError) as err:
+        if seeds == 1:
+            results, summary = [train(recipe, progress=progress)], None
+        else:
+            runs = train_seeds(recipe, seeds, progress=progress)
+            results, summary = list(runs.results), runs.summary()
+    except (ManifestError, ModelNotAvailableError, StateError, ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted: run the same command to resume from the last finished epoch (out/last)", err=True)
         raise typer.Exit(130)
-    typer.echo(f"best {result.metric} {result.best_metric:.4g} at epoch {result.best_epoch}: {result.checkpoint}")
-    if result.failed:
-        _report_failures([VideoError(path, reason) for path, reason in result.failed])
+    for result in results:
+        if result.best_epoch:  # a probe has no epochs
+            typer.echo(result.curve(), err=True)
+        typer.echo(f"best {result.metric} {result.best_metric:.4g} at epoch {result.best_epoch}: {result.checkpoint}")
+        if result.test is not None:
+            typer.echo(_test_line(result.test))
+        for note in result.notes:
+            typer.echo(f"hint: {note}", err=True)
+    if summary is not None:
+        typer.echo(summary)
+    failed = {path: reason for result in results for path, reason in result.failed}
+    if failed:
+        _report_failures([VideoError(path, reason) for path, reason in failed.items()])
+
+
+def _test_line(report) -> str:
+    """``test: top1 91.7 on 60 example(s)``: the headline of a test split's report."""
+    metrics = report.metrics.get("t2v", report.metrics)
+    name = next((k for k in ("R@1", "top1", "accuracy", "CIDEr") if k in metrics), None)
+    if name is None:
+        return f"test: nothing scored ({len(report.failures)} failure(s))"
+    where = "t2v " if "t2v" in report.metrics else ""
+    return f"test: {where}{name} {metrics[name]:.1f} on {report.n} example(s)"
 
 
 @app.command("eval")
 def evaluate(
     model: str = typer.Argument(..., help="A registered model or a model folder (e.g. a training checkpoint)."),
-    manifest: Path = typer.Argument(..., help="A .jsonl or .csv manifest of videos and task fields."),
-    task: str = typer.Option(..., "--task", "-t", help="retrieval, classify, qa or caption."),
+    manifest: Path = typer.Argument(None, help="A .jsonl or .csv manifest, or one split of it: data.csv#test."),
+    task: str = typer.Option(
+        None, "--task", "-t", help="retrieval, classify, qa or caption; probe (a classifier) and choice (multiple-choice qa) too."
+    ),
+    split: str = typer.Option(None, "--split", help="The rows of this split of a manifest with a split column (as data.csv#test)."),
     output: Path = typer.Option(None, "--output", "-o", help="The JSON report (default: eval-<manifest>-<task>.json)."),
+    cache: Path = typer.Option(
+        None, "--cache", help="Feature cache for a frozen frame encoder (default: a training checkpoint's own, from its run's recipe)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Decode and encode every clip afresh."),
     device: str = _FILE_OPTIONS["device"][1],
     frames: int = _FILE_OPTIONS["frames"][1],
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or progress lines."),
+    benchmark: str = typer.Option(
+        None, "--benchmark", "-b", help="A standard benchmark instead of a manifest: msrvtt-1ka, msvd, didemo, kinetics400, …"
+    ),
+    data_root: Path = typer.Option(None, "--data-root", help="The benchmark's folder (annotation files and videos; see the README)."),
 ) -> None:
     """Score a model on a manifest with the task's standard metrics; print them, write a JSON report.
 
+    With --benchmark, on a standard benchmark by its own protocol, next to the published figure.
     Exits 1 if some videos could not be read (they are listed; the rest is scored).
     """
-    from vidmm.train.evaluate import evaluate as run, format_report
-    from vidmm.data.manifest import ManifestError
+    from vidmm.data.manifest import ManifestError, split_ref
+    from vidmm.train.cache import FeatureCache
+    from vidmm.train.evaluate import EVAL_TASKS, evaluate as run, format_report
 
-    m = _load_model(model, device)
+    folder = None if no_cache else cache or _run_cache(model)
+    if benchmark is not None:
+        _eval_benchmark(model, benchmark, data_root, output, device, frames, quiet, folder)
+        return
+    if manifest is None or task is None:
+        typer.echo("error: give a manifest and --task (or --benchmark and --data-root)", err=True)
+        raise typer.Exit(2)
+    if task not in EVAL_TASKS:
+        typer.echo(f"error: unknown task {task!r}; expected one of {', '.join(EVAL_TASKS)}", err=True)
+        raise typer.Exit(2)
+    path, split = split_ref(manifest)[0], split or split_ref(manifest)[1]
+    m = _load_eval_model(model, device)
     try:
-        report = run(m, manifest, task, frames=frames, progress=sys.stderr.isatty())
+        report = run(
+            m, f"{path}#{split}" if split else path, task, frames=frames, progress=False if quiet else None,
+            cache=None if folder is None else FeatureCache(folder),
+        )  # fmt: skip
     except (ManifestError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
-    target = output or Path(f"eval-{manifest.stem}-{task}.json")
-    target.write_text(report.to_json() + "\n")
-    typer.echo(format_report(report))
+    target = output or Path(f"eval-{path.stem}{f'-{split}' if split else ''}-{task}.json")
+    _eval_done(target, report.to_json(), format_report(report), bool(report.failures))
+
+
+def _eval_benchmark(model: str, name: str, root: Path | None, output, device, frames, quiet: bool, cache: Path | None) -> None:
+    from vidmm.data.benchmarks import NAMES, BenchmarkError
+    from vidmm.train.benchmarks import format_benchmark, run_benchmark
+    from vidmm.train.cache import FeatureCache
+
+    if name not in NAMES or root is None:
+        typer.echo(f"error: --benchmark takes one of {', '.join(NAMES)}, with --data-root", err=True)
+        raise typer.Exit(2)
+    m = _load_eval_model(model, device)
+    try:
+        result = run_benchmark(
+            m, name, root, model_name=model, frames=frames, progress=False if quiet else None,
+            cache=None if cache is None else FeatureCache(cache),
+        )  # fmt: skip
+    except (BenchmarkError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    _eval_done(output or Path(f"eval-{name}.json"), result.to_json(), format_benchmark(result), bool(result.report.failures))
+
+
+def _eval_done(target: Path, record: str, text: str, failed: bool) -> None:
+    """Write an evaluation's JSON report, print its text; exit 1 when some videos could not be read."""
+    target.write_text(record + "\n")
+    typer.echo(text)
     typer.echo(f"wrote {target}", err=True)
-    if report.failures:
+    if failed:
         raise typer.Exit(1)
+
+
+def _load_eval_model(name: str, device: str | None):
+    """`_load_model`, after checking a model folder's config.json, so a damaged one is named."""
+    from vidmm.models import registry
+    from vidmm.train.inputs import saved_config
+
+    if registry.spec(name) is None and Path(name).is_dir():
+        _, problems = saved_config(Path(name))
+        for problem in problems:
+            typer.echo(f"error: {problem}", err=True)
+        if problems:
+            raise typer.Exit(2)
+    return _load_model(name, device)
+
+
+def _run_cache(model: str) -> Path | None:
+    """The feature cache of the training run a checkpoint folder (run/best, run/last) belongs to."""
+    recipe = Path(model).parent / "recipe.json"
+    if not Path(model).is_dir() or not recipe.is_file():
+        return None
+    try:
+        cache = json.loads(recipe.read_text()).get("cache")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(cache) if isinstance(cache, str) else None
 
 
 @app.command()
