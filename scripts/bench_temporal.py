@@ -1,14 +1,17 @@
 """Temporal benchmark: does the temporal Transformer see order and motion that mean pooling cannot?
 
     python scripts/bench_temporal.py                  # 100 videos a class -> a Markdown table
+    python scripts/bench_temporal.py --seeds 3        # mean ± std over seeds 0, 1, 2
     python scripts/bench_temporal.py --per-class 12 --epochs 5   # a smoke test
 
 Generates `vidmm.data.temporal` (direction, appearance, order: label pairs that are time reversals
-of each other, so no single frame and no average of frames tells them apart), caches frame features
-once (EfficientNet-Lite0 with the `grid2x2` readout, which keeps where things are), then trains two
-models per task on the *same* cached features with the same recipe, differing only in the
-temporal module: `mean` pooling and a 2-layer temporal Transformer. Test top-1 comes from
-`vidmm.train.evaluate` on the held-out split, decoding the test videos afresh.
+of each other, so no single frame and no average of frames tells them apart) and runs the shipped
+recipes ``configs/train/temporal-<task>.yaml`` (temporal Transformer) and
+``temporal-<task>-mean.yaml`` (mean pooling) on it, with their data, run and cache paths moved
+under ``--out``: the table is what those recipes give, and ``vidmm train`` on one of them
+reproduces its cell. Frame features (EfficientNet-Lite0 with the `grid2x2` readout, which keeps
+where things are) are cached once per task and shared by both models; test top-1 comes from the
+recipe's ``test`` split, scored with `vidmm eval`'s code on the best checkpoint.
 """
 
 from __future__ import annotations
@@ -18,68 +21,44 @@ import dataclasses
 import time
 from pathlib import Path
 
-import yaml
-
 from vidmm.data.temporal import TASKS, make_dataset
-from vidmm.models.model import VideoModel
-from vidmm.models.registry import CONFIG_DIR
-from vidmm.train import FeatureCache, Optim, Recipe, frame_features, read_manifest, train, write_manifest
-from vidmm.train.evaluate import evaluate
+from vidmm.train import load_recipe, prepare, train_seeds
+from vidmm.train.loop import cache_features
 
-TEMPORAL = {"mean": {"kind": "mean"}, "transformer": {"kind": "transformer", "num_frames": 8, "layers": 2, "heads": 4, "width": 256}}
-
-
-def model_config() -> dict:
-    """lite's offline weights as a plain feature model: position-keeping frame features, no concept bank."""
-    config = yaml.safe_load((CONFIG_DIR / "lite.yaml").read_text())["config"]
-    config.pop("concepts")
-    config["family"] = "vidmm"
-    config["frame_encoder"]["readout"] = "grid2x2"
-    config["retrieval"] = {"embed_dim": 256}  # frames (1280) and text (384) differ in width
-    return config
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "train"
+MODELS = {"mean": "-mean", "transformer": ""}  # column -> recipe name suffix
 
 
-def task_manifests(manifests: dict[str, Path], task: str) -> dict[str, Path]:
-    """One task's rows of each split, as manifests of their own."""
-    out = {}
-    for split, path in manifests.items():
-        rows = [e for e in read_manifest(path) if e.label in TASKS[task]]
-        out[split] = write_manifest(path.with_name(f"{task}-{split}.jsonl"), rows)
-    return out
+def recipe_for(task: str, model: str, manifest: Path, out: Path, epochs: int | None):
+    """The shipped recipe of one cell, reading `manifest` and writing under `out`."""
+    recipe = load_recipe(CONFIGS / f"temporal-{task}{MODELS[model]}.yaml")
+    optim = recipe.optim if epochs is None else dataclasses.replace(recipe.optim, epochs=epochs, min_epochs=min(epochs, recipe.optim.min_epochs))
+    return dataclasses.replace(
+        recipe, train=Path(f"{manifest}#train"), val=Path(f"{manifest}#val"), test=Path(f"{manifest}#test"),
+        out=out / "runs" / f"{task}-{model}", cache=out / "cache", optim=optim,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench_out/temporal"))
     parser.add_argument("--per-class", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the recipes' own")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="the dataset's seed")
     args = parser.parse_args(argv)
     manifests = make_dataset(args.out / "data", args.per_class, seed=args.seed)
-    sampling = {"num_frames": 8, "short_side": 112}
     rows = []
     for task in TASKS:
-        split = task_manifests(manifests, task)
-        chance = 100 / len(TASKS[task])
-        row = {"task": task, "classes": len(TASKS[task]), "chance": chance}
+        row = {"task": task, "classes": len(TASKS[task]), "chance": 100 / len(TASKS[task])}
         start = time.perf_counter()  # decode + encode once, so the training times below are training alone
-        encoder = VideoModel.from_config({**model_config(), "sampling": sampling})
-        for name in ("train", "val"):
-            frame_features(encoder, read_manifest(split[name]), FeatureCache(args.out / "cache"), progress=False)
+        cache_features(prepare(recipe_for(task, "mean", manifests[task], args.out, args.epochs)), progress=False)
         row["features_s"] = time.perf_counter() - start
-        for name, temporal in TEMPORAL.items():
-            recipe = Recipe(
-                model=model_config(), overrides={"temporal": temporal}, task="classify",
-                train=split["train"], val=split["val"], out=args.out / "runs" / f"{task}-{name}",
-                cache=args.out / "cache", sampling=sampling,
-                optim=Optim(epochs=args.epochs, batch_size=16, lr=1e-3, warmup=0.1, patience=10), seed=args.seed,
-            )  # fmt: skip
+        for model in MODELS:
             start = time.perf_counter()
-            result = train(recipe, progress=False)
-            seconds = time.perf_counter() - start
-            report = evaluate(result.model, split["test"], "classify", progress=False)  # the sampling it was trained with
-            row[name], row["test"] = report.metrics["top1"], len(read_manifest(split["test"]))
-            row[f"{name}_s"] = seconds
+            runs = train_seeds(recipe_for(task, model, manifests[task], args.out, args.epochs), args.seeds, progress=False)
+            row[f"{model}_s"] = (time.perf_counter() - start) / args.seeds
+            row[model], row[f"{model}_std"], row["test"] = runs.test_mean, runs.test_std, runs.results[0].test.n
         rows.append(row)
     text = table(rows, args)
     (args.out / "table.md").write_text(text + "\n")
@@ -88,14 +67,19 @@ def main(argv: list[str] | None = None) -> str:
 
 
 def table(rows: list[dict], args) -> str:
+    seeds = f"seed {args.seed}" if args.seeds == 1 else f"mean ± std over {args.seeds} training seeds"
     lines = [
-        f"{args.per_class} videos a class (70/15/15 split), 8 frames, seed {args.seed}; test top-1 (%)",
+        f"{args.per_class} videos a class (70/15/15 split), 8 frames, {seeds}; test top-1 (%)",
         "",
         "| task | classes | test videos | chance | mean pooling | temporal Transformer | features (once) | training: mean / Transformer |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def cell(r, model):
+        return f"{r[model]:.1f}" + (f" ± {r[f'{model}_std']:.1f}" if args.seeds > 1 else "")
+
     lines += [
-        f"| {r['task']} | {r['classes']} | {r['test']} | {r['chance']:.0f} | {r['mean']:.1f} | {r['transformer']:.1f} "
+        f"| {r['task']} | {r['classes']} | {r['test']} | {r['chance']:.0f} | {cell(r, 'mean')} | {cell(r, 'transformer')} "
         f"| {r['features_s']:.0f} s | {r['mean_s']:.0f} s / {r['transformer_s']:.0f} s |"
         for r in rows
     ]

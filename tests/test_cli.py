@@ -278,7 +278,7 @@ def test_every_command_in_every_format_writes_it_or_says_why_not(command, fmt, c
     monkeypatch.setattr(vidmm.tasks, command, once)
     result = runner.invoke(app, [command, cli_sample, *COMMANDS[command], "--frames", "4", "-f", fmt])
     if fmt in ("srt", "vtt") and command != "caption":  # only captions have timed text
-        assert result.exit_code == 2 and "srt/vtt need timed segments" in result.stderr
+        assert result.exit_code == 2 and "srt/vtt need timed segments: only caption has them" in result.stderr
         assert "Traceback" not in result.output
     else:
         assert result.exit_code == 0, result.output

@@ -66,8 +66,8 @@ def check_pixels(label: str, frames: np.ndarray) -> None:
 
 def test_labels_match_the_pixels_of_every_generated_video(dataset):
     checked = Counter()
-    for split, manifest in dataset.items():
-        for example in read_manifest(manifest):
+    for manifest, split in ((m, s) for m in dataset.values() for s in ("train", "val", "test")):
+        for example in read_manifest(manifest, split=split):
             frames = vidmm.open_video(example.video).uniform(25, short_side=112).data  # every frame
             check_pixels(example.label, frames)
             checked[example.label] += 1
@@ -140,12 +140,12 @@ def test_same_seed_same_specs_and_manifests(tmp_path):
 def test_splits_are_disjoint_balanced_and_read_back_for_every_task(dataset):
     counts = dict(zip(("train", "val", "test"), split_counts(N_PER_CLASS, (0.7, 0.15, 0.15))))
     seen = set()
-    for split, manifest in dataset.items():
-        assert manifest.name == f"{split}.jsonl"
-        by_task = {task: read_manifest(manifest, task=task) for task in ("classify", "qa", "caption", "retrieval")}
+    assert {task: path.name for task, path in dataset.items()} == {task: f"{task}.csv" for task in TASKS}
+    for (task, manifest), split in ((t, s) for t in dataset.items() for s in counts):
+        by_task = {kind: read_manifest(f"{manifest}#{split}", task=kind) for kind in ("classify", "qa", "caption", "retrieval")}
         examples = by_task["classify"]
         assert all(rows == examples for rows in by_task.values())  # every row carries every task's fields
-        assert Counter(e.label for e in examples) == {label: counts[split] for label in LABELS}
+        assert Counter(e.label for e in examples) == {label: counts[split] for label in TASKS[task]}
         videos = {e.video for e in examples}
         assert len(videos) == len(examples) and not videos & seen
         seen |= videos
@@ -172,5 +172,5 @@ def test_script_writes_the_dataset_and_prints_counts(tmp_path, capsys):
     main = runpy.run_path(str(SCRIPT))["main"]
     main([str(tmp_path), "--per-class", "5", "--tasks", "order", "--size", "48", "--seed", "2"])
     out = capsys.readouterr().out
-    assert "train.jsonl: 6 videos, circle then square 3, square then circle 3" in out
+    assert "order.csv#train: 6 videos, circle then square 3, square then circle 3" in out
     assert len(list((tmp_path / "test").glob("*.mp4"))) == 2

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from train_helpers import colour_videos, tiny_clip, tiny_model
-import vidmm.train.cache
+from train_helpers import spy_decoding, colour_videos, tiny_clip, tiny_model
 from vidmm.data.manifest import Example
 from vidmm.io import open_video
 from vidmm.train.cache import FeatureCache, encoder_fingerprint, frame_features
@@ -36,15 +35,8 @@ def examples(tmp_path_factory):
 
 @pytest.fixture
 def opened(monkeypatch):
-    """Counts the videos the cache opens (every decode starts with one)."""
-    calls = []
-
-    def spy(path, **kwargs):
-        calls.append(str(path))
-        return open_video(path, **kwargs)
-
-    monkeypatch.setattr(vidmm.train.cache, "open_video", spy)
-    return calls
+    """The videos decoded (a clip by the feature cache, a video by evaluation)."""
+    return spy_decoding(monkeypatch)
 
 
 def test_features_are_the_encoders_output_on_uniformly_sampled_frames(model, examples, tmp_path):
@@ -114,3 +106,30 @@ def test_unreadable_videos_are_reported_and_skipped(model, examples, media, tmp_
     assert all(reason for _, reason in clips.failed)
     with pytest.raises(ValueError, match="no example could be read"):
         frame_features(model, rows[1:], FeatureCache(tmp_path))
+
+
+def test_repeated_frames_of_a_short_clip_are_encoded_once(model, media, tmp_path, monkeypatch):
+    shown = []
+    real = type(model).frame_features
+
+    def counted(video):
+        shown.append(video.shape[-4])  # frames, batched or not
+        return real(model, video)
+
+    monkeypatch.setattr(model, "frame_features", counted)
+    clips = frame_features(model, [Example(video=media("one_frame.mp4"), label="x")], FeatureCache(tmp_path))
+    assert shown == [1] and clips.features.shape == (1, 4, 16)  # 4 frames asked, one distinct frame encoded
+    assert all(torch.equal(row, clips.features[0, 0]) for row in clips.features[0])
+
+
+def test_decoding_runs_ahead_in_a_thread_that_stops_with_its_consumer(examples):
+    import threading
+
+    from vidmm.io import SamplingPolicy
+    from vidmm.train.cache import decoded_clips
+
+    clips = decoded_clips(examples, SamplingPolicy(num_frames=2, short_side=32), ahead=True)
+    frames, duration = next(clips)
+    assert len(frames) == 2 and duration == pytest.approx(1.0, abs=0.11)
+    clips.close()  # the caller stops early (an error, Ctrl-C): the reader thread and its worker end
+    assert not any(t.name == "vidmm-decode" for t in threading.enumerate())

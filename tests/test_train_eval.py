@@ -15,6 +15,7 @@ from vidmm.io import SamplingPolicy, open_video
 from vidmm.models import FrameAnswer
 from vidmm.models.config import ScoreCalibration
 from vidmm.tasks.frames import clip_span, sample
+from vidmm.train.cache import FeatureCache
 from vidmm.train.evaluate import EvalReport, evaluate, format_report
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
@@ -185,6 +186,16 @@ def test_lite_finds_and_names_what_it_recognises(lite, scenes):
     assert classify.metrics["top1"] == 100.0 and classify.metrics["mean_class_acc"] == 100.0
     qa = evaluate(lite, scenes, "qa", frames=2, progress=False)
     assert qa.metrics == {"accuracy": 100.0}, qa.predictions
+
+
+@pytest.mark.parametrize("task", ["retrieval", "classify"])
+def test_lite_scores_alike_with_a_feature_cache(lite, scenes, tmp_path, task):
+    """lite scores in its concept space from the frame classifier's probabilities, which the
+    feature cache does not keep: a cache handed to `evaluate` must not stand in for its frames."""
+    fresh = evaluate(lite, scenes, task, frames=2, progress=False)
+    cached = evaluate(lite, scenes, task, frames=2, progress=False, cache=FeatureCache(tmp_path / "cache"))
+    assert cached.metrics == fresh.metrics and [p["timestamps"] for p in cached.predictions] == [p["timestamps"] for p in fresh.predictions]
+    assert [p.get("prediction", p.get("best")) for p in cached.predictions] == [p.get("prediction", p.get("best")) for p in fresh.predictions]
 
 
 def test_a_training_model_is_evaluated_in_eval_mode_and_handed_back_training(videos):

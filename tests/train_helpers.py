@@ -76,3 +76,24 @@ def colour_manifests(folder: Path, train_per_class: int = 4, val_per_class: int 
     train = write_manifest(folder / "train.jsonl", colour_videos(folder / "videos", train_per_class))
     val = write_manifest(folder / "val.jsonl", colour_videos(folder / "videos", val_per_class, offset=train_per_class))
     return train, val
+
+
+def spy_decoding(monkeypatch) -> list[str]:
+    """Records the video of every clip the feature cache decodes and of every video evaluation opens."""
+    import vidmm.train.cache
+    import vidmm.train.evaluate
+
+    calls: list[str] = []
+    decode, open_video = vidmm.train.cache._decode_clip, vidmm.train.evaluate.open_video
+
+    def decoded(reader, example, sampling, probed):
+        calls.append(str(example.video))
+        return decode(reader, example, sampling, probed)
+
+    def opened(path, **kwargs):
+        calls.append(str(path))
+        return open_video(path, **kwargs)
+
+    monkeypatch.setattr(vidmm.train.cache, "_decode_clip", decoded)
+    monkeypatch.setattr(vidmm.train.evaluate, "open_video", opened)
+    return calls

@@ -17,13 +17,72 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, List, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 import vidmm
 
 if TYPE_CHECKING:  # imported where used: `vidmm --help` and usage errors need no numpy, torch or LanceDB
     from vidmm.io import VideoError, VideoInfo
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Understand video: search, caption, answer, classify.")
+
+class _FlagsShowNoType:
+    """typer's help prints a flag's type (`--json <bool>`) as if the flag took a value, which
+    `vidmm info a.mp4 --json true` then reads as a file: a flag shows no type."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""  # what the help prints for the type
+        return params
+
+
+class _Command(_FlagsShowNoType, TyperCommand):
+    pass
+
+
+class _Group(_FlagsShowNoType, TyperGroup):
+    pass
+
+
+def _flags_show_no_type(*apps: typer.Typer) -> None:
+    """Every command of `apps` (their groups are made with `cls=_Group`) shows its flags as flags."""
+    for each in apps:
+        for command in each.registered_commands:
+            if command.cls in (None, TyperCommand):  # typer's default: no command asks for another
+                command.cls = _Command
+
+
+app = typer.Typer(
+    cls=_Group, add_completion=False, no_args_is_help=True, help="Understand video: search, caption, answer, classify."
+)
+
+# The formats each command writes (all are in `vidmm.writers.FORMATS`, which imports torch: help
+# must not). srt/vtt need timed segments, which only captions have.
+CAPTION_FORMATS = ("txt", "json", "jsonl", "srt", "vtt", "csv")
+RESULT_FORMATS = ("txt", "json", "jsonl", "csv")
+LINE_FORMATS = ("txt", "jsonl")  # info, search, models: a line per item
+
+
+def _listed(words: tuple[str, ...]) -> str:
+    return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
+
+
+def _format_option(formats: tuple[str, ...], what: str = "") -> typer.models.OptionInfo:
+    return typer.Option("txt", "--format", "-f", help=f"{_listed(formats)}{what}.")
+
+
+_JSON_ALIAS = typer.Option(False, "--json", help="The same as -f jsonl.")
+
+
+def _chosen_format(command: str, fmt: str, formats: tuple[str, ...], as_json: bool = False) -> str:
+    """`fmt` (jsonl with --json) if `command` writes it, else one line and exit 2."""
+    fmt = "jsonl" if as_json else fmt
+    if fmt not in formats:
+        why = " (srt/vtt need timed segments: only caption has them)" if fmt in ("srt", "vtt") else ""
+        typer.echo(f"error: {command} writes {_listed(formats)}, not {fmt!r}{why}", err=True)
+        raise typer.Exit(2)
+    return fmt
 
 
 def _report_failures(failures: list[VideoError]) -> None:
@@ -61,11 +120,13 @@ def format_info(info: VideoInfo) -> str:
 @app.command()
 def info(
     files: List[Path] = typer.Argument(..., help="Video files to probe."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per file (JSON Lines)."),
+    fmt: str = _format_option(LINE_FORMATS, ": one JSON object per file"),
+    as_json: bool = _JSON_ALIAS,
 ) -> None:
     """Print what each video file holds: duration, size as displayed, fps, codec, audio."""
     from vidmm.io import VideoError
 
+    as_json = _chosen_format("info", fmt, LINE_FORMATS, as_json) == "jsonl"
     failures: list[VideoError] = []
     for path in files:
         try:
@@ -108,7 +169,6 @@ _FILE_OPTIONS = {  # name: (type, typer option)
         Optional[int],
         typer.Option(None, "--frames", help="Frames to sample over each video (default: as many as the model was trained to see)."),
     ),
-    "fmt": (str, typer.Option("txt", "--format", "-f", help="txt, json, jsonl, srt, vtt or csv.")),
     "output_dir": (Optional[Path], typer.Option(None, "--output-dir", "-o", help="Write one file per input, named after it.")),
     "fail_fast": (bool, typer.Option(False, "--fail-fast", help="Stop at the first file that fails.")),
     "skip_existing": (
@@ -117,12 +177,13 @@ _FILE_OPTIONS = {  # name: (type, typer option)
     ),
 }
 _BATCH = tuple(_FILE_OPTIONS)
-_SINGLE = ("model", "device", "frames", "fmt")
+_SINGLE = ("model", "device", "frames")
 
 
-def file_verb(names: tuple[str, ...] = _BATCH):
-    """Give a command the shared file-verb options `names`, defined once here, as one `FileOptions`
-    argument `opts`: typer reads the command's signature, so the options are added to it."""
+def file_verb(names: tuple[str, ...] = _BATCH, formats: tuple[str, ...] = RESULT_FORMATS):
+    """Give a command the shared file-verb options `names`, defined once here, and -f/--format
+    with the `formats` it writes, as one `FileOptions` argument `opts`: typer reads the command's
+    signature, so the options are added to it. A format it cannot write is refused here."""
 
     def wrap(command: Callable) -> Callable:
         signature = inspect.signature(command)
@@ -130,11 +191,12 @@ def file_verb(names: tuple[str, ...] = _BATCH):
         shared = [
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_FILE_OPTIONS[name][1], annotation=_FILE_OPTIONS[name][0])
             for name in names
-        ]
+        ] + [inspect.Parameter("fmt", inspect.Parameter.KEYWORD_ONLY, default=_format_option(formats), annotation=str)]
 
         @functools.wraps(command)
         def run(**kwargs):
-            opts = FileOptions(**{name: kwargs.pop(name) for name in names})
+            fmt = _chosen_format(command.__name__, kwargs.pop("fmt"), formats)
+            opts = FileOptions(**{name: kwargs.pop(name) for name in names}, fmt=fmt)
             return command(**kwargs, opts=opts)
 
         run.__signature__ = signature.replace(parameters=own + shared)
@@ -148,6 +210,7 @@ def _load_model(name: str, device: str | None, task: str | None = None):
     """Load model `name` for `task`; auto takes the best model for it on this machine. An unknown
     model, one that cannot do the task (a registered one: found before loading it) or one not on
     the machine (found without waiting on the network) is one line and exit 2."""
+    _check_device(device)
     from vidmm.models import ModelNotAvailableError, load
     from vidmm.tasks.catalog import require_task
     from vidmm.tasks.protocol import UnsupportedTaskError
@@ -162,6 +225,24 @@ def _load_model(name: str, device: str | None, task: str | None = None):
         return model
     except (ModelNotAvailableError, UnsupportedTaskError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+
+
+def _check_device(device: str | None) -> None:
+    """`--device` names a device this machine has, else one line naming those it has and exit 2
+    (torch would say it in a hundred-line traceback, once the model is loaded)."""
+    if device is None:
+        return
+    import torch
+
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    available = ["cpu", *(["cuda", *cuda] if cuda else []), *(["mps"] if torch.backends.mps.is_available() else [])]
+    try:
+        wanted = torch.device(device)
+    except RuntimeError:  # not a device name torch knows
+        wanted = None
+    if wanted is None or (wanted.type != "cpu" and str(wanted) not in available):
+        typer.echo(f"error: no device {device!r} on this machine; it has: {', '.join(available)}", err=True)
         raise typer.Exit(2)
 
 
@@ -186,11 +267,6 @@ def _progress_bar(desc: str, total: int | None = None, unit: str = "file"):
 
 def _check_outputs(files: list[Path], opts: FileOptions) -> None:
     """Refuse options that cannot work (exit 2) before a model is loaded: that takes seconds."""
-    from vidmm.writers import FORMATS
-
-    if opts.fmt not in FORMATS:
-        typer.echo(f"error: unknown format {opts.fmt!r}", err=True)
-        raise typer.Exit(2)
     if opts.skip_existing and opts.output_dir is None:
         typer.echo("error: --skip-existing needs --output-dir (it skips inputs whose output file is there)", err=True)
         raise typer.Exit(2)
@@ -237,20 +313,31 @@ def _refuse_clashing_outputs(files: list[Path], output_dir: Path, fmt: str) -> N
         raise typer.Exit(2)
 
 
+def _as_failure(path: Path, err: Exception) -> VideoError:
+    """`err` on the file `path` as a failure to report: a `VideoError` names the file already."""
+    from vidmm.io import VideoError
+
+    return err if isinstance(err, VideoError) else VideoError(str(path), f"{type(err).__name__}: {err}")
+
+
 def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, failures: list, multiple: bool) -> None:
-    """One file of `_run_each`: a bad video joins `failures`; a task the model cannot do exits 2."""
+    """One file of `_run_each`: a task the model cannot do exits 2; any other failure, a bad video
+    or not, joins `failures` with the file's path, and the batch goes on."""
     from vidmm.io import VideoError
     from vidmm.writers import output_path, render, write_output
 
     try:
+        if path.is_dir():  # open_video would say "not a regular file"
+            raise VideoError(str(path), f"a folder: only `vidmm index` walks folders; give the videos in it ({path}/*.mp4)")
         text = render(task(path), fmt)
-    except VideoError as err:
-        failures.append(err)
-        typer.echo(f"error: {err}", err=True)
-        return
-    except (NotImplementedError, ValueError) as err:  # the model cannot do this, or bad options
+    except NotImplementedError as err:  # the model cannot do this: so for every file
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
+    except Exception as err:
+        failure = _as_failure(path, err)
+        failures.append(failure)
+        typer.echo(f"error: {failure}", err=True)
+        return
     if output_dir is not None:
         target = write_output(text, output_path(path, output_dir, fmt))
         typer.echo(f"wrote {target}", err=True)
@@ -261,7 +348,7 @@ def _run_one(path: Path, task: Callable, fmt: str, output_dir: Path | None, fail
 
 
 @app.command()
-@file_verb()
+@file_verb(formats=CAPTION_FORMATS)
 def caption(files: List[Path] = typer.Argument(..., help="Video or image files."), *, opts: FileOptions) -> None:
     """Caption each video: one line for the whole, one per shot with its times (srt/vtt ready)."""
     from vidmm.tasks import caption as run
@@ -312,12 +399,18 @@ def classify(
     With --labels, zero-shot; without, a classifier's own label set (e.g. --model videomae-kinetics).
     """
     from vidmm.tasks import classify as run
+    from vidmm.tasks.classify import check_labels
 
     names = [x.strip() for given in labels or [] for x in given.split(",") if x.strip()]
     if labels_file is not None:
         names += [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
     _check_outputs(files, opts)
     m = _load_model(opts.model, opts.device, "classify")
+    try:  # the same for every file: said once, before any is read
+        check_labels(m, names or None)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
     _run_each(files, lambda p: run(m, p, names or None, frames=opts.frames, top_k=top_k), opts)
 
 
@@ -325,16 +418,27 @@ def classify(
 @file_verb()
 def tag(
     files: List[Path] = typer.Argument(..., help="Video or image files."),
-    top_k: int = typer.Option(5, "--top", help="How many tags."),
+    top_k: int = typer.Option(
+        5, "--top", help="At most this many tags: only concepts likely shown count, so fewer may come (it says so on stderr)."
+    ),
     *,
     opts: FileOptions,
 ) -> None:
     """The concepts each video shows, with their time ranges."""
     from vidmm.tasks import tag as run
+    from vidmm.tasks.presence import MATCH
 
     _check_outputs(files, opts)
     m = _load_model(opts.model, opts.device, "tag")
-    _run_each(files, lambda p: run(m, p, frames=opts.frames, top_k=top_k), opts)
+
+    def run_one(path: Path):
+        tags = run(m, path, frames=opts.frames, top_k=top_k)
+        if len(tags.tags) < top_k:
+            shown = f"only {len(tags.tags)} concept(s)" if tags.tags else "no concept"
+            typer.echo(f"{path}: {shown} of the {top_k} asked for shown with probability {MATCH:.2f} or more", err=True)
+        return tags
+
+    _run_each(files, run_one, opts)
 
 
 @app.command()
@@ -348,17 +452,16 @@ def embed(
     """Write the video's embedding (a unit vector in the model's video-text space) as .npy."""
     import numpy as np
 
-    from vidmm.io import VideoError
     from vidmm.tasks import embed as run
 
     m = _load_model(model, device, "search")  # an embedding is the vector search compares
     try:
         vector = run(m, file, frames=frames)
-    except VideoError as err:
-        _report_failures([err])
     except NotImplementedError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
+    except Exception as err:
+        _report_failures([_as_failure(file, err)])
     np.save(output, vector)
     typer.echo(f"wrote {output} {vector.shape}", err=True)
 
@@ -539,8 +642,8 @@ def search(
     query: str = typer.Argument(..., help='What to find, e.g. "a traffic light".'),
     db: str = typer.Option(..., "--db", help="The index folder or URI to search (made by `vidmm index`)."),
     k: int = typer.Option(10, "-k", help="At most this many moments, one per video."),
-    fmt: str = typer.Option("txt", "--format", "-f", help="txt, or jsonl: one JSON object per moment."),
-    as_json: bool = typer.Option(False, "--json", help="The same as -f jsonl."),
+    fmt: str = _format_option(LINE_FORMATS, ": one JSON object per moment"),
+    as_json: bool = _JSON_ALIAS,
     show_all: bool = typer.Option(False, "--all", help="List the best moments even where no match is likely."),
     thumbnails: Path = typer.Option(None, "--thumbnails", help="Write a JPEG of each moment's middle frame here."),
     model: str = typer.Option(None, "--model", "-m", help="Check the index was made by this model (it always searches with its own)."),
@@ -552,10 +655,7 @@ def search(
     from vidmm.tasks.presence import MATCH
     from vidmm.writers import short_clock
 
-    fmt = "jsonl" if as_json else fmt
-    if fmt not in ("txt", "jsonl"):
-        typer.echo(f"error: search writes txt or jsonl, not {fmt!r}", err=True)
-        raise typer.Exit(2)
+    fmt = _chosen_format("search", fmt, LINE_FORMATS, as_json)
     try:
         name = model or Index(db).made_with  # None: nothing indexed, which search reports
         index = Index(db, _load_model(name, None, "search") if name else None, model_name=name)
@@ -619,58 +719,174 @@ def serve(
 
 @app.command("train")
 def train_recipe(
-    recipe: Path = typer.Argument(..., help="A training recipe (YAML), e.g. configs/train/lite-temporal-classify.yaml."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or per-epoch lines."),
+    recipe: Path = typer.Argument(None, help="A training recipe (YAML), e.g. configs/train/temporal-direction.yaml."),
+    seeds: int = typer.Option(1, "--seeds", help="Train with N seeds (the recipe's, then the next) into out/seed-<n>; report mean ± std."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, progress lines or per-epoch lines."),
+    schema: bool = typer.Option(False, "--schema", help="Print every recipe key (type, default, meaning) and exit."),
 ) -> None:
     """Train the temporal module and heads on cached frame features; resumes an interrupted run.
 
-    Writes out/best and out/last (model folders `vidmm.load` opens), out/metrics.jsonl per epoch.
+    Writes out/best and out/last (model folders `vidmm.load` opens), out/metrics.jsonl per epoch,
+    and with a `test:` split, out/test.json. The recipe, every manifest row and the model config
+    are checked first: every problem is listed (file, line, key), nothing is loaded.
     """
     from vidmm.io import VideoError
     from vidmm.models import ModelNotAvailableError
-    from vidmm.train import ManifestError, train
+    from vidmm.train import ManifestError, train, train_seeds
+    from vidmm.train.recipe import schema_markdown
+    from vidmm.train.state import StateError
 
+    if schema:
+        typer.echo(schema_markdown())
+        return
+    if recipe is None:
+        typer.echo("error: give a recipe file (see `vidmm train --schema` for its keys)", err=True)
+        raise typer.Exit(2)
+    progress = False if quiet else None
     try:
-        result = train(recipe, progress=False if quiet else None)
-    except (ManifestError, ModelNotAvailableError, ValueError, FileNotFoundError) as err:
+        if seeds == 1:
+            results, summary = [train(recipe, progress=progress)], None
+        else:
+            runs = train_seeds(recipe, seeds, progress=progress)
+            results, summary = list(runs.results), runs.summary()
+    except (ManifestError, ModelNotAvailableError, StateError, ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted: run the same command to resume from the last finished epoch (out/last)", err=True)
         raise typer.Exit(130)
-    typer.echo(f"best {result.metric} {result.best_metric:.4g} at epoch {result.best_epoch}: {result.checkpoint}")
-    if result.failed:
-        _report_failures([VideoError(path, reason) for path, reason in result.failed])
+    for result in results:
+        if result.best_epoch:  # a probe has no epochs
+            typer.echo(result.curve(), err=True)
+        typer.echo(f"best {result.metric} {result.best_metric:.4g} at epoch {result.best_epoch}: {result.checkpoint}")
+        if result.test is not None:
+            typer.echo(_test_line(result.test))
+        for note in result.notes:
+            typer.echo(f"hint: {note}", err=True)
+    if summary is not None:
+        typer.echo(summary)
+    failed = {path: reason for result in results for path, reason in result.failed}
+    if failed:
+        _report_failures([VideoError(path, reason) for path, reason in failed.items()])
+
+
+def _test_line(report) -> str:
+    """``test: top1 91.7 on 60 example(s)``: the headline of a test split's report."""
+    metrics = report.metrics.get("t2v", report.metrics)
+    name = next((k for k in ("R@1", "top1", "accuracy", "CIDEr") if k in metrics), None)
+    if name is None:
+        return f"test: nothing scored ({len(report.failures)} failure(s))"
+    where = "t2v " if "t2v" in report.metrics else ""
+    return f"test: {where}{name} {metrics[name]:.1f} on {report.n} example(s)"
 
 
 @app.command("eval")
 def evaluate(
     model: str = typer.Argument(..., help="A registered model or a model folder (e.g. a training checkpoint)."),
-    manifest: Path = typer.Argument(..., help="A .jsonl or .csv manifest of videos and task fields."),
-    task: str = typer.Option(..., "--task", "-t", help="retrieval, classify, qa or caption."),
+    manifest: Path = typer.Argument(None, help="A .jsonl or .csv manifest, or one split of it: data.csv#test."),
+    task: str = typer.Option(
+        None, "--task", "-t", help="retrieval, classify, qa or caption; probe (a classifier) and choice (multiple-choice qa) too."
+    ),
+    split: str = typer.Option(None, "--split", help="The rows of this split of a manifest with a split column (as data.csv#test)."),
     output: Path = typer.Option(None, "--output", "-o", help="The JSON report (default: eval-<manifest>-<task>.json)."),
+    cache: Path = typer.Option(
+        None, "--cache", help="Feature cache for a frozen frame encoder (default: a training checkpoint's own, from its run's recipe)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Decode and encode every clip afresh."),
     device: str = _FILE_OPTIONS["device"][1],
     frames: int = _FILE_OPTIONS["frames"][1],
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or progress lines."),
+    benchmark: str = typer.Option(
+        None, "--benchmark", "-b", help="A standard benchmark instead of a manifest: msrvtt-1ka, msvd, didemo, kinetics400, …"
+    ),
+    data_root: Path = typer.Option(None, "--data-root", help="The benchmark's folder (annotation files and videos; see the README)."),
 ) -> None:
     """Score a model on a manifest with the task's standard metrics; print them, write a JSON report.
 
+    With --benchmark, on a standard benchmark by its own protocol, next to the published figure.
     Exits 1 if some videos could not be read (they are listed; the rest is scored).
     """
-    from vidmm.train.evaluate import evaluate as run, format_report
-    from vidmm.data.manifest import ManifestError
+    from vidmm.data.manifest import ManifestError, split_ref
+    from vidmm.train.cache import FeatureCache
+    from vidmm.train.evaluate import EVAL_TASKS, evaluate as run, format_report
 
-    m = _load_model(model, device)
+    folder = None if no_cache else cache or _run_cache(model)
+    if benchmark is not None:
+        _eval_benchmark(model, benchmark, data_root, output, device, frames, quiet, folder)
+        return
+    if manifest is None or task is None:
+        typer.echo("error: give a manifest and --task (or --benchmark and --data-root)", err=True)
+        raise typer.Exit(2)
+    if task not in EVAL_TASKS:
+        typer.echo(f"error: unknown task {task!r}; expected one of {', '.join(EVAL_TASKS)}", err=True)
+        raise typer.Exit(2)
+    path, split = split_ref(manifest)[0], split or split_ref(manifest)[1]
+    m = _load_eval_model(model, device)
     try:
-        report = run(m, manifest, task, frames=frames, progress=sys.stderr.isatty())
+        report = run(
+            m, f"{path}#{split}" if split else path, task, frames=frames, progress=False if quiet else None,
+            cache=None if folder is None else FeatureCache(folder),
+        )  # fmt: skip
     except (ManifestError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
-    target = output or Path(f"eval-{manifest.stem}-{task}.json")
-    target.write_text(report.to_json() + "\n")
-    typer.echo(format_report(report))
+    target = output or Path(f"eval-{path.stem}{f'-{split}' if split else ''}-{task}.json")
+    _eval_done(target, report.to_json(), format_report(report), bool(report.failures))
+
+
+def _eval_benchmark(model: str, name: str, root: Path | None, output, device, frames, quiet: bool, cache: Path | None) -> None:
+    from vidmm.data.benchmarks import NAMES, BenchmarkError
+    from vidmm.train.benchmarks import format_benchmark, run_benchmark
+    from vidmm.train.cache import FeatureCache
+
+    if name not in NAMES or root is None:
+        typer.echo(f"error: --benchmark takes one of {', '.join(NAMES)}, with --data-root", err=True)
+        raise typer.Exit(2)
+    m = _load_eval_model(model, device)
+    try:
+        result = run_benchmark(
+            m, name, root, model_name=model, frames=frames, progress=False if quiet else None,
+            cache=None if cache is None else FeatureCache(cache),
+        )  # fmt: skip
+    except (BenchmarkError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    _eval_done(output or Path(f"eval-{name}.json"), result.to_json(), format_benchmark(result), bool(result.report.failures))
+
+
+def _eval_done(target: Path, record: str, text: str, failed: bool) -> None:
+    """Write an evaluation's JSON report, print its text; exit 1 when some videos could not be read."""
+    target.write_text(record + "\n")
+    typer.echo(text)
     typer.echo(f"wrote {target}", err=True)
-    if report.failures:
+    if failed:
         raise typer.Exit(1)
+
+
+def _load_eval_model(name: str, device: str | None):
+    """`_load_model`, after checking a model folder's config.json, so a damaged one is named."""
+    from vidmm.models import registry
+    from vidmm.train.inputs import saved_config
+
+    if registry.spec(name) is None and Path(name).is_dir():
+        _, problems = saved_config(Path(name))
+        for problem in problems:
+            typer.echo(f"error: {problem}", err=True)
+        if problems:
+            raise typer.Exit(2)
+    return _load_model(name, device)
+
+
+def _run_cache(model: str) -> Path | None:
+    """The feature cache of the training run a checkpoint folder (run/best, run/last) belongs to."""
+    recipe = Path(model).parent / "recipe.json"
+    if not Path(model).is_dir() or not recipe.is_file():
+        return None
+    try:
+        cache = json.loads(recipe.read_text()).get("cache")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(cache) if isinstance(cache, str) else None
 
 
 @app.command()
@@ -696,13 +912,15 @@ def demo(
 
 
 models_app = typer.Typer(
-    help="List the registered models, or download one (`vidmm models pull NAME`).", invoke_without_command=True
+    cls=_Group, help="List the registered models, or download one (`vidmm models pull NAME`).", invoke_without_command=True
 )
 app.add_typer(models_app, name="models")
 
 
 @models_app.callback()
-def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON object per model.")) -> None:
+def models(
+    ctx: typer.Context, fmt: str = _format_option(LINE_FORMATS, ": one JSON object per model"), as_json: bool = _JSON_ALIAS
+) -> None:
     """List the registered models: tasks, size, whether they are on this machine, what auto takes.
 
     `vidmm models pull NAME` downloads one.
@@ -712,6 +930,7 @@ def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
 
     if ctx.invoked_subcommand is not None:
         return
+    as_json = _chosen_format("models", fmt, LINE_FORMATS, as_json) == "jsonl"
     rows = model_table()
     auto = {task: best_local_model(task, rows).name for task in TASKS}
     if as_json:
@@ -810,3 +1029,6 @@ class _DownloadProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+_flags_show_no_type(app, models_app)

@@ -37,10 +37,10 @@ def spans_text(spans) -> str:
 
 def _segments(result: Result):
     if is_image(result.path):
-        raise ValueError("srt/vtt need a timeline; an image has none (use txt, json or csv)")
+        raise ValueError("srt/vtt need a timeline; an image has none (use txt, json, jsonl or csv)")
     if isinstance(result, Caption):
         return [(s.start_s, s.end_s, s.text) for s in result.segments]
-    raise ValueError(f"srt/vtt need timed segments; a {type(result).__name__} has none (use txt, json or csv)")
+    raise ValueError(f"srt/vtt need timed segments, which only a Caption has; write {type(result).__name__} results as txt, json, jsonl or csv")
 
 
 def to_txt(result: Result) -> str:

@@ -15,7 +15,8 @@ ceiling is 1/2, not 1/4. The first frame alone hints at a move's direction (a sh
 edge more likely moves right) and gives away appears/disappears; order videos start and end empty.
 
     events = sample_events(n_per_class=40, seed=0)     # specs only, deterministic for a seed
-    make_dataset("data/temporal", n_per_class=40)      # videos + train/val/test.jsonl manifests
+    make_dataset("data/temporal", n_per_class=40)      # videos + one manifest a task: direction.csv, …
+    read_manifest("data/temporal/direction.csv#test")  # rows carry their split
 """
 
 from __future__ import annotations
@@ -246,22 +247,25 @@ def make_dataset(
     tasks: Sequence[str] = tuple(TASKS),
     clip: Clip = Clip(),
 ) -> dict[str, Path]:
-    """Render `n_per_class` videos of every label and write ``train``/``val``/``test.jsonl``.
+    """Render `n_per_class` videos of every label of `tasks` and write one manifest a task,
+    ``out_dir/<task>.csv``, whose ``split`` column says train, val or test (read one split with
+    ``read_manifest("…/direction.csv#train")``).
 
     Every split holds the same number of videos of each label (see `split_counts`); videos go to
     ``out_dir/<split>/<label>-<i>.mp4``. Same seed, same specs and manifests. Returns
-    {split: manifest path}. Progress goes to stderr.
+    {task: manifest path}. Progress goes to stderr.
     """
     out_dir = Path(out_dir)
     counts = split_counts(n_per_class, splits)
     owner = [split for split, count in zip(SPLITS, counts) for _ in range(count)]  # example i -> its split
     events = sample_events(n_per_class, seed, tasks, clip)
-    rows: dict[str, list[Example]] = {split: [] for split in SPLITS}
+    task_of = {label: task for task, labels in TASKS.items() for label in labels}
+    rows: dict[str, list[Example]] = {task: [] for task in tasks}
     started = time.perf_counter()
     for k, event in enumerate(events):
         i = k % n_per_class
         path = event.write(out_dir / owner[i] / f"{event.label.replace(' ', '-')}-{i:04d}.mp4")
-        rows[owner[i]].append(event.example(path))
+        rows[task_of[event.label]].append(replace(event.example(path), split=owner[i]))
         if i == n_per_class - 1:
             print(f"{k + 1}/{len(events)} videos ({time.perf_counter() - started:.1f} s): {event.label} done", file=sys.stderr)
-    return {split: write_manifest(out_dir / f"{split}.jsonl", rows[split]) for split in SPLITS}
+    return {task: write_manifest(out_dir / f"{task}.csv", sorted(rows[task], key=lambda e: SPLITS.index(e.split))) for task in tasks}

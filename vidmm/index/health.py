@@ -10,10 +10,12 @@ video owns, so the index is consistent again, and lists those videos' files to i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from vidmm.index import identity
 from vidmm.index.errors import IndexDamagedError, IndexNotFoundError
 from vidmm.index.ledger import DONE, FAILED, describe_mismatch, done_rows, mismatched, name_mismatch, rows_of
+from vidmm.index.location import is_uri
 from vidmm.index.tables import TABLES, delete, has, id_list, index_path, readable, reading
 from vidmm.index.versions import drop, newest_whole
 from vidmm.index.windows import Scan, Windows, scan
@@ -62,15 +64,17 @@ class Repaired:
     redo: tuple[str, ...]
 
 
-def nothing_here(db) -> IndexNotFoundError:
-    return IndexNotFoundError(f"{index_path(db)}: no index here (nothing has been added to it)")
+def nothing_here(path: str | Path) -> IndexNotFoundError:
+    """For the index at `path` (a folder, made or not)."""
+    where = path if is_uri(path) else Path(path).expanduser().absolute()
+    return IndexNotFoundError(f"{where}: no index here (nothing has been added to it)")
 
 
 def check(db) -> Health:
     """Read every table through and hold them against each other. Raises `IndexNotFoundError`
     where nothing was ever added."""
     if not any(has(db, name) for name in TABLES):
-        raise nothing_here(db)
+        raise nothing_here(index_path(db))
     content, problems = {}, {name: [] for name in TABLES}
     for name in TABLES:
         try:  # meta as search reads it: missing while the other tables are there is damage too
@@ -135,7 +139,7 @@ def repair(db) -> Repaired:
     are dropped. The caller holds the writer lock. Raises `IndexNotFoundError` where nothing was
     ever added."""
     if not any(has(db, name) for name in TABLES):
-        raise nothing_here(db)
+        raise nothing_here(index_path(db))
     actions: list[str] = []
     found = {name: newest_whole(db, name, _READ[name], actions) for name in TABLES}
     meta, rows, windows = found["meta"], found["videos"], found["windows"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
@@ -192,16 +193,36 @@ class Index:
         self._scores_calibrator: Calibrator | None = None
         self._model_name = model_name
         self.ann_min_rows = ann_min_rows
+
+    # Connected on first use: lancedb.connect makes the folder, and only a writer may make it.
+    @cached_property
+    def _db(self):
         # Interval 0: every read checks for new commits, so a reader sees a writer's finished videos.
-        self._db = lancedb.connect(self.path, read_consistency_interval=timedelta(0), storage_options=storage_options(self.path))
-        self._windows = Windows(self._db)
-        self._ledger = Ledger(self._db, self._windows)
+        return lancedb.connect(self.path, read_consistency_interval=timedelta(0), storage_options=storage_options(self.path))
+
+    @cached_property
+    def _windows(self) -> Windows:
+        return Windows(self._db)
+
+    @cached_property
+    def _ledger(self) -> Ledger:
+        return Ledger(self._db, self._windows)
+
+    def _made(self) -> bool:
+        """Whether the index's folder is there, looked at without making it; an index at a URI is
+        read as it is (object storage has no folders to make)."""
+        return is_uri(self.path) or self.path.is_dir()
+
+    def _recorded(self) -> identity.Recorded | None:
+        """The index's record; None where nothing was added, the folder itself missing (read
+        without making it)."""
+        return identity.read(self._db) if self._made() else None
 
     @property
     def made_with(self) -> str | None:
         """The model that made this index's vectors (a registered name or a folder), as recorded;
         None while nothing was added."""
-        recorded = identity.read(self._db)
+        recorded = self._recorded()
         return recorded.model if recorded else None
 
     def _checked_model(self, recorded: identity.Recorded | None) -> tuple[torch.nn.Module, str, str]:
@@ -330,8 +351,8 @@ class Index:
         windows, the windows' model against the index's record. Takes the writer lock, so that no
         add is half way while the tables are read: raises `IndexLockedError` while another process
         is adding, `IndexNotFoundError` where nothing was ever added."""
-        if not is_uri(self.path) and not self.path.is_dir():
-            raise health.nothing_here(self._db)
+        if not self._made():
+            raise health.nothing_here(self.path)
         with writer_lock(self.path):
             return health.check(self._db)
 
@@ -340,8 +361,8 @@ class Index:
         whose windows that leaves incomplete as not done, and drop windows no done video owns; the
         result lists their files (`redo`), for an `add` to index again. Raises `IndexLockedError`
         while another process is adding, `IndexNotFoundError` where nothing was ever added."""
-        if not is_uri(self.path) and not self.path.is_dir():
-            raise health.nothing_here(self._db)
+        if not self._made():
+            raise health.nothing_here(self.path)
         with writer_lock(self.path):
             return health.repair(self._db)
 
@@ -447,7 +468,7 @@ class Index:
     def model(self) -> torch.nn.Module:
         """The model that embeds and searches this index, loaded on first use and then kept;
         checked against the one that made its vectors (`ModelMismatchError`)."""
-        return self._checked_model(identity.read(self._db))[0]
+        return self._checked_model(self._recorded())[0]
 
     def videos(self) -> list[IndexedVideo]:
         """Every file the ledger records, done or failed, in path order. Readers need no lock."""
@@ -456,7 +477,7 @@ class Index:
                 v["video_id"], v["path"], v["status"], v["error"], v["duration_s"], v["n_windows"] or 0,
                 FileStamp(v["size"], v["mtime_ns"], v["quick_hash"]) if v["size"] is not None else None, v["indexed_at"],
             )
-            for v in sorted(self._ledger.rows(), key=lambda v: v["path"])
+            for v in sorted(self._ledger.rows() if self._made() else [], key=lambda v: v["path"])
         ]
 
     def window_scores(self, query: str, video_ids: Iterable[str] | None = None, k: int = 10) -> ScoredWindows:
@@ -468,9 +489,9 @@ class Index:
 
     def _scored_windows(self, query: str, video_ids: Iterable[str] | None = None, k: int = 10) -> tuple[ScoredWindows, dict[str, str]]:
         """`window_scores`, and the path of each done video by id, as read for it (the ledger once a search)."""
-        recorded = identity.read(self._db)
+        recorded = self._recorded()
         if recorded is None:
-            raise health.nothing_here(self._db)
+            raise health.nothing_here(self.path)
         paths = self._ledger.done_paths()  # held against the windows: raises IndexDamagedError
         done = paths.keys()
         wanted = done if video_ids is None else set(video_ids) & done

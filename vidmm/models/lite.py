@@ -68,6 +68,7 @@ class LiteModel(VideoModel):
 
     # -- the concept space -----------------------------------------------------------------------
 
+    @torch.no_grad()
     def encode_frames(self, video: Video, normalize: bool = True, *, mask: Mask = None) -> torch.Tensor:
         """uint8 video -> per-frame concept probabilities `(B, T, C)` (unit length if `normalize`)."""
         if not self.concept_space:
@@ -75,12 +76,14 @@ class LiteModel(VideoModel):
         probs = self.concept_probs(video)
         return F.normalize(probs, dim=-1) if normalize else probs
 
+    @torch.no_grad()
     def encode_video(self, video: Video, normalize: bool = True, *, mask: Mask = None) -> torch.Tensor:
         """uint8 video -> its frames' mean concept probabilities `(B, C)` (unit length if `normalize`)."""
         if not self.concept_space:
             return super().encode_video(video, normalize, mask=mask)
         return self._mean_probs(self.concept_probs(video), normalize, mask)
 
+    @torch.no_grad()
     def encode_windows(self, video: np.ndarray, timestamps: np.ndarray) -> torch.Tensor:
         """Mean concept probabilities `(B, C)` of B windows `(B, T, H, W, 3)` at `timestamps` `(B, T)`;
         frames shared by overlapping windows go through the classifier once."""
@@ -93,6 +96,7 @@ class LiteModel(VideoModel):
         index = torch.as_tensor(where.reshape(times.shape), device=probs.device)  # (B, T)
         return self._mean_probs(probs[index], normalize=False)
 
+    @torch.no_grad()
     def encode_text(self, texts: Sequence[str], normalize: bool = True) -> torch.Tensor:
         """N strings -> each one's relevance to every concept `(N, C)`, in [0, 1] (unit length if
         `normalize`)."""

@@ -9,8 +9,10 @@
 
 Every verb takes a uint8 video `(T, H, W, 3)` or a batch `(B, T, H, W, 3)` (numpy or torch) and
 returns batched results, B = 1 for a single video. A padded batch passes `mask` `(B, T)`, True on
-real frames. The `encode_*` methods keep autograd (for training); wrap them in `torch.no_grad()`
-for inference. The other verbs run in inference mode.
+real frames. The embedding entry points (`encode_video`, `encode_frames`, `encode_windows`,
+`encode_text`) run under `torch.no_grad()`: they return plain tensors, `.numpy()` works, and
+(unlike inference-mode tensors) they can be changed in place or fed on. Training goes through
+`encode_features`, which keeps autograd. The other verbs run in inference mode.
 
 The classifier, QA and caption heads are optional; a model built without one does not offer the
 verbs that need it (`classify_own`, `ask_frames` and `choose`, `caption_frames` are set to None on
@@ -257,11 +259,13 @@ class VideoModel(ModelBase, nn.Module):
         frames, pooled = self.temporal(features, mask)
         return VideoFeatures(frames=frames, video=pooled, mask=mask)
 
+    @torch.no_grad()
     def encode_frames(self, video: Video, normalize: bool = True, *, mask: Mask = None) -> torch.Tensor:
         """uint8 video -> per-frame embeddings in the joint video-text space `(B, T, E)`."""
         frames = self.retrieval.video_proj(self.encode(video, mask).frames)
         return F.normalize(frames, dim=-1) if normalize else frames
 
+    @torch.no_grad()
     def encode_video(self, video: Video, normalize: bool = True, *, mask: Mask = None) -> torch.Tensor:
         """uint8 video -> one embedding per video in the joint space `(B, E)`."""
         return self._embed_features(self.frame_features(video), normalize, mask)
@@ -271,6 +275,7 @@ class VideoModel(ModelBase, nn.Module):
         pooled = self.retrieval.video_proj(self.encode_features(features, mask).video)
         return F.normalize(pooled, dim=-1) if normalize else pooled
 
+    @torch.no_grad()
     def encode_windows(self, video: np.ndarray, timestamps: np.ndarray) -> torch.Tensor:
         """Unnormalised embeddings `(B, E)` of B index windows `(B, T, H, W, 3)` at `timestamps` `(B, T)`.
 
@@ -284,6 +289,7 @@ class VideoModel(ModelBase, nn.Module):
         index = torch.as_tensor(where.reshape(times.shape), device=features.device)  # (B, T) into the distinct frames
         return self._embed_features(features[index], normalize=False)
 
+    @torch.no_grad()
     def encode_text(self, texts: Sequence[str], normalize: bool = True) -> torch.Tensor:
         """N strings -> embeddings in the joint space `(N, E)`."""
         pooled = self.retrieval.text_proj(self.text_encoder(list(texts)).pooled)

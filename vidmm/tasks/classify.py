@@ -36,20 +36,26 @@ def classify(
         return classify_video(model, video, labels, frames=frames, top_k=top_k)
 
 
+def check_labels(model: Any, labels: Sequence[str] | None) -> None:
+    """Raise ValueError unless `model` can judge `labels`: free text needs a zero-shot model, None
+    (its own label set) a classifier. Checked before any video is read (`vidmm classify`)."""
+    if labels is None and not implements(model, OwnLabels):
+        raise ValueError(f"{type(model).__name__} has no label set of its own: pass labels (zero-shot)")
+    if labels is not None and not implements(model, EmbedsVideoText):
+        raise ValueError(f"{type(model).__name__} knows only its own labels: leave labels out")
+
+
 def classify_video(
     model: Any, video: Video, labels: Sequence[str] | None, span: Span | None = None, *, frames: int | None = None, top_k: int | None = None
 ) -> Labels:
     """`classify` of an open video, or of the stretch `span` of it."""
     span = span or whole(video)
+    check_labels(model, labels)
     if labels is None:
-        if not implements(model, OwnLabels):
-            raise ValueError(f"{type(model).__name__} has no label set of its own: pass labels (zero-shot)")
         views = sample_views(video, model.sampling, span, frames)
         scored, seen = own_labels(model, views), [t for v in views for t in v.frames.timestamps]
         best = max(scored, key=lambda s: s.score).name
     else:
-        if not implements(model, EmbedsVideoText):
-            raise ValueError(f"{type(model).__name__} knows only its own labels: leave labels out")
         windows = evidence(video, model.sampling, span, frames)
         scored = [LabelScore(p.text, p.probability, p.spans) for p in presences(model, windows, labels)]
         seen = [t for w in windows for t in w.frames.timestamps]

@@ -2,6 +2,7 @@
 
     from vidmm.train import train
     result = train("configs/train/lite-temporal-classify.yaml")   # TrainResult; vidmm.load(result.checkpoint)
+    runs = train_seeds("configs/train/temporal-direction.yaml", 3)  # mean ± std over seeds
 
 Nothing in the core (io, data, models, tasks, index) imports this package. Names are imported on
 first use, so reading a manifest does not pull in torch.
@@ -14,8 +15,13 @@ _EXPORTS = {
     "EvalReport": "vidmm.train.evaluate",
     "evaluate": "vidmm.train.evaluate",
     "format_report": "vidmm.train.evaluate",
+    "SeedRuns": "vidmm.train.loop",
     "TrainResult": "vidmm.train.loop",
     "train": "vidmm.train.loop",
+    "train_seeds": "vidmm.train.loop",
+    "Inputs": "vidmm.train.inputs",
+    "prepare": "vidmm.train.inputs",
+    "RecipeError": "vidmm.train.recipe",
     "Example": "vidmm.data.manifest",
     "ManifestError": "vidmm.data.manifest",
     "read_manifest": "vidmm.data.manifest",

@@ -73,6 +73,31 @@ def retrieval_metrics(sim: np.ndarray, text_to_video: Sequence[int]) -> dict[str
     return {"t2v": rank_metrics(sim, text_to_video), "v2t": rank_metrics(sim.T, texts_of)}
 
 
+def normalize_caption(text: str) -> str:
+    """A caption as compared for sameness: its `tokenize` words joined by single spaces."""
+    return " ".join(tokenize(text))
+
+
+def shared_caption_positives(captions: Sequence[str], text_to_video: Sequence[int]) -> tuple[list[set[int]], list[list[int]]]:
+    """Which candidates are right when captions repeat: for each text, every video one of whose
+    texts is the same caption (after `normalize_caption`); for each video, every text equal to one
+    of its own. Feed to `rank_metrics(sim, t2v)` and `rank_metrics(sim.T, v2t)`.
+
+    captions: (T,) texts; text_to_video: (T,) the video each text belongs to.
+    """
+    keys = [normalize_caption(c) for c in captions]
+    videos_of: dict[str, set[int]] = {}
+    for key, video in zip(keys, text_to_video):
+        videos_of.setdefault(key, set()).add(int(video))
+    t2v = [videos_of[key] for key in keys]
+    n_videos = int(max(text_to_video)) + 1
+    v2t: list[list[int]] = [[] for _ in range(n_videos)]
+    for t, key in enumerate(keys):
+        for video in videos_of[key]:
+            v2t[video].append(t)
+    return t2v, v2t
+
+
 def classification_metrics(scores: np.ndarray, labels: Sequence[int]) -> dict[str, float]:
     """top1, top5 (top-min(5, C)) and mean_class_acc (top-1 averaged over the classes in `labels`).
 

@@ -18,11 +18,10 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
 from vidmm.models.config import CaptionConfig, ModelConfig, QAConfig
-from vidmm.models.heads import info_nce
 from vidmm.models.model import choice_text
 from vidmm.models.text_encoders import TextFeatures
 from vidmm.data.manifest import Example
-from vidmm.train.metrics import caption_metrics, classification_metrics, qa_accuracy, retrieval_metrics
+from vidmm.train.metrics import caption_metrics, classification_metrics, normalize_caption, qa_accuracy, retrieval_metrics
 
 EVAL_BATCH = 256  # rows per forward pass when scoring a split: bounds memory on large sets
 
@@ -36,7 +35,7 @@ class Targets:
     frozen text encoder's output on the split's texts (questions, question + candidate texts, or
     captions); ids: caption token ids; groups: for each row, the positions of its texts in `text` /
     `ids` (its candidates, or its captions); clips: clip identity per row `(N,)`, numbered in order
-    of first appearance.
+    of first appearance; caption_keys: which texts are the same caption.
     """
 
     y: torch.Tensor | None = None
@@ -46,6 +45,7 @@ class Targets:
     groups: tuple[tuple[int, ...], ...] = ()
     clips: torch.Tensor | None = None
     references: tuple[tuple[str, ...], ...] = ()
+    caption_keys: torch.Tensor | None = None  # (texts,) one id per distinct normalised caption
 
 
 class Objective:
@@ -162,16 +162,23 @@ class Retrieval(Objective):
     R@1 in percent, the mean of text-to-video and video-to-text (`metrics.retrieval_metrics`: each
     row's first caption against each distinct clip).
 
-    Rows of one clip in one batch count as negatives of each other: keep one row per clip in the
-    training manifest (several captions go in one row).
+    A caption is a positive of every video in the batch that has it too (after
+    `metrics.normalize_caption`: "A dog runs." and "a dog runs" are one caption), and of its own
+    clip's other rows: datasets repeat captions ("a man is talking"), and pushing two videos apart
+    for sharing one teaches noise (`shared_info_nce`).
     """
 
     metric = "R@1"
     manifest_task = "retrieval"
 
+    def configure(self, config, train):
+        return learned_space(config)  # lite would otherwise go on scoring in its concept space
+
     def targets(self, model, examples):
         texts, groups = _flatten([e.captions for e in examples])
-        return Targets(text=frozen_text(model, texts), groups=groups, clips=_clip_ids(examples, model.device))
+        ids: dict[str, int] = {}
+        keys = torch.tensor([ids.setdefault(normalize_caption(t), len(ids)) for t in texts])
+        return Targets(text=frozen_text(model, texts), groups=groups, clips=_clip_ids(examples, model.device), caption_keys=keys)
 
     def _embed(self, model, features: torch.Tensor) -> torch.Tensor:
         return F.normalize(model.retrieval.video_proj(model.encode_features(features).video), dim=-1)  # (B, E)
@@ -179,7 +186,19 @@ class Retrieval(Objective):
     def loss(self, model, features, targets, rows):
         picked = _draw(targets.groups, rows)
         text = F.normalize(model.retrieval.text_proj(targets.text.pooled[picked]), dim=-1)  # (B, E)
-        return info_nce(model.retrieval.logits(self._embed(model, features), text))
+        logits = model.retrieval.logits(self._embed(model, features), text)  # (B videos, B texts)
+        return shared_info_nce(logits, self.positives(targets, rows, picked).to(logits.device))
+
+    @staticmethod
+    def positives(targets: Targets, rows: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+        """`(B videos, B texts)` bool: text i (row i's drawn caption) is right for video j when j is
+        the same clip or has the same caption among its own."""
+        keys = targets.caption_keys
+        own = [set(keys[list(targets.groups[r])].tolist()) for r in rows.tolist()]  # each row's caption keys
+        drawn = keys[picked.cpu()].tolist()  # (B,)
+        shared = torch.tensor([[k in mine for k in drawn] for mine in own])  # (B, B)
+        clips = targets.clips.cpu()[rows.cpu()]
+        return shared | (clips[:, None] == clips[None, :])
 
     def score(self, model, features, targets):
         clips = targets.clips.cpu()
@@ -241,7 +260,26 @@ def top1(logits: torch.Tensor, y: torch.Tensor) -> float:
     return classification_metrics(torch.cat([logits, unseen], 1).numpy(), y.numpy())["top1"]
 
 
+def shared_info_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE over `(B videos, B texts)` logits where each video and each text may have
+    several right partners (`positives`, bool, same shape, the diagonal among them): each side's
+    loss is -log of the softmax mass on its positives (MIL-NCE's form). With only the diagonal
+    this is the usual InfoNCE (`models.heads.info_nce`)."""
+    def side(scores: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        return (scores.logsumexp(1) - scores.masked_fill(~right, -math.inf).logsumexp(1)).mean()
+
+    return (side(logits, positives) + side(logits.T, positives.T)) / 2
+
+
 @torch.no_grad()
+def learned_space(config: ModelConfig) -> ModelConfig:
+    """`config` scoring text against video in its retrieval projections (``retrieval.space:
+    learned``), not in a concept space (lite's), and with no calibration: one fitted to other
+    scores does not hold for these, and the unfitted default measures each query against generic
+    footage in whatever space it is given (`vidmm.tasks.calibration`)."""
+    return replace(config, retrieval=replace(config.retrieval, space="learned"), calibration=None)
+
+
 def frozen_text(model, texts: Sequence[str], batch_size: int = 64) -> TextFeatures:
     """The frozen text encoder on N strings, in batches padded to one length: tokens `(N, L, Dt)`."""
     chunks = [model.text_encoder(list(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]

@@ -44,11 +44,13 @@ class XClipAdapter(HubAdapter):
         tokens = self.processor.tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
         return {k: v.to(self.device) for k, v in tokens.items()}
 
+    @torch.no_grad()
     def encode_video(self, video: Video, normalize: bool = True) -> torch.Tensor:
         """uint8 video -> X-CLIP's video embedding `(B, E)` (``get_video_features``)."""
         embedding = self.model.get_video_features(pixel_values=self._pixels(video)).pooler_output
         return F.normalize(embedding, dim=-1) if normalize else embedding
 
+    @torch.no_grad()
     def encode_text(self, texts: Sequence[str], normalize: bool = True) -> torch.Tensor:
         """N strings -> text embeddings `(N, E)` (``get_text_features``), not conditioned on any video."""
         embedding = self.model.get_text_features(**self._tokens(texts)).pooler_output
