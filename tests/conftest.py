@@ -198,3 +198,50 @@ def unreadable(media) -> Iterator[tuple[Path, list[str]]]:
     path.chmod(0)
     yield path, prefix
     shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3 emulator (moto in server mode on 127.0.0.1, a free port) for the whole run, with
+    fake credentials and its endpoint in the environment, where LanceDB, boto3 and Ray's workers
+    (started after it, by `ray_cluster`) read them."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+    }
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    yield endpoint
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint, request) -> str:
+    """``s3://<a new bucket>`` on the emulator, one per test."""
+    import boto3
+
+    name = "vidmm-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40]
+    boto3.client("s3").create_bucket(Bucket=name)
+    return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_endpoint):
+    """A local Ray of 2 CPUs for the whole run (10-20 s to start), its workers seeing the S3
+    emulator's environment."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -13,6 +13,7 @@ import pytest
 
 from vidmm.data import synthetic as syn
 from vidmm.index import Index
+from vidmm.index.location import storage_options
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +46,15 @@ def reference(tmp_path_factory, model, folder) -> Path:
     return db
 
 
-def windows(db: Path) -> dict[tuple[str, float, float], np.ndarray]:
+def windows(db: Path | str) -> dict[tuple[str, float, float], np.ndarray]:
     """(file name, start_s, end_s) -> vector, asserting no window is stored twice."""
-    rows = lancedb.connect(db).open_table("windows").to_arrow().to_pylist()
+    rows = lancedb.connect(db, storage_options=storage_options(db)).open_table("windows").to_arrow().to_pylist()
     found = {(Path(r["path"]).name, r["start_s"], r["end_s"]): np.array(r["vector"]) for r in rows}
     assert len(found) == len(rows), "duplicate windows"
     return found
 
 
-def assert_same_windows(db: Path, reference: Path) -> None:
+def assert_same_windows(db: Path | str, reference: Path | str) -> None:
     """`db` holds the windows of `reference`, no more, no fewer, with the same vectors."""
     found, whole = windows(db), windows(reference)
     assert found.keys() == whole.keys()

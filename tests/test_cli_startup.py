@@ -14,7 +14,7 @@ from vidmm.cli import app
 from vidmm.models import registry
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("numpy", "torch", "transformers", "timm", "lancedb", "onnxruntime")
+HEAVY = ("numpy", "torch", "transformers", "timm", "lancedb", "onnxruntime", "ray", "lance", "boto3")
 runner = CliRunner()
 
 

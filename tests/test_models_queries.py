@@ -70,7 +70,7 @@ def test_names_configs_and_a_search_from_an_export_import_no_torch():
         "import sys, vidmm.models, vidmm.models.queries, vidmm.writers, vidmm.index, vidmm.tasks\n"
         "from vidmm.models import list_models, spec\n"
         "assert 'lite' in list_models() and spec('lite').family == 'lite'\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'timm') if m in sys.modules))\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'timm', 'ray', 'lance') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "[]"
@@ -208,7 +208,7 @@ def test_a_search_in_a_fresh_process_imports_no_torch(index_dir):
         "import sys\nfrom vidmm.index import Index\n"
         f"hits = Index({str(index_dir)!r}).search('a traffic light', min_probability=0)\n"
         "assert hits[0].path.endswith('light.mp4'), hits\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'timm') if m in sys.modules))\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'timm', 'ray', 'lance') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr

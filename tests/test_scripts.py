@@ -31,3 +31,9 @@ def test_bench_feature_cache_writes_its_table(one_torch_thread):
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| set")]
     assert [row.split("|")[1].strip().split(",")[0] for row in rows] == ["photo reels", "photo reels", "temporal clips"]
     assert all(len(row.split("|")) == 12 for row in rows)  # every column filled
+
+
+@pytest.mark.slow
+def test_bench_scale_writes_its_table(tmp_path, ray_cluster):
+    text = script("bench_scale").main(["--seconds", "3", "--repeats", "1", "--out", str(tmp_path)])
+    assert "| ray, 2 encoders |" in text and (tmp_path / "scale.md").read_text() == text

@@ -468,13 +468,13 @@ def embed(
 
 # -- the index ------------------------------------------------------------------------------
 
-DbOpt = typer.Option(..., "--db", help="The index folder, e.g. my.vidmm (made on first use).")
+DbOpt = typer.Option(..., "--db", help="The index folder, e.g. my.vidmm (made on first use), or a URI: s3://bucket/prefix/my.vidmm.")
 
 
 @app.command("index")
 def index_files(
     paths: List[Path] = typer.Argument(None, help="Video files and folders (searched recursively)."),
-    db: Path = DbOpt,
+    db: str = DbOpt,
     model: str = typer.Option(
         "auto", "--model", "-m", help="Model for a new index (default auto: the best search model on this machine); an existing one keeps its own."
     ),
@@ -490,6 +490,11 @@ def index_files(
     repair: bool = typer.Option(
         False, "--repair", help="Take damaged tables back to their newest whole version, then index again the videos that lost windows."
     ),
+    engine: str = typer.Option("local", "--engine", help="local: this process; ray: a Ray cluster (pip install 'vidmm[ray]')."),
+    address: str = typer.Option(None, "--address", help="With --engine ray: the cluster, auto or ray://host:10001 (default: a new local one)."),
+    encoders: int = typer.Option(1, "--encoders", help="With --engine ray: encoder actors, each loading the model once."),
+    gpus_per_encoder: float = typer.Option(0.0, "--gpus-per-encoder", help="With --engine ray: GPUs per encoder (then it runs on cuda)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="With --engine ray: windows per forward pass."),
 ) -> None:
     """Add videos to an index, resumably: unchanged files are skipped, moved ones re-filed without
     decoding, an interrupted run goes on. --check and --repair look after a damaged index."""
@@ -500,6 +505,9 @@ def index_files(
         raise typer.Exit(2)
     if not paths and not (check or repair):
         typer.echo("error: give video files or folders to add (or --check, or --repair)", err=True)
+        raise typer.Exit(2)
+    if engine not in ("local", "ray"):
+        typer.echo(f"error: unknown --engine {engine!r}; use local or ray", err=True)
         raise typer.Exit(2)
     try:
         health = Index(db).check() if check else None
@@ -515,9 +523,23 @@ def index_files(
     redo, gone = _after_repair(repaired) if repaired is not None else ([], [])
     if paths or redo:
         options = dict(window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s, fail_fast=fail_fast)
+        if engine == "ray":
+            options.update(engine="ray", ray=_ray_options(address, encoders, gpus_per_encoder, batch_size))
         _add_to_index(db, model, [*(paths or []), *redo], options, prune=prune, failed_before=gone)
     else:
         _report_failures(gone)
+
+
+def _ray_options(address: str | None, encoders: int, gpus_per_encoder: float, batch_size: int):
+    """`RayOptions`, or one line and exit 2 where Ray is not installed."""
+    try:
+        import ray  # noqa: F401  (checked here: one line rather than a traceback mid-run)
+    except ImportError:
+        typer.echo("error: --engine ray needs Ray: pip install 'vidmm[ray]'", err=True)
+        raise typer.Exit(2)
+    from vidmm.index.scale import RayOptions
+
+    return RayOptions(address=address, encoders=encoders, gpus_per_encoder=gpus_per_encoder, batch_size=batch_size)
 
 
 def _after_repair(repaired) -> tuple[list[Path], list[VideoError]]:
@@ -535,7 +557,7 @@ def _after_repair(repaired) -> tuple[list[Path], list[VideoError]]:
     return there, gone
 
 
-def _add_to_index(db: Path, model: str, paths: list[Path], options: dict, *, prune: bool, failed_before: list[VideoError]) -> None:
+def _add_to_index(db: str, model: str, paths: list[Path], options: dict, *, prune: bool, failed_before: list[VideoError]) -> None:
     """Add `paths` to the index at `db` (`Index.add` with `options`), with progress on a terminal,
     then `--prune`; a summary and the failures (with `failed_before`) at the end, exit 1 if any.
     A full disk is one line, the summary of what was done, and exit 1."""
@@ -563,6 +585,8 @@ def _add_to_index(db: Path, model: str, paths: list[Path], options: dict, *, pru
             seconds.reset(total=round(duration_s, 1))
         seconds.update(round(done_s, 1) - seconds.n)
 
+    if options.get("engine") == "ray":  # files come done whole: count seconds of video per second
+        file_progress = _video_rate(bar)
     report, pruned, disk_full = None, [], False
     try:
         made_with = Index(db).made_with  # an existing index keeps its own model
@@ -570,7 +594,8 @@ def _add_to_index(db: Path, model: str, paths: list[Path], options: dict, *, pru
         index = Index(db, _load_model(name, None, "search"), model_name=name)
         with bar, seconds:
             report = index.add(
-                paths, **options, progress=progress, file_progress=None if seconds.disable else file_progress,
+                paths, **options, progress=progress,
+                file_progress=None if seconds.disable and options.get("engine") != "ray" else file_progress,
             )
         pruned = index.prune() if prune else []
     except IndexFullError as err:  # the index keeps what was done: say what that is
@@ -594,10 +619,28 @@ def _add_to_index(db: Path, model: str, paths: list[Path], options: dict, *, pru
         raise typer.Exit(1)
 
 
+def _video_rate(bar) -> Callable[[str, float, float], None]:
+    """A `file_progress` for whole files: seconds of video indexed per second, in the bar on a
+    terminal, a line per file in a log."""
+    import time
+
+    started, total = time.monotonic(), [0.0]
+
+    def done(path: str, seconds: float, duration_s: float) -> None:
+        total[0] += duration_s
+        rate = f"{total[0]:.0f} s of video, {total[0] / max(time.monotonic() - started, 1e-9):.2f} s/s"
+        if bar.disable:
+            bar.write(f"video    {rate}", file=sys.stderr)
+        else:
+            bar.set_postfix_str(rate, refresh=False)
+
+    return done
+
+
 @app.command()
 def search(
     query: str = typer.Argument(..., help='What to find, e.g. "a traffic light".'),
-    db: Path = typer.Option(..., "--db", help="The index folder to search (made by `vidmm index`)."),
+    db: str = typer.Option(..., "--db", help="The index folder or URI to search (made by `vidmm index`)."),
     k: int = typer.Option(10, "-k", help="At most this many moments, one per video."),
     fmt: str = _format_option(LINE_FORMATS, ": one JSON object per moment"),
     as_json: bool = _JSON_ALIAS,
@@ -639,7 +682,7 @@ def search(
 
 @app.command()
 def serve(
-    db: Path = typer.Option(..., "--db", help="The index folder to serve (made by `vidmm index`)."),
+    db: str = typer.Option(..., "--db", help="The index folder or URI to serve (made by `vidmm index`)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs a token."),
     port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free one)."),
     model: str = typer.Option(None, "--model", "-m", help="Check the index was made by this model (it always serves with its own)."),
@@ -658,9 +701,10 @@ def serve(
         typer.echo(f'error: vidmm serve needs its extra: pip install "vidmm[serve]" ({err})', err=True)
         raise typer.Exit(2)
     from vidmm.index import VidmmIndexError
+    from vidmm.index.location import normalized
     from vidmm.models import ModelNotAvailableError
 
-    options = ServeOptions(db, host, port, model, token, tuple(folders), cache, tuple(cors_origins))
+    options = ServeOptions(normalized(db), host, port, model, token, tuple(folders), cache, tuple(cors_origins))
     try:
         run(options, ready=lambda url: typer.echo(f"serving {db} at {url} (Ctrl-C to stop)", err=True))
     except (ServeError, VidmmIndexError, ModelNotAvailableError) as err:

@@ -15,6 +15,7 @@ from pathlib import Path
 from vidmm.index import identity
 from vidmm.index.errors import IndexDamagedError, IndexNotFoundError
 from vidmm.index.ledger import DONE, FAILED, describe_mismatch, done_rows, mismatched, name_mismatch, rows_of
+from vidmm.index.location import is_uri
 from vidmm.index.tables import TABLES, delete, has, id_list, index_path, readable, reading
 from vidmm.index.versions import drop, newest_whole
 from vidmm.index.windows import Scan, Windows, scan
@@ -65,7 +66,8 @@ class Repaired:
 
 def nothing_here(path: str | Path) -> IndexNotFoundError:
     """For the index at `path` (a folder, made or not)."""
-    return IndexNotFoundError(f"{Path(path).expanduser().absolute()}: no index here (nothing has been added to it)")
+    where = path if is_uri(path) else Path(path).expanduser().absolute()
+    return IndexNotFoundError(f"{where}: no index here (nothing has been added to it)")
 
 
 def check(db) -> Health:

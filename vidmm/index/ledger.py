@@ -109,16 +109,22 @@ class Ledger:
         error: str | None = None, duration_s: float | None = None, n_windows: int = 0,
     ) -> None:
         """Write a video's row, after its windows (the caller has forgotten any older row)."""
-        row = {
-            "video_id": vid, "path": str(path), "status": status, "error": error, "duration_s": duration_s,
-            "n_windows": n_windows, "indexed_at": now(),
-            "size": stamp.size if stamp else None, "mtime_ns": stamp.mtime_ns if stamp else None,
-            "quick_hash": stamp.quick_hash if stamp else None,
-        }
-        append(self.db, "videos", [row], _VIDEOS)
-        self.known.add(vid)
-        if status == DONE and n_windows and stamp is not None:
-            self.content[(stamp.size, stamp.quick_hash)] = (vid, n_windows)
+        if status == DONE:
+            self.record_done([(vid, path, stamp, duration_s, n_windows)])
+        else:
+            self._append([_row(vid, path, stamp, status, error, duration_s, n_windows)])
+
+    def record_done(self, videos: list[tuple[str, Path, FileStamp, float, int]]) -> None:
+        """Write the rows of done videos, (id, path, stamp, duration_s, n_windows) each, in one
+        commit, after all their windows: the Ray engine's driver records many at a time."""
+        self._append([_row(vid, path, stamp, DONE, None, duration_s, n) for vid, path, stamp, duration_s, n in videos])
+        for vid, _, stamp, _, n in videos:
+            if n and stamp is not None:
+                self.content[(stamp.size, stamp.quick_hash)] = (vid, n)
+
+    def _append(self, rows: list[dict]) -> None:
+        append(self.db, "videos", rows, _VIDEOS)
+        self.known.update(row["video_id"] for row in rows)
 
     def forget(self, ids: set[str]) -> None:
         """Delete these videos' rows, ledger first: a crash in between leaves windows without a done
@@ -134,6 +140,15 @@ class Ledger:
     def compact(self) -> None:
         """Merge the small files of per-video commits (see `Windows.compact`)."""
         optimize(self.db, "videos")
+
+
+def _row(vid: str, path: Path, stamp: FileStamp | None, status: str, error: str | None, duration_s: float | None, n_windows: int) -> dict:
+    return {
+        "video_id": vid, "path": str(path), "status": status, "error": error, "duration_s": duration_s,
+        "n_windows": n_windows, "indexed_at": now(),
+        "size": stamp.size if stamp else None, "mtime_ns": stamp.mtime_ns if stamp else None,
+        "quick_hash": stamp.quick_hash if stamp else None,
+    }
 
 
 def rows_of(db, videos) -> list[dict]:

@@ -35,7 +35,8 @@ from vidmm.index.health import Health, Repaired
 from vidmm.index.files import FileStamp, collect, vanished, video_id
 from vidmm.index.identity import WindowSpec
 from vidmm.index.ledger import DONE, FAILED, Ledger
-from vidmm.index.lock import WriterLock
+from vidmm.index.location import is_uri, normalized, storage_options
+from vidmm.index.lock import writer_lock
 from vidmm.index.moments import best_moments
 from vidmm.index.windows import ANN_MIN_ROWS, Windows, embed
 from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, is_image, open_video
@@ -45,6 +46,7 @@ from vidmm.tasks.presence import MATCH, STRIDE_S, WINDOW_S
 if TYPE_CHECKING:
     import torch
 
+    from vidmm.index.scale import RayOptions
     from vidmm.models.queries import Queries
 
 # The windows every verb judges by (`presence`); frames: what the model's sampling policy shows of a part.
@@ -152,13 +154,27 @@ class _Adding:
     file_progress: Callable[[str, float, float], None] | None
 
 
+@dataclass(frozen=True)
+class _Started:
+    """What an engine elsewhere needs of an add begun here: the model by name and fingerprint (it
+    loads its own copies), the short side its sampling decodes at, the windows and the timeout."""
+
+    model_name: str
+    fingerprint: str
+    short_side: int | None
+    window: WindowSpec
+    timeout_s: float
+
+
 class Index:
     """An on-disk index of clip-window vectors for moment search.
 
-    path: the index folder (created on the first `add`). model: a loaded model; when None, it is
-    loaded by name on first use. model_name: the registered name to record and load; default: the
-    name the index was made with, or "lite" for a new index. Pass it with any model other than
-    lite, so that `Index(path)` can load the right one later. Using a model other than the one that
+    path: the index folder (created on the first `add`), or a URI on object storage
+    (``s3://bucket/prefix/x.vidmm``, gs://, az://; credentials from the environment, see
+    `vidmm.index.location`). model: a loaded model; when None, it is loaded by name on first use.
+    model_name: the registered name to record and load; default: the name the index was made
+    with, or "lite" for a new index. Pass it with any model other than lite, so that
+    `Index(path)` can load the right one later. Using a model other than the one that
     made the vectors raises `ModelMismatchError`. ann_min_rows: the window count from which `add`
     builds an approximate nearest-neighbour index.
     """
@@ -171,7 +187,7 @@ class Index:
         model_name: str | None = None,
         ann_min_rows: int = ANN_MIN_ROWS,
     ):
-        self.path = Path(path)
+        self.path = normalized(path)  # a Path, or a URI as written
         self._model = model
         self._queries: Queries | None = None  # what search needs of the model: its text side
         self._scores_calibrator: Calibrator | None = None
@@ -182,7 +198,7 @@ class Index:
     @cached_property
     def _db(self):
         # Interval 0: every read checks for new commits, so a reader sees a writer's finished videos.
-        return lancedb.connect(self.path, read_consistency_interval=timedelta(0))
+        return lancedb.connect(self.path, read_consistency_interval=timedelta(0), storage_options=storage_options(self.path))
 
     @cached_property
     def _windows(self) -> Windows:
@@ -192,10 +208,15 @@ class Index:
     def _ledger(self) -> Ledger:
         return Ledger(self._db, self._windows)
 
+    def _made(self) -> bool:
+        """Whether the index's folder is there, looked at without making it; an index at a URI is
+        read as it is (object storage has no folders to make)."""
+        return is_uri(self.path) or self.path.is_dir()
+
     def _recorded(self) -> identity.Recorded | None:
         """The index's record; None where nothing was added, the folder itself missing (read
         without making it)."""
-        return identity.read(self._db) if self.path.is_dir() else None
+        return identity.read(self._db) if self._made() else None
 
     @property
     def made_with(self) -> str | None:
@@ -248,6 +269,8 @@ class Index:
         fail_fast: bool = False,
         progress: Callable[[str, str, int, int], None] | None = None,
         file_progress: Callable[[str, float, float], None] | None = None,
+        engine: str = "local",
+        ray: RayOptions | None = None,
     ) -> AddReport:
         """Index video files and folders (recursively); unchanged files are skipped.
 
@@ -264,12 +287,19 @@ class Index:
         process is adding; `IndexDamagedError` where the index is damaged (rather than take the
         windows of done videos for debris and delete them); `IndexFullError` where the disk fills
         up, carrying the `AddReport` of what was done, which the index keeps.
+
+        engine: "local" (this process), or "ray": the same pipeline on a Ray cluster (`ray`:
+        `vidmm.index.scale.RayOptions`, where and how wide), with the same guarantees; the files
+        must be at the same paths on every machine of the cluster. file_progress is then called
+        once per file, when it is done (seconds, duration).
         """
+        if engine not in ("local", "ray"):
+            raise ValueError(f"unknown engine {engine!r}; expected 'local' or 'ray'")
         files, rejected = collect([paths] if isinstance(paths, (str, Path)) else paths, exclude=self.path)
         if fail_fast and rejected:
             raise NotAVideoError(*rejected[0])
         outcomes: dict[str, list] = {"added": [], "skipped": [], "failed": list(rejected)}
-        with _reported_when_full(outcomes), WriterLock(self.path):
+        with _reported_when_full(outcomes), writer_lock(self.path):
             recorded = identity.read(self._db)
             model, name, found = self._checked_model(recorded)
             default = WindowSpec(DEFAULT_WINDOW.length_s, DEFAULT_WINDOW.stride_s, model.sampling.part_count(DEFAULT_WINDOW.length_s))
@@ -277,23 +307,27 @@ class Index:
             if recorded is None:
                 identity.write(self._db, name, found, window)
             self._ledger.load()
-            with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
-                run = _Adding(reader, model, f"{name}:{found}", window, file_progress)
-                for position, path in enumerate(files, 1):
-                    vid = video_id(path)
-                    try:
-                        outcome = self._add_one(run, path, vid)
-                    except VideoError as e:
-                        self._ledger.forget({vid})
-                        self._ledger.record(vid, path, None, FAILED, error=e.reason)
-                        outcomes["failed"].append((str(path), e.reason))
-                        if fail_fast:
-                            raise
-                        outcome = "failed"
-                    else:
-                        outcomes[outcome].append(str(path))
-                    if progress is not None:
-                        progress(str(path), outcome, position, len(files))
+            if engine == "ray":
+                from vidmm.index.scale import RayOptions, add_on_ray  # here: Ray is optional, and slow to import
+
+                started = _Started(name, found, model.sampling.short_side, window, timeout_s)
+                add_on_ray(self, started, files, outcomes, ray or RayOptions(), progress, file_progress, fail_fast=fail_fast)
+            else:
+                with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
+                    run = _Adding(reader, model, f"{name}:{found}", window, file_progress)
+                    for position, path in enumerate(files, 1):
+                        vid = video_id(path)
+                        try:
+                            outcome = self._add_one(run, path, vid)
+                        except VideoError as e:
+                            self._failed(vid, path, e.reason, outcomes)
+                            if fail_fast:
+                                raise
+                            outcome = "failed"
+                        else:
+                            outcomes[outcome].append(str(path))
+                        if progress is not None:
+                            progress(str(path), outcome, position, len(files))
             self._windows.compact()
             self._ledger.compact()
             self._windows.build_ann(model.similarity_metric, self.ann_min_rows)
@@ -303,7 +337,7 @@ class Index:
         """Forget the videos whose files are no longer there (moved away, deleted); returns their
         paths. Explicit, never part of `add`: a drive that is not mounted would otherwise empty the
         index. Raises `IndexLockedError` while another process is adding."""
-        with WriterLock(self.path):
+        with writer_lock(self.path):
             self._ledger.load()
             gone = {v["video_id"]: v["path"] for v in self._ledger.rows() if vanished(v["path"])}
             if gone:
@@ -317,9 +351,9 @@ class Index:
         windows, the windows' model against the index's record. Takes the writer lock, so that no
         add is half way while the tables are read: raises `IndexLockedError` while another process
         is adding, `IndexNotFoundError` where nothing was ever added."""
-        if not self.path.is_dir():
+        if not self._made():
             raise health.nothing_here(self.path)
-        with WriterLock(self.path):
+        with writer_lock(self.path):
             return health.check(self._db)
 
     def repair(self) -> Repaired:
@@ -327,34 +361,50 @@ class Index:
         whose windows that leaves incomplete as not done, and drop windows no done video owns; the
         result lists their files (`redo`), for an `add` to index again. Raises `IndexLockedError`
         while another process is adding, `IndexNotFoundError` where nothing was ever added."""
-        if not self.path.is_dir():
+        if not self._made():
             raise health.nothing_here(self.path)
-        with WriterLock(self.path):
+        with writer_lock(self.path):
             return health.repair(self._db)
 
     def _add_one(self, run: _Adding, path: Path, vid: str) -> str:
-        """Index one file unless done with the same stamp.
+        """Index one file unless done with the same stamp (see `_settled`)."""
+        stamp, outcome = self._settled(path, vid)
+        if outcome is not None:
+            return outcome
+        spans = self._embed_file(run, path, vid)
+        self._done(vid, path, stamp, spans)
+        return "added"
 
-        A file whose content is already indexed under another path (moved, renamed or copied)
-        gets that video's windows re-filed under its own id and path, without decoding.
-        """
+    def _settled(self, path: Path, vid: str) -> tuple[FileStamp, str | None]:
+        """The file's stamp, and "skipped" for a file done with that stamp, "added" for one whose
+        content is already indexed under another path (moved, renamed or copied: that video's windows
+        are re-filed under its own id and path, without decoding), None for one to embed (its older
+        row and windows forgotten). Raises `VideoNotFoundError` where the file cannot be stamped."""
         try:
             stamp = FileStamp.of(path)
         except OSError as e:
             raise VideoNotFoundError(str(path), e.strerror or str(e)) from None
         if self._ledger.done.get(vid) == stamp:
-            return "skipped"
+            return stamp, "skipped"
         self._ledger.forget({vid})
-        spans = None
         source = self._ledger.content.get((stamp.size, stamp.quick_hash))
-        if source is not None:
-            spans = self._windows.copy(*source, vid, str(path))
+        spans = self._windows.copy(*source, vid, str(path)) if source is not None else None
         if spans is None:
-            spans = self._embed_file(run, path, vid)
-        # Recorded done last: until this commit, the windows above are debris to be dropped.
+            return stamp, None
+        self._done(vid, path, stamp, spans)
+        return stamp, "added"
+
+    def _done(self, vid: str, path: Path, stamp: FileStamp, spans: np.ndarray) -> None:
+        """Record a video done once all its windows, spans `(N, 2)`, are committed: until this
+        commit they are debris to be dropped."""
         duration_s = float(spans[:, 1].max()) if len(spans) else 0.0
         self._ledger.record(vid, path, stamp, DONE, duration_s=duration_s, n_windows=len(spans))
-        return "added"
+
+    def _failed(self, vid: str, path: Path, reason: str, outcomes: dict[str, list]) -> None:
+        """Record a file that could not be indexed, in the ledger and in `outcomes`."""
+        self._ledger.forget({vid})
+        self._ledger.record(vid, path, None, FAILED, error=reason)
+        outcomes["failed"].append((str(path), reason))
 
     def _embed_file(self, run: _Adding, path: Path, vid: str) -> np.ndarray:
         """Decode, embed and store one file's windows in one commit; returns their spans `(N, 2)`."""
@@ -427,7 +477,7 @@ class Index:
                 v["video_id"], v["path"], v["status"], v["error"], v["duration_s"], v["n_windows"] or 0,
                 FileStamp(v["size"], v["mtime_ns"], v["quick_hash"]) if v["size"] is not None else None, v["indexed_at"],
             )
-            for v in sorted(self._ledger.rows() if self.path.is_dir() else [], key=lambda v: v["path"])
+            for v in sorted(self._ledger.rows() if self._made() else [], key=lambda v: v["path"])
         ]
 
     def window_scores(self, query: str, video_ids: Iterable[str] | None = None, k: int = 10) -> ScoredWindows:

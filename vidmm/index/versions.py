@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from vidmm.index.errors import IndexDamagedError
+from vidmm.index.location import is_uri
 from vidmm.index.tables import has, index_path, lance_failure, lance_reason, readable, writing
 
 _CORRUPT_MANIFEST = re.compile(r"corrupt file (\S+\.manifest)")  # in Lance's error for a manifest that will not read
@@ -66,6 +67,8 @@ def _opened(db, name: str, actions: list[str]):
         except IndexDamagedError as e:
             manifests = _manifests(db, name)
             if not manifests:
+                if is_uri(index_path(db)):  # on object storage: not files to list here, so never "none": refuse, not drop
+                    raise
                 return None
             newest = max(manifests)
             if not os.access(manifests[newest], os.R_OK):  # not damage: this user may not read the index

@@ -9,6 +9,7 @@ candidate videos, whose windows are then all scored exactly: moments and scores 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -17,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 
 from vidmm.io import ClipWindow
-from vidmm.index.tables import append, check_columns, delete, id_list, optimize, readable, reading, writing
+from vidmm.index.location import storage_options
+from vidmm.index.tables import append, check_columns, delete, id_list, index_path, optimize, readable, reading, writing
 
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
@@ -118,15 +120,26 @@ class Windows:
 
     def add(self, vid: str, path: str, spans: np.ndarray, vectors: np.ndarray, model_tag: str) -> None:
         """Store one video's windows, spans `(N, 2)` and vectors `(N, E)`, in one commit: all or none."""
-        rows = {
-            "video_id": [vid] * len(spans),
-            "path": [path] * len(spans),
-            "start_s": spans[:, 0],
-            "end_s": spans[:, 1],
-            "model": [model_tag] * len(spans),
-            "vector": pa.FixedSizeListArray.from_arrays(vectors.reshape(-1), vectors.shape[1]),
-        }
-        append(self.db, "windows", rows, _schema(vectors.shape[1]))
+        rows = window_rows(vid, path, spans, vectors, model_tag)
+        append(self.db, "windows", rows, rows.schema)
+
+    def commit(self, fragments: list[str]) -> None:
+        """Append, in one commit, data files written elsewhere by `write_fragments` (JSON each),
+        making the table with the first ones: the commit is all a writer does with their rows."""
+        import lance  # here: only the Ray engine writes fragments
+
+        location = f"{index_path(self.db)}/windows.lance"
+        written = [json.loads(f) for f in fragments]
+        metadata = [lance.FragmentMetadata.from_json(json.dumps(f["fragment"])) for f in written]
+        options = storage_options(index_path(self.db))
+        table = readable(self.db, "windows")
+        with writing(self.db, "windows"):
+            if table is None:
+                schema = _schema(written[0]["dim"])
+                operation, version = lance.LanceOperation.Overwrite(schema, metadata), None
+            else:
+                operation, version = lance.LanceOperation.Append(metadata), table.version
+            lance.LanceDataset.commit(location, operation, read_version=version, storage_options=options)
 
     def copy(self, source: str, n_windows: int, vid: str, path: str) -> np.ndarray | None:
         """Re-file the `n_windows` windows of video `source` under `vid` and `path` in one commit;
@@ -228,6 +241,33 @@ class Windows:
                 .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
             )
         return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
+
+
+def window_rows(vid: str, path: str, spans: np.ndarray, vectors: np.ndarray, model_tag: str) -> pa.Table:
+    """The rows of one video's windows, spans `(N, 2)` and vectors `(N, E)`, as the table holds them."""
+    rows = {
+        "video_id": [vid] * len(spans),
+        "path": [path] * len(spans),
+        "start_s": spans[:, 0],
+        "end_s": spans[:, 1],
+        "model": [model_tag] * len(spans),
+        "vector": pa.FixedSizeListArray.from_arrays(vectors.reshape(-1), vectors.shape[1]),
+    }
+    return pa.Table.from_pydict(rows, _schema(vectors.shape[1]))
+
+
+def write_fragments(location: str, rows: pa.Table) -> list[str]:
+    """Write `rows` (`window_rows`) as data files of the `windows` table of the index at `location`,
+    without committing them (`Windows.commit` does); their metadata, JSON each. Run by the Ray
+    engine's encoders, so that vectors never pass through its driver; files never committed (a
+    worker lost mid-batch, a driver killed) are unreferenced, never read."""
+    import lance  # here: only the Ray engine writes fragments
+
+    dim = rows.schema.field("vector").type.list_size
+    written = lance.fragment.write_fragments(
+        rows, f"{location}/windows.lance", schema=rows.schema, storage_options=storage_options(location)
+    )
+    return [json.dumps({"dim": dim, "fragment": f.to_json()}) for f in written]
 
 
 def _columns(query) -> tuple[np.ndarray, ...]:

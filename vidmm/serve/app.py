@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from vidmm.index import Index
+from vidmm.index.location import is_uri, normalized
 from vidmm.models.hub import cache_dir
 from vidmm.serve import schemas
 from vidmm.serve.api import COMMON_ERRORS, Served, api_router, errors_doc
@@ -34,7 +35,8 @@ def thumbnail_folder(options: ServeOptions) -> Path:
     named after the index's absolute path."""
     if options.cache is not None:
         return Path(options.cache)
-    key = hashlib.blake2b(str(Path(options.db).resolve()).encode(), digest_size=8).hexdigest()
+    where = options.db if is_uri(options.db) else Path(options.db).resolve()
+    key = hashlib.blake2b(str(where).encode(), digest_size=8).hexdigest()
     return cache_dir() / "serve" / key / "thumbnails"
 
 
@@ -48,7 +50,7 @@ def create_app(options: ServeOptions, *, model: torch.nn.Module | None = None) -
     index = Index(options.db, model, model_name=options.model)
     loaded = index.model
     library = Library(index, thumbnail_folder(options))
-    served = Served(library, Adder(Path(options.db), loaded, options.model, options.folders, library.invalidate), VerbRunner(), loaded, options.token is not None)
+    served = Served(library, Adder(normalized(options.db), loaded, options.model, options.folders, library.invalidate), VerbRunner(), loaded, options.token is not None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

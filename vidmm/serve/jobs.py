@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 
 from vidmm.index import Index, IndexLockedError, VidmmIndexError
-from vidmm.index.lock import WriterLock
+from vidmm.index.lock import writer_lock
 from vidmm.io import VideoError
 from vidmm.serve.errors import ApiError
 
@@ -57,7 +57,7 @@ class Adder:
     """Starts adds of `folders` to the index at `db` with `model` (`model_name` for a new index);
     `changed()` is called as videos land, so readers refresh what they list."""
 
-    def __init__(self, db: Path, model: torch.nn.Module, model_name: str | None, folders: tuple[Path, ...], changed: Callable[[], None]):
+    def __init__(self, db: Path | str, model: torch.nn.Module, model_name: str | None, folders: tuple[Path, ...], changed: Callable[[], None]):
         self.db, self.model, self.model_name, self.folders, self.changed = db, model, model_name, folders, changed
         self._lock = threading.Lock()
         self._state = AddState(folders=tuple(map(str, folders)))
@@ -77,7 +77,7 @@ class Adder:
                 raise ApiError(409, f"an add is already running (started {self._state.started_at:%H:%M:%S}, "
                                     f"{self._state.files_done} files done); wait for it to finish")
             try:
-                with WriterLock(self.db):  # free now? (the add takes it for real a moment later)
+                with writer_lock(self.db):  # free now? (the add takes it for real a moment later)
                     pass
             except IndexLockedError as err:
                 raise ApiError(409, str(err)) from None

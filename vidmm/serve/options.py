@@ -6,6 +6,8 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidmm.index.location import is_uri
+
 # Limits on what one request may ask (all refused with a JSON 413 or 422 past them).
 MAX_BODY_BYTES = 64 * 1024  # a request body: questions and label lists are small
 MAX_K = 100  # moments per search
@@ -44,7 +46,7 @@ class ServeOptions:
     cors_origins: web origins allowed to call the API from a browser (default: none).
     """
 
-    db: Path
+    db: Path | str  # a folder, or a URI on object storage (s3://bucket/prefix/x.vidmm)
     host: str = "127.0.0.1"
     port: int = 8000
     model: str | None = None
@@ -67,7 +69,7 @@ class ServeOptions:
             )
         if not (0 <= self.port <= 65535):
             raise ServeError(f"port {self.port} is not between 0 and 65535")
-        if not Path(self.db).is_dir() and not self.folders:
+        if not is_uri(self.db) and not Path(self.db).is_dir() and not self.folders:
             raise ServeError(f"{self.db}: no index here; make one with `vidmm index VIDEOS --db {self.db}`, or pass --folder")
 
     @property
