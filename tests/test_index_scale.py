@@ -67,7 +67,7 @@ def test_encoder_killed_mid_run_is_restarted_without_duplicates(ray_cluster, loc
         if killed or outcome != "added":
             return
         ours = psutil.Process().children(recursive=True)  # this session's Ray: its raylet's workers
-        encoders = [p for p in ours if "MapBatches(_Encoder)" in " ".join(p.cmdline())]
+        encoders = [p for p in ours if "MapBatches(_PoolEncoder)" in " ".join(p.cmdline())]
         for process in encoders:
             process.send_signal(signal.SIGKILL)
         killed.append(len(encoders))
