@@ -3,6 +3,7 @@ its guarantees when an encoder or the driver is killed mid-run, and lists a corr
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from vidmm.cli import app
 from vidmm.data import synthetic as syn
 from vidmm.index import Index
-from vidmm.index.scale import RayOptions
+from vidmm.index.scale import RayOptions, RaySplit, stop_kept_encoders
 
 from index_support import assert_same_windows, cli_loads_the_session_model, model  # noqa: F401  (fixtures)
 
@@ -64,19 +65,55 @@ def test_encoder_killed_mid_run_is_restarted_without_duplicates(ray_cluster, loc
     killed = []
 
     def kill_an_encoder(path: str, outcome: str, done: int, total: int) -> None:
-        if killed or outcome != "added":
-            return
-        ours = psutil.Process().children(recursive=True)  # this session's Ray: its raylet's workers
-        encoders = [p for p in ours if "MapBatches(_PoolEncoder)" in " ".join(p.cmdline())]
-        for process in encoders:
-            process.send_signal(signal.SIGKILL)
-        killed.append(len(encoders))
+        if not killed and outcome == "added":
+            killed.append(_kill("MapBatches(_PoolEncoder)"))
 
     report = Index(tmp_path / "ray.vidmm", model).add(eight, engine="ray", ray=RayOptions(batch_size=2), progress=kill_an_encoder)
     assert killed == [1]  # killed after the first video, with seven to go
     assert len(report.added) == 8 and len(report.failed) == 1
     assert_same_windows(tmp_path / "ray.vidmm", local)
     assert Index(tmp_path / "ray.vidmm").check().healthy
+
+
+def _kill(pattern: str) -> int:
+    """SIGKILL this session's Ray worker processes whose command line holds `pattern`; how many."""
+    ours = psutil.Process().children(recursive=True)  # this session's Ray: its raylet's workers
+    found = [p for p in ours if pattern in " ".join(p.cmdline())]
+    for process in found:
+        process.send_signal(signal.SIGKILL)
+    return len(found)
+
+
+def _splits(caplog) -> list[RaySplit]:
+    return [r.split for r in caplog.records if hasattr(r, "split")]
+
+
+@pytest.mark.slow
+def test_kept_encoders_survive_a_kill_serve_the_next_run_and_stop(ray_cluster, local, eight, tmp_path, model, caplog):
+    """`keep_encoders`: the first run starts a detached encoder; killed mid-run, Ray restarts it and
+    the index is whole; the next run embeds with it, starting no encoder; `stop_kept_encoders` ends it."""
+    caplog.set_level(logging.INFO, logger="vidmm.index.scale")
+    options = RayOptions(batch_size=2, cpus_per_encoder=0.5, keep_encoders=True)
+    killed = []
+
+    def kill_the_encoder(path: str, outcome: str, done: int, total: int) -> None:
+        if not killed and outcome == "added":
+            killed.append(_kill("_Encoder"))
+
+    try:
+        first = Index(tmp_path / "first.vidmm", model).add(eight, engine="ray", ray=options, progress=kill_the_encoder)
+        assert killed == [1] and len(first.added) == 8 and len(first.failed) == 1
+        assert_same_windows(tmp_path / "first.vidmm", local)
+        second = Index(tmp_path / "second.vidmm", model).add(eight, engine="ray", ray=options)
+        assert len(second.added) == 8 and len(second.failed) == 1
+        assert_same_windows(tmp_path / "second.vidmm", local)
+        started, reused = _splits(caplog)
+        assert started.encoder_load_s > 0 and started.commits >= 1 and 0 <= started.first_result_s <= started.pipeline_s
+        assert reused.encoder_imported_s is None and reused.encoder_load_s is None  # no encoder started: the kept one embedded
+    finally:
+        stopped = stop_kept_encoders()
+    assert stopped == 1
+    assert stop_kept_encoders() == 0
 
 
 @pytest.mark.slow
