@@ -91,7 +91,8 @@ def _splits(caplog) -> list[RaySplit]:
 @pytest.mark.slow
 def test_kept_encoders_survive_a_kill_serve_the_next_run_and_stop(ray_cluster, local, eight, tmp_path, model, caplog):
     """`keep_encoders`: the first run starts a detached encoder; killed mid-run, Ray restarts it and
-    the index is whole; the next run embeds with it, starting no encoder; `stop_kept_encoders` ends it."""
+    the index is whole; the next run (`vidmm index --keep-encoders`) embeds with it, starting no
+    encoder; `stop_kept_encoders` ends it."""
     caplog.set_level(logging.INFO, logger="vidmm.index.scale")
     options = RayOptions(batch_size=2, cpus_per_encoder=0.5, keep_encoders=True)
     killed = []
@@ -104,8 +105,8 @@ def test_kept_encoders_survive_a_kill_serve_the_next_run_and_stop(ray_cluster, l
         first = Index(tmp_path / "first.vidmm", model).add(eight, engine="ray", ray=options, progress=kill_the_encoder)
         assert killed == [1] and len(first.added) == 8 and len(first.failed) == 1
         assert_same_windows(tmp_path / "first.vidmm", local)
-        second = Index(tmp_path / "second.vidmm", model).add(eight, engine="ray", ray=options)
-        assert len(second.added) == 8 and len(second.failed) == 1
+        second = CliRunner().invoke(app, ["index", str(eight), "--db", str(tmp_path / "second.vidmm"), "--engine", "ray", "--keep-encoders", "--batch-size", "2"])
+        assert "8 added, 0 unchanged, 1 failed" in second.output, second.output
         assert_same_windows(tmp_path / "second.vidmm", local)
         started, reused = _splits(caplog)
         assert started.encoder_load_s > 0 and started.commits >= 1 and 0 <= started.first_result_s <= started.pipeline_s

@@ -495,6 +495,9 @@ def index_files(
     encoders: int = typer.Option(1, "--encoders", help="With --engine ray: encoder actors, each loading the model once."),
     gpus_per_encoder: float = typer.Option(0.0, "--gpus-per-encoder", help="With --engine ray: GPUs per encoder (then it runs on cuda)."),
     batch_size: int = typer.Option(16, "--batch-size", help="With --engine ray: windows per forward pass."),
+    keep_encoders: bool = typer.Option(
+        False, "--keep-encoders", help="With --engine ray on a running cluster: encoders stay up, model loaded, for the next run (ray stop ends them)."
+    ),
 ) -> None:
     """Add videos to an index, resumably: unchanged files are skipped, moved ones re-filed without
     decoding, an interrupted run goes on. --check and --repair look after a damaged index."""
@@ -524,13 +527,13 @@ def index_files(
     if paths or redo:
         options = dict(window_s=window_s, stride_s=stride_s, frames_per_window=frames, timeout_s=timeout_s, fail_fast=fail_fast)
         if engine == "ray":
-            options.update(engine="ray", ray=_ray_options(address, encoders, gpus_per_encoder, batch_size))
+            options.update(engine="ray", ray=_ray_options(address, encoders, gpus_per_encoder, batch_size, keep_encoders))
         _add_to_index(db, model, [*(paths or []), *redo], options, prune=prune, failed_before=gone)
     else:
         _report_failures(gone)
 
 
-def _ray_options(address: str | None, encoders: int, gpus_per_encoder: float, batch_size: int):
+def _ray_options(address: str | None, encoders: int, gpus_per_encoder: float, batch_size: int, keep_encoders: bool):
     """`RayOptions`, or one line and exit 2 where Ray is not installed."""
     try:
         import ray  # noqa: F401  (checked here: one line rather than a traceback mid-run)
@@ -539,7 +542,7 @@ def _ray_options(address: str | None, encoders: int, gpus_per_encoder: float, ba
         raise typer.Exit(2)
     from vidmm.index.scale import RayOptions
 
-    return RayOptions(address=address, encoders=encoders, gpus_per_encoder=gpus_per_encoder, batch_size=batch_size)
+    return RayOptions(address=address, encoders=encoders, gpus_per_encoder=gpus_per_encoder, batch_size=batch_size, keep_encoders=keep_encoders)
 
 
 def _after_repair(repaired) -> tuple[list[Path], list[VideoError]]:

@@ -16,6 +16,14 @@ ledger row says done; windows written by an encoder that died, or by a run whose
 are never committed (or, committed without a done row, are the debris the next add deletes);
 frames and vectors stay on the workers, only file lists, fragment metadata and counts reach the
 driver.
+
+A run's encoders start as new processes and load the model: on a small machine that, not the
+work, is most of a short run (`RaySplit`, logged per run, says where the time went). With
+`RayOptions.keep_encoders` (`--keep-encoders`) on a running cluster, the encoders are detached
+actors named by model, fingerprint, device and vidmm version: the first run starts them, later
+runs send their batches to them through short forwarding tasks, and they hold their CPUs or GPUs
+until stopped. They check their model as a run's own do; one whose process dies is restarted by
+Ray and the call sent again, what it half wrote never committed.
 """
 
 from __future__ import annotations
