@@ -75,6 +75,22 @@ def test_encoder_killed_mid_run_is_restarted_without_duplicates(ray_cluster, loc
     assert Index(tmp_path / "ray.vidmm").check().healthy
 
 
+@pytest.mark.slow
+def test_ray_driver_checks_the_model_by_its_text_side_without_loading_it(ray_cluster, local, eight, tmp_path, monkeypatch):
+    """The driver loaded the whole model (3-4 s, after torch's import) only to take its fingerprint:
+    it takes it from the model's text side now, and the encoders, loading the model, agree with it."""
+    import vidmm.models
+
+    def no_load(name: str, **kw):
+        raise AssertionError(f"the driver loaded the whole model {name!r}")
+
+    monkeypatch.setattr(vidmm.models, "load", no_load)
+    report = Index(tmp_path / "ray.vidmm").add(eight, engine="ray", ray=RayOptions(batch_size=4))
+    assert len(report.added) == 8 and len(report.failed) == 1
+    assert_same_windows(tmp_path / "ray.vidmm", local)
+    assert Index(tmp_path / "ray.vidmm").check().healthy
+
+
 def _kill(pattern: str) -> int:
     """SIGKILL this session's Ray worker processes whose command line holds `pattern`; how many."""
     ours = psutil.Process().children(recursive=True)  # this session's Ray: its raylet's workers

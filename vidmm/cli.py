@@ -594,7 +594,9 @@ def _add_to_index(db: str, model: str, paths: list[Path], options: dict, *, prun
     try:
         made_with = Index(db).made_with  # an existing index keeps its own model
         name = _chosen_model(made_with if model == AUTO and made_with else model, "search")
-        index = Index(db, _load_model(name, None, "search"), model_name=name)
+        # On Ray the encoders load the model; the driver checks it by its text side (see Index.add).
+        ray = options.get("engine") == "ray"
+        index = Index(db, None if ray else _load_model(name, None, "search"), model_name=name)
         with bar, seconds:
             report = index.add(
                 paths, **options, progress=progress,

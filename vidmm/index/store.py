@@ -225,9 +225,18 @@ class Index:
         recorded = self._recorded()
         return recorded.model if recorded else None
 
-    def _checked_model(self, recorded: identity.Recorded | None) -> tuple[torch.nn.Module, str, str]:
-        """(model, name, fingerprint), checked against the model recorded in the index."""
+    def _checked_model(self, recorded: identity.Recorded | None, *, frames: bool = True) -> tuple[torch.nn.Module | Queries, str, str]:
+        """(model, name, fingerprint), checked against the model recorded in the index. Not `frames`
+        (the Ray engine's driver: its encoders load their own) and no model given: the model's text
+        side instead where it runs without torch (`OnnxQueries`: its config, fingerprint and metric),
+        not the whole model only to take its fingerprint."""
         name = self._model_name or (recorded.model if recorded else "lite")
+        if self._model is None and not frames:
+            from vidmm.models.queries import OnnxQueries, load_queries  # here: reading an index needs no model code
+
+            self._queries = self._queries or load_queries(name)
+            if isinstance(self._queries, OnnxQueries):
+                return self._queries, name, identity.check_model(str(self.path), recorded, name, self._queries)
         if self._model is None:
             from vidmm.models import load  # here, not at the top: reading an index needs no model code
 
@@ -301,8 +310,9 @@ class Index:
         outcomes: dict[str, list] = {"added": [], "skipped": [], "failed": list(rejected)}
         with _reported_when_full(outcomes), writer_lock(self.path):
             recorded = identity.read(self._db)
-            model, name, found = self._checked_model(recorded)
-            default = WindowSpec(DEFAULT_WINDOW.length_s, DEFAULT_WINDOW.stride_s, model.sampling.part_count(DEFAULT_WINDOW.length_s))
+            model, name, found = self._checked_model(recorded, frames=engine != "ray")
+            sampling = model.sampling if model is self._model else model.config.sampling  # a text side: its config's
+            default = WindowSpec(DEFAULT_WINDOW.length_s, DEFAULT_WINDOW.stride_s, sampling.part_count(DEFAULT_WINDOW.length_s))
             window = identity.check_window(str(self.path), recorded, WindowSpec(window_s, stride_s, frames_per_window), default)
             if recorded is None:
                 identity.write(self._db, name, found, window)
@@ -310,7 +320,7 @@ class Index:
             if engine == "ray":
                 from vidmm.index.scale import RayOptions, add_on_ray  # here: Ray is optional, and slow to import
 
-                started = _Started(name, found, model.sampling.short_side, window, timeout_s)
+                started = _Started(name, found, sampling.short_side, window, timeout_s)
                 add_on_ray(self, started, files, outcomes, ray or RayOptions(), progress, file_progress, fail_fast=fail_fast)
             else:
                 with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
