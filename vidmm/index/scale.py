@@ -441,14 +441,14 @@ _KEPT_RETRIES = 3  # calls sent again to an encoder Ray restarted after its proc
 def _kept_encoders(started: _Started, device: str, options: RayOptions) -> list[str]:
     """The names of `options.encoders` kept encoders for this model: those running, and new ones
     started now (their model loads while the files decode)."""
-    import ray
+    from importlib.metadata import version
 
-    import vidmm
+    import ray
 
     remote = ray.remote(_Encoder)
     names = []
     for i in range(options.encoders):
-        name = f"{_KEPT}:{started.model_name}:{started.fingerprint}:{device}:{vidmm.__version__}:{i}"
+        name = f"{_KEPT}:{started.model_name}:{started.fingerprint}:{device}:{version('vidmm')}:{i}"
         remote.options(
             name=name, namespace=_NAMESPACE, lifetime="detached", get_if_exists=True,
             max_restarts=-1, max_task_retries=_KEPT_RETRIES,
