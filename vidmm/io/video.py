@@ -255,6 +255,7 @@ class Video:
         parts: Callable[[Span], Sequence[tuple[Span, int]]] | None = None,
         *,
         short_side: int | None = None,
+        shots: bool = True,
         rule: CutRule = CutRule(),
         analysis_fps: float | None = None,
         progress: Callable[[float], None] | None = None,
@@ -266,6 +267,8 @@ class Video:
         planned: (span, n) clips known beforehand (a whole video's sample): n frames at the segment
             centres of span (`span_times`), each exactly the frame on screen then.
         parts: for a shot, the (span, n) clips to sample inside it (the shot itself, or windows in it).
+        shots: False: no shots, only the planned clips, still decoded as a scan decodes them (so a
+            caller's frames do not depend on whether it asked for shots).
         rule: what makes a cut (see `shots`).
         Yields a `Scanned` for each shot as soon as its end is certain (a cut is certain two frames
         after it), then the planned clips (shot None) at the end, each clip at `short_side`.
@@ -280,7 +283,9 @@ class Video:
         (`Scanned.step`). Frames a pass at `analysis_fps` does not compare are never held.
         progress: called with each analysed frame's time (s).
         """
-        analysed = fps_times(self.info.duration_s, analysis_fps or self.info.fps)
+        if parts is not None and not shots:
+            raise ValueError("parts of shots need shots=True")
+        analysed = fps_times(self.info.duration_s, analysis_fps or self.info.fps) if shots else np.zeros(0)
         plans = [span_times(s.start_s, s.end_s, n) for s, n in planned]
         times, where = np.unique(np.concatenate([analysed, *plans]), return_inverse=True)
         is_analysed, is_planned = np.zeros(len(times), bool), np.zeros(len(times), bool)
@@ -309,8 +314,9 @@ class Video:
                 progress(t)
             undecided.append((t, picture))
             yield from settle(finder.push(t, score(picture.rgb(analysis_size))))
-        yield from settle(finder.finish())
-        yield shot.close(self.info.duration_s)
+        if shots:
+            yield from settle(finder.finish())
+            yield shot.close(self.info.duration_s)
         if planned:
             yield Scanned(None, tuple(_clip(span, [held[float(x)] for x in plan]) for (span, _), plan in zip(planned, plans)))
 
