@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal, Sequence
@@ -305,15 +306,16 @@ class Video:
                     yield shot.close(t)
                 shot.add(t, picture)
 
-        for lo, hi, t, picture in self._pictures(times):
-            for x in times[lo:hi][is_planned[lo:hi]]:
-                held[float(x)] = (t, picture.rgb(size))
-            if not is_analysed[lo:hi].any() or (finder.times and t <= finder.times[-1]):
-                continue  # one verdict per distinct frame the analysis compares
-            if progress is not None:
-                progress(t)
-            undecided.append((t, picture))
-            yield from settle(finder.push(t, score(picture.rgb(analysis_size))))
+        with closing(self._pictures(times)) as pictures:  # a caller that stops early stops the decoder
+            for lo, hi, t, picture in pictures:
+                for x in times[lo:hi][is_planned[lo:hi]]:
+                    held[float(x)] = (t, picture.rgb(size))
+                if not is_analysed[lo:hi].any() or (finder.times and t <= finder.times[-1]):
+                    continue  # one verdict per distinct frame the analysis compares
+                if progress is not None:
+                    progress(t)
+                undecided.append((t, picture))
+                yield from settle(finder.push(t, score(picture.rgb(analysis_size))))
         if shots:
             yield from settle(finder.finish())
             yield shot.close(self.info.duration_s)
