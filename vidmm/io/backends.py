@@ -262,6 +262,11 @@ class Picture:
         self._frame, self._converter = frame, converter
         self._images: dict = {}
 
+    @property
+    def nbytes(self) -> int:
+        """What holding it costs: the decoded planes and the conversions made so far."""
+        return sum(plane.buffer_size for plane in self._frame.planes) + sum(image.nbytes for image in self._images.values())
+
     def rgb(self, size: tuple[int, int] | None = None) -> np.ndarray:
         """(H, W, 3) uint8 at the displayed `size` (width, height); None: as probed."""
         if size not in self._images:

@@ -296,7 +296,7 @@ class Video:
         analysis_size = output_size(self.info.width, self.info.height, ANALYSIS_SHORT_SIDE)
         finder, score = CutFinder(rule), ContentScorer()
         held: dict[float, tuple[float, np.ndarray]] = {}  # planned time -> (frame time, (H, W, 3) frame)
-        shot = _ShotFrames(buffer_bytes // _frame_bytes(self.info, short_side) if parts else 0, parts, size)
+        shot = _ShotFrames(buffer_bytes, parts, size)
         undecided: deque[tuple[float, Picture]] = deque()  # analysed frames whose cut verdict waits on later ones
 
         def settle(verdicts: list[bool]) -> Iterator[Scanned]:
@@ -339,33 +339,34 @@ def _clip(span: Span, picked: Sequence[tuple[float, np.ndarray]]) -> ClipWindow:
     return ClipWindow(span.start_s, span.end_s, Frames(np.stack([p[1] for p in picked]), np.array([p[0] for p in picked])))
 
 
-def _frame_bytes(info: VideoInfo, short_side: int | None) -> int:
-    width, height = output_size(info.width, info.height, short_side) or (info.width, info.height)
-    return width * height * 3
-
-
 class _ShotFrames:
-    """The shot in progress, at most `capacity` frames at an even step: every frame while they fit;
-    when full, every other frame held goes and the step doubles. Frames are scaled only when held."""
+    """The shot in progress in at most `budget` bytes, at an even step. Frames are held as decoded,
+    not yet scaled (most are never shown to the model), while they fit; when they stop fitting,
+    they are scaled to the model's size (for a video larger than that, a fraction of the bytes);
+    when those fill the budget too, every other frame goes and the step doubles."""
 
-    def __init__(self, capacity: int, parts: Callable[[Span], Sequence[tuple[Span, int]]] | None, size: tuple[int, int] | None):
-        self.capacity, self.parts, self.size = max(capacity, 1) if parts else 0, parts, size
+    def __init__(self, budget: int, parts: Callable[[Span], Sequence[tuple[Span, int]]] | None, size: tuple[int, int] | None):
+        self.budget, self.parts, self.size = budget if parts else 0, parts, size
         self.start_s = 0.0
         self._empty()
 
     def _empty(self) -> None:
         self.times: list[float] = []
-        self.images: list[np.ndarray] = []
-        self.step, self.seen = 1, 0
+        self.held: list[Picture | np.ndarray] = []  # (H, W, 3) uint8 once scaled
+        self.bytes, self.step, self.seen = 0, 1, 0
 
     def add(self, t: float, picture: Picture) -> None:
         """The shot's next frame."""
-        if self.capacity and self.seen % self.step == 0:
-            if len(self.images) == self.capacity:
-                self.times, self.images, self.step = self.times[::2], self.images[::2], 2 * self.step
-            if self.seen % self.step == 0:
-                self.times.append(t)
-                self.images.append(picture.rgb(self.size))
+        if self.budget and self.seen % self.step == 0:
+            self.times.append(t)
+            self.held.append(picture)
+            self.bytes += picture.nbytes
+            while len(self.held) > 1 and self.bytes > self.budget:
+                if any(isinstance(h, Picture) for h in self.held):
+                    self.held = [self._image(h) for h in self.held]
+                else:
+                    self.times, self.held, self.step = self.times[::2], self.held[::2], 2 * self.step
+                self.bytes = sum(h.nbytes for h in self.held)
         self.seen += 1
 
     def close(self, end_s: float) -> Scanned:
@@ -377,11 +378,14 @@ class _ShotFrames:
         self._empty()
         return scanned
 
+    def _image(self, held: Picture | np.ndarray) -> np.ndarray:
+        return held.rgb(self.size) if isinstance(held, Picture) else held
+
     def _part(self, span: Span, n: int) -> ClipWindow:
         # The frame on screen at x is the last one at or before it (the backends' rule); the first
         # held frame stands in for a time before it.
         at = np.searchsorted(self.times, span_times(span.start_s, span.end_s, n) + _EPS, side="right") - 1
-        return _clip(span, [(self.times[i], self.images[i]) for i in np.maximum(at, 0)])
+        return _clip(span, [(self.times[i], self._image(self.held[i])) for i in np.maximum(at, 0)])
 
 
 def open_video(path: str | Path, *, backend: Backend = "auto", threads: int = 0, timeout_s: float | None = None) -> Video:
