@@ -34,7 +34,7 @@ Backend = Literal["auto", "av", "decord"]
 # they tie around half a second at 25 fps.
 _SPARSE_MIN_GAP_FRAMES = 16
 
-# What `Video.scan` may hold of the shot in progress: ~20 s at 25 fps of 398x224 frames.
+# What `Video.scan` may hold of the shot in progress (see there).
 SHOT_BUFFER_BYTES = 128 << 20
 
 
@@ -275,13 +275,14 @@ class Video:
         after it), then the planned clips (shot None) at the end, each clip at `short_side`.
 
         Every frame is decoded once; each is scaled to `ANALYSIS_SHORT_SIDE` and scored for cuts
-        exactly as `shots` scores it, so the shots are the same. The shot in progress is kept at
-        `short_side` in a buffer of `buffer_bytes` (default 128 MiB: ~20 s at 25 fps of 398x224
-        frames): every frame while they fit, then every 2nd, 4th... frame, so that it always spans
-        the shot at an even step. A part's frame is the frame on screen at its time while the
-        buffer held every frame of its shot, else the nearest held frame at or before that time:
-        at most (step - 1) frames earlier, where step is how many frames the buffer had to skip
-        (`Scanned.step`). Frames a pass at `analysis_fps` does not compare are never held.
+        exactly as `shots` scores it, so the shots are the same. The shot in progress is held in
+        `buffer_bytes` (default 128 MiB): as decoded frames, unscaled, while they fit (~15 s of
+        640x360, ~4 s of 1280x720 at 25 fps); then scaled to `short_side` (~20 s of 398x224); then
+        every 2nd, 4th... frame, so that it always spans the shot at an even step. A part's frame is
+        the frame on screen at its time while the buffer held every frame of its shot, else the
+        nearest held frame at or before that time: at most (step - 1) frames earlier, where step is
+        how many frames apart the held ones were (`Scanned.step`). Frames a pass at `analysis_fps`
+        does not compare are never held.
         progress: called with each analysed frame's time (s).
         """
         if parts is not None and not shots:
