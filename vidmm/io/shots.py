@@ -134,7 +134,7 @@ class CutFinder:
 
     Whether frame k starts a new shot depends on the `window` scores after it, so its verdict is
     certain once frame k + window is scored (or the video ends): `push` returns the verdicts that
-    became certain, oldest first. Every frame's time and score is kept (16 bytes a frame).
+    became certain, oldest first. Every frame's time and score is kept (two floats a frame).
     """
 
     def __init__(self, rule: CutRule = CutRule()):
