@@ -3,6 +3,7 @@ giving what the whole torch model gives."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -67,13 +68,20 @@ def test_a_saved_model_loads_by_parts_and_leaves_the_frame_weights_unread(lite, 
 def test_names_configs_and_a_search_from_an_export_import_no_torch():
     """Reading the registry, the writers and an index's modules costs no torch import (seconds)."""
     code = (
-        "import sys, vidmm.models, vidmm.models.queries, vidmm.writers, vidmm.index, vidmm.tasks\n"
+        "import vidmm.models, vidmm.models.queries, vidmm.writers, vidmm.index, vidmm.tasks\n"
         "from vidmm.models import list_models, spec\n"
         "assert 'lite' in list_models() and spec('lite').family == 'lite'\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'timm', 'ray', 'lance') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
-    assert out.strip() == "[]"
+    assert heavy_imports(code)[1] == []
+
+
+def heavy_imports(code: str) -> tuple[list[str], list[str]]:
+    """Run `code` in a fresh interpreter: what it printed, and which heavy modules it imported."""
+    tail = f"\nimport sys\nprint(sorted(m for m in {('torch', 'transformers', 'timm', 'ray', 'lance')!r} if m in sys.modules))\n"
+    out = subprocess.run([sys.executable, "-c", code + tail], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    *printed, heavy = out.stdout.splitlines()
+    return printed, ast.literal_eval(heavy)
 
 
 # -- the ONNX text side ----------------------------------------------------------------------------
@@ -205,14 +213,11 @@ def test_search_by_the_exported_text_side_finds_what_the_whole_model_finds(lite,
 def test_a_search_in_a_fresh_process_imports_no_torch(index_dir):
     load_queries("lite")
     code = (
-        "import sys\nfrom vidmm.index import Index\n"
+        "from vidmm.index import Index\n"
         f"hits = Index({str(index_dir)!r}).search('a traffic light', min_probability=0)\n"
         "assert hits[0].path.endswith('light.mp4'), hits\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'timm', 'ray', 'lance') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert heavy_imports(code)[1] == []
 
 
 @pytest.mark.slow
@@ -224,9 +229,7 @@ def test_vidmm_search_on_the_command_line_imports_no_torch(index_dir):
         "import runpy, sys\n"
         f"sys.argv = ['vidmm', 'search', 'a traffic light', '--db', {str(index_dir)!r}, '--all']\n"
         "try:\n    runpy.run_module('vidmm', run_name='__main__')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'timm', 'ray', 'lance') if m in sys.modules), file=sys.stderr)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[0].endswith("light.mp4"), out.stdout
-    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
+    printed, heavy = heavy_imports(code)
+    assert printed[0].endswith("light.mp4"), printed
+    assert heavy == []

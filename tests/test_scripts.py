@@ -37,3 +37,11 @@ def test_bench_feature_cache_writes_its_table(one_torch_thread):
 def test_bench_scale_writes_its_table(tmp_path, ray_cluster):
     text = script("bench_scale").main(["--seconds", "3", "--repeats", "1", "--out", str(tmp_path)])
     assert "| ray, 2 encoders |" in text and (tmp_path / "scale.md").read_text() == text
+
+
+@pytest.mark.slow
+def test_bench_caption_writes_its_table(one_torch_thread):
+    text = script("bench_caption").main(["--shots", "2", "--rounds", "1"])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| video")]
+    assert [row.split("|")[2].strip() for row in rows] == ["lite", "idle (decoding only)"] * 2
+    assert all(row.split("|")[6].strip() in ("yes", "same shots") for row in rows)  # both paths find the same shots

@@ -2,6 +2,7 @@
 known: the demo's sample (a cup of coffee, then a cut to a cat) and one video each."""
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -11,9 +12,13 @@ import pytest
 import torch
 
 from vidmm.data.photos import SAMPLE_CUT_S, write_samples
-from vidmm.io import SamplingPolicy
+from vidmm.io import SamplingPolicy, Span, open_video
+from vidmm.io.backends import DecordBackend, PyAVBackend
 from vidmm.tasks import Evidence, UnsupportedTaskError, ask, caption, classify, embed, tag, to_dict
-from vidmm.tasks.presence import MATCH
+from vidmm.tasks.caption import caption_video, listed
+from vidmm.tasks.frames import sample as frames_sample
+from vidmm.tasks.presence import MATCH, evidence
+from vidmm.tasks.tag import shown_concepts
 from vidmm.writers import render
 
 CUT = SAMPLE_CUT_S  # coffee until 3 s, a cat until 6 s
@@ -137,6 +142,62 @@ def test_caption_reports_progress_through_the_shot_pass(lite, sample):
     times = [t for t, _ in seen]
     assert len(times) == 150 and times == sorted(times)  # every frame of the 6 s, 25 fps sample
     assert {d for _, d in seen} == {6.0} and times[-1] == pytest.approx(6.0 - 1 / 25)
+
+
+class FrameCaptioner:
+    """A captioner whose words are its frames' bytes and times: equal captions mean equal frames."""
+
+    sampling = SamplingPolicy(num_frames=6, short_side=96)
+
+    def caption_frames(self, video, timestamps):
+        return [hashlib.sha1(v.tobytes()).hexdigest()[:16] + " at " + " ".join(f"{t:.3f}" for t in ts) for v, ts in zip(video, timestamps)]
+
+
+def count_decodes(monkeypatch) -> list[str]:
+    """Every decode the backends start, by entry point (a PyAV pass, a decord batch request)."""
+    passes: list[str] = []
+    for backend, name in ((PyAVBackend, "pictures"), (PyAVBackend, "decode"), (DecordBackend, "decode")):
+        real = getattr(backend, name, None)
+        if real is not None:  # (PyAVBackend.pictures came with the one-pass caption)
+            monkeypatch.setattr(backend, name, lambda self, *a, _real=real, _name=f"{backend.__name__}.{name}", **k: passes.append(_name) or _real(self, *a, **k))
+    return passes
+
+
+@pytest.mark.parametrize("model", ["lite", "captioner"])
+def test_caption_decodes_the_file_once(model, request, sample, monkeypatch):
+    """#15 item 4: caption decoded the file three times (the whole's frames, every frame at 64 px
+    for the shots, then each shot's frames); lite one more time per shot."""
+    model = request.getfixturevalue("lite") if model == "lite" else FrameCaptioner()
+    passes = count_decodes(monkeypatch)
+    result = caption(model, sample)
+    assert len(result.segments) == 2
+    assert passes == ["PyAVBackend.pictures"]
+
+
+@pytest.mark.parametrize("model", ["lite", "captioner"])
+def test_caption_in_one_pass_says_what_three_passes_said(model, request, sample):
+    """The shots, the captions and the frames shown are those of `shots`, then the whole's frames,
+    then `clips` over the shots, decoded with the same decoder (PyAV, which the one pass uses)."""
+    model = request.getfixturevalue("lite") if model == "lite" else FrameCaptioner()
+    video = open_video(sample, backend="av")
+    policy, span = model.sampling, Span(0.0, video.info.duration_s)
+    shots = video.shots()
+    if isinstance(model, FrameCaptioner):
+        whole = frames_sample(video, policy)
+        text = model.caption_frames(whole.data[None], whole.timestamps[None])[0]
+        clips = list(video.clips(shots, lambda shot: policy.part_count(shot.duration_s), short_side=policy.short_side))
+        said = model.caption_frames(np.stack([c.frames.data for c in clips]), np.stack([c.frames.timestamps for c in clips]))
+        seen = [*whole.timestamps, *(t for c in clips for t in c.frames.timestamps)]
+    else:
+        windows = evidence(video, policy, span)
+        text = listed(shown_concepts(model, windows))
+        per_shot = [evidence(video, policy, shot) for shot in shots]
+        said = [listed(shown_concepts(model, w)) for w in per_shot]
+        seen = [t for w in [windows, *per_shot] for c in w for t in c.frames.timestamps]
+    result = caption_video(model, video)
+    assert result.text == text
+    assert [(s.start_s, s.end_s, s.text) for s in result.segments] == [(s.start_s, s.end_s, t) for s, t in zip(shots, said)]
+    assert result.evidence == Evidence.of(seen, video.info.duration_s)
 
 
 class ClosedSetModel:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from contextlib import closing
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -225,6 +226,54 @@ class _DecodeThread:
             pass
 
 
+class _Converter:
+    """Decoded frames -> upright RGB at a size, with one scaler per size for the whole stream.
+
+    A frame's own to_ndarray() builds a fresh swscale context every call, which costs as much as
+    decoding a 1080p frame; one scaler asked for two sizes in turn would rebuild its context each
+    time, hence one per size. One thread: swscale's own threads only fight the decoder's for the
+    cores. BILINEAR widens its filter when shrinking (no aliasing) at half the cost of bicubic.
+    """
+
+    def __init__(self, info: VideoInfo):
+        self.info = info
+        self.scalers: dict = {}
+
+    def __call__(self, frame, size: tuple[int, int] | None) -> np.ndarray:
+        from av.video.reformatter import VideoReformatter
+
+        info = self.info
+        # Every frame at one size, the probed one when none is asked for: a stream can change its
+        # picture size midway (spliced recordings, damage), and frames of two sizes do not stack.
+        width, height = coded_size(info, size or (info.width, info.height))
+        scaler = self.scalers.setdefault((width, height), VideoReformatter())
+        try:
+            rgb = scaler.reformat(frame, width=width, height=height, format="rgb24", interpolation="BILINEAR", threads=1)
+            image = rgb.to_ndarray()
+        except ValueError as e:
+            raise UnsupportedCodecError(info.path, f"cannot convert {frame.format.name} to RGB ({e})") from None
+        return _upright(image, info.rotation)
+
+
+class Picture:
+    """A decoded frame, converted to upright RGB on request, once per size."""
+
+    def __init__(self, frame, converter: _Converter):
+        self._frame, self._converter = frame, converter
+        self._images: dict = {}
+
+    @property
+    def nbytes(self) -> int:
+        """What holding it costs: the decoded planes and the conversions made so far."""
+        return sum(plane.buffer_size for plane in self._frame.planes) + sum(image.nbytes for image in self._images.values())
+
+    def rgb(self, size: tuple[int, int] | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 at the displayed `size` (width, height); None: as probed."""
+        if size not in self._images:
+            self._images[size] = self._converter(self._frame, size)
+        return self._images[size]
+
+
 class PyAVBackend:
     """Streaming decode that seeks forward over gaps; only the frames returned are converted to RGB.
 
@@ -243,28 +292,22 @@ class PyAVBackend:
         keyframes_only: bool = False,
         timeout_s: float | None = None,
     ) -> Iterator[Decoded]:
+        with closing(self.pictures(times, keyframes_only=keyframes_only, timeout_s=timeout_s)) as pictures:
+            for lo, hi, t, picture in pictures:
+                image = picture.rgb(size)
+                for j in range(lo, hi):
+                    yield j, t, image
+
+    def pictures(
+        self, times: np.ndarray, *, keyframes_only: bool = False, timeout_s: float | None = None
+    ) -> Iterator[tuple[int, int, float, Picture]]:
+        """(lo, hi, t, picture): the frame at time t, not yet converted, answers times[lo:hi].
+
+        For a pass that wants some frames at more than one size (`Video.scan`): each size goes
+        through the same scaler `decode` uses, so a frame's pixels are the same either way.
+        """
         info = self.info
-        # Every frame at one size, the probed one when none is asked for: a stream can change its
-        # picture size midway (spliced recordings, damage), and frames of two sizes do not stack.
-        out_size = coded_size(info, size or (info.width, info.height))
-
-        from av.video.reformatter import VideoReformatter
-
-        # One scaler for the whole stream: a frame's own to_ndarray() builds a fresh swscale context
-        # every call, which costs as much as decoding a 1080p frame. One thread: swscale's own
-        # threads only fight the decoder's for the cores. BILINEAR widens its filter when
-        # shrinking (no aliasing) at half the cost of bicubic.
-        scaler = VideoReformatter()
-        width, height = out_size
-
-        def convert(frame) -> np.ndarray:
-            try:
-                rgb = scaler.reformat(frame, width=width, height=height, format="rgb24", interpolation="BILINEAR", threads=1)
-                image = rgb.to_ndarray()
-            except ValueError as e:
-                raise UnsupportedCodecError(info.path, f"cannot convert {frame.format.name} to RGB ({e})") from None
-            return _upright(image, info.rotation)
-
+        converter = _Converter(info)
         with open_container(info.path) as container:
             stream = video_stream(container, info.path)
             ctx = stream.codec_context
@@ -277,9 +320,7 @@ class PyAVBackend:
             feed = _DecodeThread(container, stream, times, keyframes, info, Deadline(info.path, timeout_s), keyframes_only)
             try:
                 for lo, hi, t, frame in feed:
-                    image = convert(frame)
-                    for j in range(lo, hi):
-                        yield j, t, image
+                    yield lo, hi, t, Picture(frame, converter)
             finally:
                 feed.close()
 

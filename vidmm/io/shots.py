@@ -83,17 +83,25 @@ def content_score(before: FrameFeatures, after: FrameFeatures) -> float:
     return (hue + saturation + luma + edges) / 4
 
 
-def cut_scores(images: Iterable[np.ndarray]) -> np.ndarray:
-    """(T,) content score of each (H, W, 3) uint8 frame against the one before (0 for the first).
+class ContentScorer:
+    """Scores frames fed in order, each against the one before (0 for the first): only the previous
+    frame's features are kept, so a pass over an hour of video holds one frame's worth."""
 
-    Streams: only the previous frame's features are kept.
-    """
-    scores, before = [], None
-    for image in images:
+    def __init__(self):
+        self._before: FrameFeatures | None = None
+
+    def __call__(self, image: np.ndarray) -> float:
+        """(H, W, 3) uint8 RGB -> its content score against the frame fed before it."""
         features = frame_features(image)
-        scores.append(0.0 if before is None else content_score(before, features))
-        before = features
-    return np.asarray(scores, dtype=np.float64)
+        score = 0.0 if self._before is None else content_score(self._before, features)
+        self._before = features
+        return score
+
+
+def cut_scores(images: Iterable[np.ndarray]) -> np.ndarray:
+    """(T,) content score of each (H, W, 3) uint8 frame against the one before (0 for the first)."""
+    score = ContentScorer()
+    return np.asarray([score(image) for image in images], dtype=np.float64)
 
 
 def neighbour_means(scores: np.ndarray, window: int) -> np.ndarray:
@@ -108,6 +116,65 @@ def neighbour_means(scores: np.ndarray, window: int) -> np.ndarray:
     around = np.delete(around, window, axis=1)
     counts = np.sum(~np.isnan(around), axis=1)
     return np.where(counts > 0, np.nansum(around, axis=1) / np.maximum(counts, 1), 0.0)
+
+
+@dataclass(frozen=True)
+class CutRule:
+    """What makes frame k a cut: a score of at least `min_score` (0..255), at least `min_ratio` times
+    the mean of the `window` scores either side of it, and at least `min_shot_s` after the cut before."""
+
+    min_ratio: float = 3.0
+    min_score: float = 15.0
+    min_shot_s: float = 0.5
+    window: int = 2
+
+
+class CutFinder:
+    """`detect_shots` one frame at a time, for a pass that must act on a shot as soon as it ends.
+
+    Whether frame k starts a new shot depends on the `window` scores after it, so its verdict is
+    certain once frame k + window is scored (or the video ends): `push` returns the verdicts that
+    became certain, oldest first. Every frame's time and score is kept (two floats a frame).
+    """
+
+    def __init__(self, rule: CutRule = CutRule()):
+        self.rule = rule
+        self.times: list[float] = []
+        self.scores: list[float] = []
+        self.cuts: list[float] = []
+        self._decided = 0
+
+    def push(self, time_s: float, score: float) -> list[bool]:
+        """Add the next frame's time and score (from `ContentScorer`); returns, for each frame whose
+        verdict is now certain, whether a new shot starts there."""
+        self.times.append(float(time_s))
+        self.scores.append(float(score))
+        return self._decide(len(self.scores) - self.rule.window)
+
+    def finish(self) -> list[bool]:
+        """The verdicts of the last frames, once no frame follows them."""
+        return self._decide(len(self.scores))
+
+    def _decide(self, until: int) -> list[bool]:
+        verdicts = []
+        while self._decided < until:
+            k = self._decided
+            cut = k > 0 and self._stands_out(k) and self.times[k] - (self.cuts[-1] if self.cuts else 0.0) >= self.rule.min_shot_s
+            if cut:
+                self.cuts.append(self.times[k])
+            verdicts.append(cut)
+            self._decided += 1
+        return verdicts
+
+    def _stands_out(self, k: int) -> bool:
+        """Frame k's score clears `min_score` and `min_ratio` times its neighbours' mean. The mean is
+        `neighbour_means` over a slice from one frame before the window (which it leaves out, as it
+        leaves out the video's first frame), so the slice's numbers are the whole video's."""
+        rule = self.rule
+        lo = max(0, k - rule.window - 1)
+        around = np.asarray(self.scores[lo : k + rule.window + 1])
+        score = around[k - lo]
+        return bool(score >= rule.min_score and score >= rule.min_ratio * neighbour_means(around, rule.window)[k - lo])
 
 
 def detect_shots(
@@ -126,10 +193,9 @@ def detect_shots(
     least `min_score`, at least `min_ratio` times the mean of the `window` scores either side of it,
     and the current shot is at least `min_shot_s` long.
     """
-    stands_out = (scores >= min_score) & (scores >= min_ratio * neighbour_means(scores, window))
-    cuts: list[float] = []
-    for k in np.flatnonzero(stands_out[1:]) + 1:
-        if times[k] - (cuts[-1] if cuts else 0.0) >= min_shot_s:
-            cuts.append(float(times[k]))
-    edges = [0.0, *cuts, duration_s]
+    finder = CutFinder(CutRule(min_ratio, min_score, min_shot_s, window))
+    for t, score in zip(times, scores):
+        finder.push(t, score)
+    finder.finish()
+    edges = [0.0, *finder.cuts, duration_s]
     return [Span(a, b) for a, b in zip(edges[:-1], edges[1:])]

@@ -12,9 +12,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from vidmm.io import ClipWindow, Frames, Span, Video, open_video
-from vidmm.tasks.frames import sample, whole
-from vidmm.tasks.presence import Presence, evidence
+from vidmm.io import Span, Video, open_video
+from vidmm.io.video import Scanned
+from vidmm.tasks.frames import whole
+from vidmm.tasks.presence import Presence, evidence_parts
 from vidmm.tasks.protocol import Captions, implements, require
 from vidmm.tasks.results import Caption, Evidence, Segment
 from vidmm.tasks.tag import shown_concepts
@@ -35,8 +36,8 @@ def caption(
     `frames` defaults to what the model's sampling policy shows of a whole video, `frames_per_shot`
     to what it shows of a part (GIT: 6 and 6; SmolVLM2: 1 a second); for a concept model (lite),
     they bound the 2-s windows looked at (see `presence.evidence_spans`).
-    progress(seconds_done, duration_s) follows the pass that finds shots, which decodes every
-    frame: the long part on a long video.
+    progress(seconds_done, duration_s) follows the one pass over the file, which decodes every
+    frame (to find the shots): the long part on a long video.
     """
     require(model, "caption")
     with open_video(path) as video:
@@ -54,26 +55,49 @@ def caption_video(
     progress: Callable[[float, float], None] | None = None,
 ) -> Caption:
     """`caption` of an open video, or of the stretch `span` of it; `shots=False` captions the whole
-    only (what `vidmm eval` scores)."""
+    only (what `vidmm eval` scores), from the same frames.
+
+    One decode of the file (`Video.scan`): the pass that finds the shots (over the whole video,
+    whatever `span`) also keeps the frames of the whole's sample and of each shot's, and each
+    batch of shots is captioned as soon as their ends are found.
+    """
     span = span or whole(video)
     duration = video.info.duration_s
-    found = video.shots(progress=None if progress is None else lambda t: progress(t, duration)) if shots else []
-    if implements(model, Captions):
-        shown = sample(video, model.sampling, span, frames)
-        text, segments, seen = caption_of(model, shown), [], list(shown.timestamps)
-        policy = model.sampling
-        clips = video.clips(found, lambda shot: policy.part_count(shot.duration_s, frames_per_shot), short_side=policy.short_side)
-        for batch in _batches(clips):
-            texts = model.caption_frames(np.stack([c.frames.data for c in batch]), np.stack([c.frames.timestamps for c in batch]))
-            segments += [Segment(c.start_s, c.end_s, t) for c, t in zip(batch, texts)]
-            seen += [t for c in batch for t in c.frames.timestamps]
-        return Caption(video.path, text, tuple(segments), Evidence.of(seen, duration))
-    windows = evidence(video, model.sampling, span, frames)
-    text, segments, seen = listed(shown_concepts(model, windows)), [], [t for w in windows for t in w.frames.timestamps]
-    for shot in found:
-        shot_windows = evidence(video, model.sampling, shot, frames_per_shot)
-        segments.append(Segment(shot.start_s, shot.end_s, listed(shown_concepts(model, shot_windows))))
-        seen += [t for w in shot_windows for t in w.frames.timestamps]
+    policy = model.sampling
+    writes = implements(model, Captions)
+    if writes:
+        whole_parts = [(span, policy.count(span.duration_s, frames))]
+
+        def shot_parts(shot: Span) -> list[tuple[Span, int]]:
+            return [(shot, policy.part_count(shot.duration_s, frames_per_shot))]
+
+    else:  # a concept model names what the 2-s evidence windows show, as `tag` does
+        whole_parts = evidence_parts(span, policy, frames)
+
+        def shot_parts(shot: Span) -> list[tuple[Span, int]]:
+            return evidence_parts(shot, policy, frames_per_shot)
+
+    def describe(batch: list[Scanned]) -> list[str]:
+        if writes:  # one clip a stretch: all of it
+            clips = [found.clips[0].frames for found in batch]
+            return model.caption_frames(np.stack([c.data for c in clips]), np.stack([c.timestamps for c in clips]))
+        return [listed(shown_concepts(model, list(found.clips))) for found in batch]
+
+    scan = video.scan(
+        whole_parts,
+        shot_parts if shots else None,
+        short_side=policy.short_side,
+        shots=shots,
+        progress=None if progress is None else lambda t: progress(t, duration),
+    )
+    text, segments, seen = "", [], []
+    for batch in _batches(scan):
+        for found, said in zip(batch, describe(batch)):
+            if found.shot is None:
+                text = said
+            else:
+                segments.append(Segment(found.shot.start_s, found.shot.end_s, said))
+            seen += [t for clip in found.clips for t in clip.frames.timestamps]
     return Caption(video.path, text, tuple(segments), Evidence.of(seen, duration))
 
 
@@ -86,19 +110,18 @@ def listed(concepts: list[Presence]) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def caption_of(model: Captions, shown: Frames) -> str:
-    """The model's caption of the frames it was shown."""
-    return model.caption_frames(shown.data[None], shown.timestamps[None])[0]
+def _batches(scanned: Iterable[Scanned]) -> Iterator[list[Scanned]]:
+    """Consecutive shots with the same frame counts (a rate-sampled model gives longer shots more
+    frames), at most `_SHOTS_PER_BATCH` a batch, so memory stays bounded; the whole on its own."""
+    batch: list[Scanned] = []
 
+    def counts(found: Scanned) -> tuple:
+        return found.shot is None, tuple(len(clip.frames) for clip in found.clips)
 
-def _batches(clips: Iterable[ClipWindow]) -> Iterator[list[ClipWindow]]:
-    """Consecutive shots with the same frame count (a rate-sampled model gives longer shots more
-    frames), at most `_SHOTS_PER_BATCH` a batch, so memory stays bounded."""
-    batch: list[ClipWindow] = []
-    for clip in clips:
-        if batch and (len(batch) == _SHOTS_PER_BATCH or len(clip.frames) != len(batch[0].frames)):
+    for found in scanned:
+        if batch and (len(batch) == _SHOTS_PER_BATCH or counts(found) != counts(batch[0])):
             yield batch
             batch = []
-        batch.append(clip)
+        batch.append(found)
     if batch:
         yield batch

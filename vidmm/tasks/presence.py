@@ -55,11 +55,16 @@ def evidence_spans(span: Span, policy: SamplingPolicy, frames: int | None = None
     return [Span(float(c - half), float(c + half)) for c in centres]
 
 
+def evidence_parts(span: Span, policy: SamplingPolicy, frames: int | None = None) -> list[tuple[Span, int]]:
+    """The windows of `evidence_spans`, each with the frames the policy gives a part."""
+    count = policy.part_count(min(WINDOW_S, span.duration_s))
+    return [(window, count) for window in evidence_spans(span, policy, frames)]
+
+
 def evidence(video: Video, policy: SamplingPolicy, span: Span, frames: int | None = None) -> list[ClipWindow]:
     """The decoded windows of `evidence_spans`, with the frames per window the policy gives a part."""
-    spans = evidence_spans(span, policy, frames)
-    count = policy.part_count(min(WINDOW_S, span.duration_s))
-    return list(video.clips(spans, count, short_side=policy.short_side))
+    parts = evidence_parts(span, policy, frames)
+    return list(video.clips([window for window, _ in parts], parts[0][1], short_side=policy.short_side))
 
 
 def window_scores(model: EmbedsVideoText, windows: Sequence[ClipWindow], texts: Sequence[str]) -> np.ndarray:

@@ -42,6 +42,7 @@ import torch
 
 from vidmm.data.manifest import TASK_FIELDS, Example, read_manifest
 from vidmm.io import ClipWindow, Frames, SamplingPolicy, Span, Video, VideoError, open_video
+from vidmm.io.video import Scanned
 from vidmm.tasks.ask import answer_from_windows, answer_of
 from vidmm.tasks.caption import caption_video
 from vidmm.tasks.classify import classify_video
@@ -212,6 +213,11 @@ class _CachedVideo:
     def clips(self, spans, count, short_side=None) -> Iterator[ClipWindow]:
         for span in spans:
             yield ClipWindow(span.start_s, span.end_s, self.frames_at(np.zeros(count(span))))
+
+    def scan(self, planned, parts=None, *, short_side=None, shots=True, progress=None) -> Iterator[Scanned]:
+        if shots:
+            raise RuntimeError(f"{self.path}: a cached clip has no shots")
+        yield Scanned(None, tuple(next(self.clips([span], lambda _, n=n: n)) for span, n in planned))
 
 
 @dataclass(frozen=True)
