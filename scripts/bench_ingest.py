@@ -1,0 +1,227 @@
+"""Ingest benchmark: `vidmm index` (lite) in seconds of video per second, against decoding alone and
+encoding alone on the same files, windows and frames, and against a naive pipeline a user would write.
+
+    python scripts/bench_ingest.py                  # 4 x 30 s (640x360 at 30 fps, 1280x720 at 25 fps), 3 rounds
+    python scripts/bench_ingest.py --seconds 4 --rounds 1 --no-naive   # a smoke test
+
+The videos are reels of pans, zooms, cuts and dissolves over scikit-image's photos
+(`vidmm.data.photos.random_reel`), H.264, written once to `--out`/videos. Every way of working
+runs over all of them in a round, the ways taking turns round after round (so load from other
+jobs falls on all alike); the table gives each way's median round.
+
+- decode only: the isolated reader's windows (`IsolatedReader.iter(path, "windows", ...)`, as
+  `vidmm index` asks for them), consumed and dropped.
+- encode only: `vidmm.index.windows.embed` over the same windows, decoded beforehand and held in memory.
+- pipelined: `embed` over the reader's windows as they come: `vidmm index` without the table
+  writes, at each split of the cores (encoder threads x decoder threads) and read-ahead.
+- `vidmm index`: `Index(path, model).add(files)` into a fresh index, the model loaded once (what the
+  CLI does after start-up), with the reader's defaults.
+- naive: decord's `get_batch` at full resolution of the same frames (each distinct frame once, 32
+  a call), timm's own transform for the model (PIL, per frame) and an eager torch forward of the
+  same EfficientNet-Lite0; frame features only (vidmm's rows include its temporal pooling and
+  concept head, which cost little).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+import vidmm
+from vidmm.data.photos import random_reel, write_reel
+from vidmm.index.store import DEFAULT_WINDOW
+from vidmm.index.windows import embed
+from vidmm.io import IsolatedReader
+
+Way = tuple[int, Callable[[], None]]  # (encoder threads, what to time)
+SIZES = {"360p": ((640, 360), 30.0), "720p": ((1280, 720), 25.0)}
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    duration_s: float
+
+
+def make_videos(folder: Path, seconds: float, per_size: int) -> list[Clip]:
+    """`per_size` reels of about `seconds` at each of `SIZES`, written once (kept between runs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for k, (name, (size, fps)) in enumerate(SIZES.items()):
+        for i in range(per_size):
+            seed = 10 * k + i
+            reel = random_reel(seed, shots=max(1, round(seconds / 2)), fps=fps)
+            path = folder / f"{name}-{fps:g}fps-{reel.duration_s:.0f}s-seed{seed}.mp4"
+            if not path.exists():
+                write_reel(path.with_suffix(".part.mp4"), reel, size=size, fps=fps).rename(path)
+            clips.append(Clip(path, vidmm.probe(path).duration_s))
+    return clips
+
+
+def window_args(model) -> tuple[tuple, dict]:
+    """The reader request `vidmm index` makes for one file: windows, frames per window, short side."""
+    w = DEFAULT_WINDOW
+    frames = model.sampling.part_count(w.length_s)
+    return (w.length_s, w.stride_s, frames), {"short_side": model.sampling.short_side}
+
+
+def encoder_threads(model, threads: int) -> None:
+    """Run the frame encoder on `threads` (ONNX Runtime takes torch's count when its session opens:
+    opened here, before the clock starts)."""
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+        model.use_frame_backend("auto")
+    model.frame_backend
+
+
+def naive_run(clips: list[Clip], frame_times: dict[Path, np.ndarray]) -> Callable[[], None]:
+    """decord `get_batch` of each distinct frame + timm's transform + eager torch, 32 frames a call."""
+    import decord
+    import timm
+    from PIL import Image
+
+    from vidmm.models.frame_encoders import EfficientNetLite0
+
+    encoder = vidmm.load("lite", frame_backend="torch").frame_encoder.eval()  # the same weights, in torch
+    transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=encoder.net))
+
+    def run() -> None:
+        for clip in clips:
+            reader = decord.VideoReader(str(clip.path), ctx=decord.cpu(0))
+            fps = reader.get_avg_fps()
+            indices = np.unique(np.rint(frame_times[clip.path] * fps).astype(int)).clip(0, len(reader) - 1)
+            for chunk in np.array_split(indices, max(1, len(indices) // 32)):
+                frames = reader.get_batch(chunk.tolist()).asnumpy()  # (N, H, W, 3) uint8, full size
+                pixels = torch.stack([transform(Image.fromarray(f)) for f in frames])  # (N, 3, 224, 224)
+                with torch.no_grad():
+                    encoder.net(pixels)
+
+    assert isinstance(encoder, EfficientNetLite0)
+    return run
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each video")
+    parser.add_argument("--per-size", type=int, default=2, help="videos at each size (640x360, 1280x720)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive pipeline (eager torch: the slowest)")
+    parser.add_argument("--no-sweep", action="store_true", help="only the default split of the cores")
+    parser.add_argument("--out", type=Path, default=Path("bench_out/ingest"))
+    args = parser.parse_args(argv)
+    clips = make_videos(args.out / "videos", args.seconds, args.per_size)
+    video_s = sum(c.duration_s for c in clips)
+
+    model = vidmm.load("lite")
+    default_threads = torch.get_num_threads()
+    request, options = window_args(model)
+    with IsolatedReader(timeout_s=600) as reader:
+        decoded = {c.path: list(reader.iter(c.path, "windows", *request, **options)) for c in clips}
+    frame_times = {p: np.concatenate([w.frames.timestamps for w in ws]) for p, ws in decoded.items()}
+    n_windows = sum(len(ws) for ws in decoded.values())
+    n_frames = sum(len(np.unique(t)) for t in frame_times.values())
+
+    def decode(threads: int) -> Way:
+        def run() -> None:
+            with IsolatedReader(timeout_s=600, threads=threads) as r:
+                for c in clips:
+                    for _ in r.iter(c.path, "windows", *request, **options):
+                        pass
+
+        return default_threads, run
+
+    def encode(threads: int) -> Way:
+        def run() -> None:
+            for c in clips:
+                embed(iter(decoded[c.path]), model)
+
+        return threads, run
+
+    def pipelined(enc: int, dec: int, ahead: int) -> Way:
+        def run() -> None:
+            with IsolatedReader(timeout_s=600, threads=dec, read_ahead=ahead) as r:
+                for c in clips:
+                    embed(r.iter(c.path, "windows", *request, **options), model)
+
+        return enc, run
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+
+    def index() -> None:
+        folder = Path(tempfile.mkdtemp(dir=scratch))
+        report = vidmm.Index(folder / "db", model).add([c.path for c in clips], timeout_s=600)
+        assert not report.failed, report.failed
+        shutil.rmtree(folder)
+
+    ways: dict[str, Way] = {
+        "decode only (isolated reader, decoder 1 thread)": decode(1),
+        f"encode only (ONNX Runtime, {default_threads} threads)": encode(default_threads),
+        f"pipelined: encoder {default_threads} threads, decoder 1, read-ahead 16": pipelined(default_threads, 1, 16),
+        "`vidmm index` (Index.add)": (default_threads, index),
+    }
+    if not args.no_sweep:
+        ways |= {
+            "decode only (isolated reader, decoder 2 threads)": decode(2),
+            "encode only (ONNX Runtime, 1 thread)": encode(1),
+            f"pipelined: encoder {default_threads} threads, decoder 1, read-ahead 1": pipelined(default_threads, 1, 1),
+            "pipelined: encoder 1 thread, decoder 1, read-ahead 16": pipelined(1, 1, 16),
+            f"pipelined: encoder {default_threads} threads, decoder 2, read-ahead 16": pipelined(default_threads, 2, 16),
+        }
+    if not args.no_naive:
+        ways["naive: decord get_batch + timm transform + eager torch"] = (default_threads, naive_run(clips, frame_times))
+
+    try:
+        encoder_threads(model, default_threads)
+        encode(default_threads)[1]()  # warm: the first calls' allocations
+        seconds: dict[str, list[float]] = {name: [] for name in ways}
+        for _ in range(args.rounds):
+            for name, (threads, run) in ways.items():
+                encoder_threads(model, threads)
+                start = time.perf_counter()
+                run()
+                seconds[name].append(time.perf_counter() - start)
+    finally:
+        encoder_threads(model, default_threads)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    median = {name: statistics.median(s) for name, s in seconds.items()}
+    decode_s = median["decode only (isolated reader, decoder 1 thread)"]
+    encode_s = median[f"encode only (ONNX Runtime, {default_threads} threads)"]
+    bound = max(decode_s, encode_s)
+    sizes = ", ".join(f"{args.per_size} at {s[0]}x{s[1]} {fps:g} fps" for s, fps in SIZES.values())
+    lines = [
+        f"{len(clips)} videos ({sizes}), {video_s:.0f} s of video, {n_windows} windows of "
+        f"{request[0]:g} s every {request[1]:g} s, {request[2]} frames each at short side {options['short_side']} "
+        f"({n_frames} distinct frames); lite, median of {args.rounds} interleaved rounds; "
+        f"load average {os.getloadavg()[0]:.1f} at the end",
+        "",
+        "| way | s | s of video / s | x max(decode, encode) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, s in median.items():
+        lines.append(f"| {name} | {s:.1f} | {video_s / s:.2f} | {s / bound:.2f}x |")
+    lines += [
+        "",
+        f"decode + encode one after the other: {decode_s + encode_s:.1f} s ({(decode_s + encode_s) / bound:.2f}x max)",
+        "",
+        f"(`python scripts/bench_ingest.py{'' if args.rounds == 3 else f' --rounds {args.rounds}'}`, {date.today()}, torch {torch.__version__})",
+    ]
+    text = "\n".join(lines) + "\n"
+    (args.out / "table.md").write_text(text)
+    print(text, end="")
+    return text
+
+
+if __name__ == "__main__":
+    main()
