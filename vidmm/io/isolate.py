@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
@@ -230,31 +231,45 @@ class _Drain:
     """
 
     def __init__(self, conn: Connection, proc: subprocess.Popen, timeout_s: float, ahead: int):
-        self._proc = proc
+        self._proc, self._timeout_s = proc, timeout_s
         self._queue: queue.Queue = queue.Queue(maxsize=ahead)
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(conn, timeout_s), name="vidmm-decoder-results", daemon=True)
+        self._waiting_since: float | None = None  # when the thread began waiting on the worker, while it is
+        self._stalled = False  # the caller found the worker stopped mid-result, and killed it
+        self._thread = threading.Thread(target=self._read, args=(conn,), name="vidmm-decoder-results", daemon=True)
         self._thread.start()
 
-    def _read(self, conn: Connection, timeout_s: float) -> None:
+    def _read(self, conn: Connection) -> None:
         kind = "item"
         while kind == "item" and not self._stopping.is_set():
-            if not conn.poll(timeout_s):
+            self._waiting_since = time.monotonic()
+            if not conn.poll(self._timeout_s):
                 self._proc.kill()
                 message: tuple[str, Any] = ("timeout", None)
             else:
                 try:
                     message = conn.recv()
                 except (EOFError, OSError):  # OSError: the socket broke mid-message
-                    message = ("crashed", None)
+                    message = ("timeout" if self._stalled else "crashed", None)
                 except Exception as e:  # noqa: BLE001 - handed to the caller, in order
                     message = ("failed", e)
+            self._waiting_since = None
             kind = message[0]
             self._queue.put(message)  # blocks while the caller is `ahead` results behind
 
     def next(self) -> tuple[str, Any]:
-        """The next message; one always comes, at the latest `timeout_s` after the caller asks."""
-        return self._queue.get()
+        """The next message; one always comes, at the latest about `timeout_s` after the caller asks."""
+        while True:
+            try:
+                return self._queue.get(timeout=self._timeout_s)
+            except queue.Empty:
+                # `poll` bounds the wait for a result to begin, not for the rest of one to arrive: a
+                # worker stopped mid-send (its decoding thread hung holding the GIL) leaves `recv`
+                # waiting for ever. Killing it ends that `recv`, which then reports the timeout.
+                since = self._waiting_since
+                if since is not None and time.monotonic() - since > self._timeout_s:
+                    self._stalled = True
+                    self._proc.kill()
 
     def stop(self, *, kill: bool) -> None:
         """Wait for the thread to end; with `kill`, kill the worker first (the stream was abandoned or
