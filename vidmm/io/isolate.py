@@ -11,6 +11,10 @@ multiprocessing child: fork would copy torch's threads and locks, and spawn re-i
 worker then dies) and costs a second torch import when the guard is there. It ignores Ctrl-C (the
 caller decides) and, on Linux, is killed by the kernel when the caller dies.
 
+A thread in the caller reads the worker's results as they come into a short queue (`read_ahead`),
+so the worker decodes the next windows while the caller encodes the last ones, rather than waiting
+on a full socket: `vidmm index` then takes about as long as the slower of the two, not their sum.
+
     with IsolatedReader(timeout_s=60) as reader:
         info = reader.probe("a.mp4")
         frames = reader.call("a.mp4", "uniform", 16, short_side=224)
