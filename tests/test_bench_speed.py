@@ -49,13 +49,8 @@ def test_bench_index_measures_warm_search_and_the_ann_index(tmp_path):
 @pytest.mark.slow
 def test_bench_ingest_times_each_way_on_the_same_windows(tmp_path):
     text = script("bench_ingest").main(["--seconds", "2", "--per-size", "1", "--rounds", "1", "--no-sweep", "--out", str(tmp_path)])
-    assert rows(text)[1:] == [
-        "decode only (isolated reader, decoder 1 thread)",
-        f"encode only (ONNX Runtime, {torch_threads()} threads)",
-        f"pipelined: encoder {torch_threads()} threads, decoder 1, read-ahead 16",
-        "`vidmm index` (Index.add)",
-        "naive: decord get_batch + timm transform + eager torch",
-    ]
+    assert rows(text) == ["encoder threads", str(torch_threads())]  # one split of the cores: torch's threads, decoder 1
+    assert "naive pipeline" in text
     assert (tmp_path / "table.md").read_text() == text
 
 
