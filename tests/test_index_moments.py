@@ -24,5 +24,5 @@ def test_a_gap_between_windows_ends_the_moment():
 def test_windows_in_any_order_and_no_windows():
     starts = np.array([2.0, 0.0, 1.0])
     moments = best_moments(np.zeros(3, int), starts, starts + 2.0, np.array([0.8, 1.0, 0.95]))
-    assert [(m.start_s, m.end_s) for m in moments] == [(0.0, 4.0)]
+    assert [(m.start_s, m.end_s, m.window) for m in moments] == [(0.0, 4.0, 1)]  # the best window, as given
     assert best_moments(np.zeros(0, int), np.zeros(0), np.zeros(0), np.zeros(0)) == []

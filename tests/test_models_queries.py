@@ -213,3 +213,20 @@ def test_a_search_in_a_fresh_process_imports_no_torch(index_dir):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_vidmm_search_on_the_command_line_imports_no_torch(index_dir):
+    """`vidmm search` searches as `Index(path).search` does: with the exported text side, not the
+    whole model (loading lite's frame encoder to embed a query cost seconds of torch and timm)."""
+    load_queries("lite")
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['vidmm', 'search', 'a traffic light', '--db', {str(index_dir)!r}, '--all']\n"
+        "try:\n    runpy.run_module('vidmm', run_name='__main__')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'timm', 'ray', 'lance') if m in sys.modules), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].endswith("light.mp4"), out.stdout
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr

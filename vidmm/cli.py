@@ -656,11 +656,14 @@ def search(
     from vidmm.writers import short_clock
 
     fmt = _chosen_format("search", fmt, LINE_FORMATS, as_json)
+    from vidmm.models.hub import ModelNotAvailableError
+
     try:
-        name = model or Index(db).made_with  # None: nothing indexed, which search reports
-        index = Index(db, _load_model(name, None, "search") if name else None, model_name=name)
+        # Not the whole model: a query needs only its text side, which `Index` loads (from its ONNX
+        # export where there is one: no torch). `--model` names the model the index must be made by.
+        index = Index(db, model_name=_chosen_model(model, "search") if model else None)
         hits = index.search(query, k=k, min_probability=0.0 if show_all else MATCH)
-    except VidmmIndexError as err:
+    except (VidmmIndexError, ModelNotAvailableError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     if not hits and fmt == "txt":

@@ -14,12 +14,14 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Moment:
-    """A stretch [start_s, end_s) of the video `group` (an index into the caller's videos)."""
+    """A stretch [start_s, end_s) of the video `group` (an index into the caller's videos); its
+    score is its best window's, `window` (an index into the caller's windows)."""
 
     group: int
     start_s: float
     end_s: float
     score: float
+    window: int
 
 
 def best_moments(
@@ -44,5 +46,5 @@ def best_moments(
             lo -= 1
         while hi < len(rows) - 1 and sc[hi + 1] >= floor and s[hi + 1] <= e[hi]:
             hi += 1
-        moments.append(Moment(int(groups[rows[0]]), float(s[lo]), float(e[hi]), float(sc[best])))
+        moments.append(Moment(int(groups[rows[0]]), float(s[lo]), float(e[hi]), float(sc[best]), int(rows[best])))
     return sorted(moments, key=lambda m: -m.score)

@@ -457,9 +457,8 @@ class Index:
             return []
         names, groups = np.unique(scored.video_ids[keep], return_inverse=True)
         moments = best_moments(groups, scored.starts[keep], scored.ends[keep], scored.scores[keep], margin=margin)
-        # A moment's probability is its best window's: the same raw score, calibrated as every window's.
-        calibrated = {float(score): float(p) for score, p in zip(scored.scores[keep], scored.probabilities[keep])}
-        hits = [Hit(paths[names[m.group]], m.start_s, m.end_s, calibrated[m.score], m.score) for m in moments]
+        probabilities = scored.probabilities[keep]  # a moment's is its best window's
+        hits = [Hit(paths[names[m.group]], m.start_s, m.end_s, float(probabilities[m.window]), m.score) for m in moments]
         return [h for h in hits if h.probability >= min_probability][:k]
 
     # -- browsing --------------------------------------------------------------------------------
