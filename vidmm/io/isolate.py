@@ -226,7 +226,7 @@ class IsolatedReader:
 class _Drain:
     """A thread reading one request's results from the worker as they come, up to `ahead` of them
     before the caller takes them: without it the worker blocks on the socket (its buffer holds a
-    fraction of one window) while the caller encodes, and decoding and encoding take turns.
+    fraction of one window) while the caller encodes, and decoding and encoding mostly take turns.
 
     It hands over the worker's messages in order, then one that ends the stream: ("done"|"error",
     ...) from the worker, ("timeout", None) after `timeout_s` without a message (the worker is killed
@@ -262,7 +262,7 @@ class _Drain:
             self._queue.put(message)  # blocks while the caller is `ahead` results behind
 
     def next(self) -> tuple[str, Any]:
-        """The next message; one always comes, at the latest about `timeout_s` after the caller asks."""
+        """The next message; one always comes, within about twice `timeout_s` of the caller asking."""
         while True:
             try:
                 return self._queue.get(timeout=self._timeout_s)
