@@ -44,3 +44,17 @@ def test_bench_index_measures_warm_search_and_the_ann_index(tmp_path):
     text = script("bench_index").main(["--sizes", "1000", "--ann-sizes", "1000", "--queries", "3", "--out", str(tmp_path)])
     assert rows(text).count("1,000") == 6  # three text sides, three candidate counts
     assert (tmp_path / "table.md").read_text() == text
+
+
+@pytest.mark.slow
+def test_bench_ingest_times_each_way_on_the_same_windows(tmp_path):
+    text = script("bench_ingest").main(["--seconds", "2", "--per-size", "1", "--rounds", "1", "--no-sweep", "--out", str(tmp_path)])
+    assert rows(text) == ["encoder threads", str(torch_threads())]  # one split of the cores: torch's threads, decoder 1
+    assert "naive pipeline" in text
+    assert (tmp_path / "table.md").read_text() == text
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()

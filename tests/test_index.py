@@ -276,6 +276,19 @@ def test_overlapping_windows_encode_each_frame_once_and_embed_as_whole_windows(m
     assert sum(encoded) == len({t for w in windows for t in w.frames.timestamps}) == 2 * len(windows) + 2  # not 4 each
 
 
+def test_windows_decoded_ahead_of_the_encoder_are_stored_as_decoded_in_process(tmp_path, model, folder):
+    """The reader decodes the next batch while the encoder runs: the rows are those of decoding
+    and encoding one after the other, across batches (17 windows: two of them)."""
+    index = Index(tmp_path / "x.vidmm", model)
+    assert index.add(folder / "cut.mp4", stride_s=0.25).added
+    clips = open_video(folder / "cut.mp4").windows(2.0, 0.25, model.sampling.part_count(2.0), short_side=model.sampling.short_side)
+    spans, vectors = embed(clips, model)
+    stored = windows(tmp_path / "x.vidmm")
+    assert len(spans) == len(stored) == 17
+    for (start_s, end_s), vector in zip(spans, vectors):
+        np.testing.assert_allclose(stored[("cut.mp4", start_s, end_s)], vector, atol=1e-5)
+
+
 def test_a_second_writer_is_refused_while_readers_go_on(built, folder):
     with WriterLock(built.path):
         with pytest.raises(IndexLockedError, match="another process"):

@@ -134,3 +134,89 @@ def test_a_stuck_worker_dies_with_its_caller(tmp_path, media):
     if not _gone(worker):
         os.kill(worker, signal.SIGKILL)
         pytest.fail(f"worker {worker} outlived its caller")
+
+
+# -- reading ahead: the worker decodes on while the caller works -------------------------------
+
+WINDOWS = (1.0, 0.25, 4)  # shape_gop.mp4 (3 s, 320x240): 9 windows of ~920 KB, several times a socket's buffer
+
+
+def _expected_starts(media) -> list[float]:
+    return [w.start_s for w in vidmm.open_video(media("shape_gop.mp4")).windows(*WINDOWS)]
+
+
+def _until(condition, within_s: float = 30.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def test_the_reader_reads_ahead_within_its_bound(media):
+    with IsolatedReader(timeout_s=60, read_ahead=2) as r:
+        windows = r.iter(media("shape_gop.mp4"), "windows", *WINDOWS)
+        got = [next(windows)]
+        queued = r._stream._queue
+        _until(queued.full)  # the worker went on while the caller held the first window
+        time.sleep(0.5)
+        assert queued.qsize() == 2  # and no further: the rest wait in the worker
+        got += list(windows)
+    assert [w.start_s for w in got] == _expected_starts(media)
+
+
+def test_a_slow_caller_is_not_a_timeout_but_a_worker_stopped_mid_result_is(media):
+    """The socket holds part of a window: a worker stopped while sending one (its decoding thread hung
+    holding the GIL) left `recv` waiting for ever after `poll` had seen the first bytes."""
+    path = media("shape_gop.mp4")
+    with IsolatedReader(timeout_s=1.0, read_ahead=1) as r:
+        windows = r.iter(path, "windows", *WINDOWS)
+        got = [next(windows)]
+        time.sleep(1.5)  # longer than the timeout, spent by the caller: the queue is full, the worker mid-send
+        os.kill(r._proc.pid, signal.SIGSTOP)
+        start = time.monotonic()
+        with pytest.raises(E.DecodeTimeoutError, match="no progress for 1 s"):
+            for window in windows:
+                got.append(window)
+        assert time.monotonic() - start < 10
+        assert r._proc is None
+        assert len(got) >= 2  # what was read ahead came first, in order
+        assert [w.start_s for w in got] == _expected_starts(media)[: len(got)]
+        r.timeout_s = 60  # a fresh worker takes longer than 1 s to start on a busy machine
+        assert len(r.call(media("shape.mp4"), "uniform", 2)) == 2
+
+
+def test_a_crash_mid_stream_comes_after_the_results_read_before_it(media):
+    with IsolatedReader(timeout_s=60, read_ahead=3) as r:
+        windows = r.iter(media("shape_gop.mp4"), "windows", *WINDOWS)
+        got = [next(windows)]
+        _until(r._stream._queue.full)
+        os.kill(r._proc.pid, signal.SIGKILL)
+        with pytest.raises(E.DecoderCrashedError, match="SIGKILL"):
+            for window in windows:
+                got.append(window)
+        assert len(got) >= 4
+        assert [w.start_s for w in got] == _expected_starts(media)[: len(got)]
+
+
+def test_a_stream_closed_midway_leaves_the_next_stream_whole(media):
+    with IsolatedReader(timeout_s=60, read_ahead=2) as r:
+        for _ in r.iter(media("shape_gop.mp4"), "windows", *WINDOWS):
+            break  # the generator is closed: its worker, with stale windows in its socket, is killed
+        assert [w.start_s for w in r.iter(media("shape_gop.mp4"), "windows", *WINDOWS)] == _expected_starts(media)
+
+
+def test_a_stream_left_suspended_does_not_answer_the_next_call(media):
+    """A generator kept but not finished: the next call read the old stream's windows as its answer."""
+    with IsolatedReader(timeout_s=60) as r:
+        windows = r.iter(media("shape_gop.mp4"), "windows", *WINDOWS)
+        next(windows)
+        frames = r.call(media("shape.mp4"), "uniform", 2)
+        np.testing.assert_array_equal(frames.data, vidmm.open_video(media("shape.mp4")).uniform(2).data)
+        with pytest.raises(RuntimeError, match="abandoned"):
+            next(windows)
+        assert len(r.call(media("shape.mp4"), "uniform", 2)) == 2  # the old stream's end left the worker be
+
+
+def test_read_ahead_must_hold_a_result():
+    with pytest.raises(ValueError, match="read_ahead"):
+        IsolatedReader(read_ahead=0)

@@ -11,6 +11,10 @@ multiprocessing child: fork would copy torch's threads and locks, and spawn re-i
 worker then dies) and costs a second torch import when the guard is there. It ignores Ctrl-C (the
 caller decides) and, on Linux, is killed by the kernel when the caller dies.
 
+A thread in the caller reads the worker's results as they come into a short queue (`read_ahead`),
+so the worker decodes the next windows while the caller encodes the last ones, rather than waiting
+on a full socket: `vidmm index` then takes about as long as the slower of the two, not their sum.
+
     with IsolatedReader(timeout_s=60) as reader:
         info = reader.probe("a.mp4")
         frames = reader.call("a.mp4", "uniform", 16, short_side=224)
@@ -21,9 +25,12 @@ caller decides) and, on Linux, is killed by the kernel when the caller dies.
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
@@ -96,12 +103,21 @@ class IsolatedReader:
     `DecoderCrashedError`. Either way the next call starts a fresh worker.
     threads: FFmpeg threads in the worker; use 1 when several readers decode at once, since
     oversubscribed cores decode slower than one thread each.
+    read_ahead: results (windows, clips) read from the worker before the caller asks for them, at
+    most, so the worker decodes the next ones while the caller works on the last (`vidmm index`
+    encodes a batch while the next is decoded). Memory: up to read_ahead + 2 results beyond the
+    caller's (the queue, one in the reading thread's hand, one in the worker's), plus the socket's
+    buffer. The timeout counts only while the reader waits on the worker, never while a full queue
+    waits on the caller.
     """
 
-    def __init__(self, *, timeout_s: float = 60.0, backend: str = "auto", threads: int = 0):
-        self.timeout_s, self.backend, self.threads = timeout_s, backend, threads
+    def __init__(self, *, timeout_s: float = 60.0, backend: str = "auto", threads: int = 0, read_ahead: int = 16):
+        if read_ahead < 1:
+            raise ValueError(f"read_ahead must be at least 1, not {read_ahead}")
+        self.timeout_s, self.backend, self.threads, self.read_ahead = timeout_s, backend, threads, read_ahead
         self._proc = None
         self._conn = None
+        self._stream: _Drain | None = None  # the request being streamed, while it is
 
     def __enter__(self) -> IsolatedReader:
         return self
@@ -138,6 +154,7 @@ class IsolatedReader:
 
     def close(self) -> None:
         """Stop the worker (it is started again on the next call)."""
+        self._abandon_stream()
         if self._alive():
             try:
                 self._conn.send(None)
@@ -149,32 +166,48 @@ class IsolatedReader:
     def _results(self, path: str | Path, method: str, args: tuple, kwargs: dict) -> Iterator[Any]:
         if method != "info" and method not in _METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {sorted(_METHODS)}")
+        self._abandon_stream()
         if not self._alive():
             self._kill()  # a worker that died between requests: reap it and close its socket
             self._start()
         path = str(path)
         self._conn.send((path, method, args, kwargs))
-        finished = False
+        drain = self._stream = _Drain(self._conn, self._proc, self.timeout_s, self.read_ahead)
+        answered = False  # the worker finished the request and waits for the next one
         try:
             while True:
-                if not self._conn.poll(self.timeout_s):
-                    self._kill()
-                    raise DecodeTimeoutError(path, f"no progress for {self.timeout_s:g} s; decoder stopped")
-                try:
-                    kind, payload = self._conn.recv()
-                except (EOFError, OSError):  # OSError: the pipe broke mid-message
-                    raise DecoderCrashedError(path, f"decoder process died ({_describe_exit(self._kill())})") from None
+                kind, payload = drain.next()
                 if kind == "item":
                     yield payload
-                elif kind == "error":
-                    finished = True
-                    raise payload
-                else:
-                    finished = True
+                elif kind == "done":
+                    answered = True
                     return
+                elif kind == "error":
+                    answered = True
+                    raise payload
+                elif kind == "timeout":
+                    self._kill()
+                    raise DecodeTimeoutError(path, f"no progress for {self.timeout_s:g} s; decoder stopped")
+                elif kind == "crashed":
+                    raise DecoderCrashedError(path, f"decoder process died ({_describe_exit(self._kill())})")
+                elif kind == "superseded":
+                    raise RuntimeError(f"the stream of {path} was abandoned: the reader has been given another request since")
+                else:  # "failed": a message that would not unpickle
+                    raise payload
         finally:
-            if not finished:  # abandoned midway or failed: the worker's pipe holds stale results
-                self._kill()
+            if self._stream is drain:  # else a later request has already stopped it and the worker
+                self._stream = None
+                drain.stop(kill=not answered)  # abandoned midway or failed: the worker's pipe holds stale results
+                if not answered:
+                    self._kill()
+
+    def _abandon_stream(self) -> None:
+        """Stop the worker of a stream left unfinished and not closed (a generator kept, not
+        exhausted): the socket holds its stale results, and its reading thread reads on."""
+        if self._stream is not None:
+            self._stream.stop(kill=True)
+            self._stream = None
+            self._kill()
 
     def probe(self, path: str | Path):
         """`VideoInfo` for `path`, probed in the worker."""
@@ -188,3 +221,73 @@ class IsolatedReader:
     def iter(self, path: str | Path, method: str, *args, **kwargs) -> Iterator[Any]:
         """Like `call`, for methods that yield (`windows`, `clips`), streamed item by item."""
         yield from self._results(path, method, args, kwargs)
+
+
+class _Drain:
+    """A thread reading one request's results from the worker as they come, up to `ahead` of them
+    before the caller takes them: without it the worker blocks on the socket (its buffer holds a
+    fraction of one window) while the caller encodes, and decoding and encoding mostly take turns.
+
+    It hands over the worker's messages in order, then one that ends the stream: ("done"|"error",
+    ...) from the worker, ("timeout", None) after `timeout_s` without a message (the worker is killed
+    at once: a hung decoder may be spinning on a core), ("crashed", None) when the socket closes, or
+    ("failed", exception) for a message that would not unpickle.
+    """
+
+    def __init__(self, conn: Connection, proc: subprocess.Popen, timeout_s: float, ahead: int):
+        self._proc, self._timeout_s = proc, timeout_s
+        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self._stopping = threading.Event()
+        self._waiting_since: float | None = None  # when the thread began waiting on the worker, while it is
+        self._stalled = False  # the caller found the worker stopped mid-result, and killed it
+        self._thread = threading.Thread(target=self._read, args=(conn,), name="vidmm-decoder-results", daemon=True)
+        self._thread.start()
+
+    def _read(self, conn: Connection) -> None:
+        kind = "item"
+        while kind == "item" and not self._stopping.is_set():
+            self._waiting_since = time.monotonic()
+            if not conn.poll(self._timeout_s):
+                self._proc.kill()
+                message: tuple[str, Any] = ("timeout", None)
+            else:
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):  # OSError: the socket broke mid-message
+                    message = ("timeout" if self._stalled else "crashed", None)
+                except Exception as e:  # noqa: BLE001 - handed to the caller, in order
+                    message = ("failed", e)
+            self._waiting_since = None
+            kind = message[0]
+            self._queue.put(message)  # blocks while the caller is `ahead` results behind
+
+    def next(self) -> tuple[str, Any]:
+        """The next message; one always comes, within about twice `timeout_s` of the caller asking."""
+        while True:
+            try:
+                return self._queue.get(timeout=self._timeout_s)
+            except queue.Empty:
+                # `poll` bounds the wait for a result to begin, not for the rest of one to arrive: a
+                # worker stopped mid-send (its decoding thread hung holding the GIL) leaves `recv`
+                # waiting for ever. Killing it ends that `recv`, which then reports the timeout.
+                since = self._waiting_since
+                if since is not None and time.monotonic() - since > self._timeout_s:
+                    self._stalled = True
+                    self._proc.kill()
+
+    def stop(self, *, kill: bool) -> None:
+        """Wait for the thread to end; with `kill`, kill the worker first (the stream was abandoned or
+        broken: what it would still send is stale). The socket is the caller's again afterwards, and
+        a `next` after it answers ("superseded", None)."""
+        self._stopping.set()
+        if kill:
+            self._proc.kill()  # the socket closes: a read under way ends
+        while self._thread.is_alive():
+            try:  # make room for a put the thread is blocked in
+                self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(0.01)
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put(("superseded", None))

@@ -1,0 +1,249 @@
+"""Ingest benchmark: `vidmm index` (lite) in seconds of video per second, against decoding alone and
+encoding alone on the same files, windows and frames, and against a naive pipeline a user would write.
+
+    python scripts/bench_ingest.py                  # 4 x 30 s (640x360 at 30 fps, 1280x720 at 25 fps), 3 rounds
+    python scripts/bench_ingest.py --seconds 4 --rounds 1 --no-naive   # a smoke test
+
+The videos are reels of pans, zooms, cuts and dissolves over scikit-image's photos
+(`vidmm.data.photos.random_reel`), H.264, written once to `--out`/videos. Every way of working
+runs over all of them in a round, the ways taking turns round after round (so load from other
+jobs falls on all alike); the table gives each way's median round.
+
+- decode only: the isolated reader's windows (`IsolatedReader.iter(path, "windows", ...)`, as
+  `vidmm index` asks for them), consumed and dropped.
+- encode only: `vidmm.index.windows.embed` over the same windows, decoded beforehand and held in memory.
+- pipelined: `embed` over the reader's windows as they come (read-ahead 16): `vidmm index` without
+  the table writes.
+- `vidmm index`: `Index(path, model).add(files)` into a fresh index, the model loaded once (what the
+  CLI does after start-up); its reader decodes on one thread.
+- naive: decord's `get_batch` at full resolution of the same frames (each distinct frame once, 32
+  a call), timm's own transform for the model (PIL, per frame) and an eager torch forward of the
+  same EfficientNet-Lite0; frame features only (vidmm's rows include its temporal pooling and
+  concept head, which cost little).
+
+Each of the first four runs at every split of the cores: the encoder on 1 or all of torch's threads
+(ONNX Runtime opens its session with torch's count), the decoder on 1 or 2 FFmpeg threads; each
+pipelined time is compared with the decode-only and encode-only times at its own split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+import vidmm
+from vidmm.data.photos import random_reel, write_reel
+from vidmm.index.store import DEFAULT_WINDOW
+from vidmm.index.windows import _BATCH, _batches, embed
+from vidmm.io import IsolatedReader
+
+Way = tuple[int, Callable[[], None]]  # (encoder threads, what to time)
+SIZES = {"360p": ((640, 360), 30.0), "720p": ((1280, 720), 25.0)}
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    duration_s: float
+
+
+def make_videos(folder: Path, seconds: float, per_size: int) -> list[Clip]:
+    """`per_size` reels of about `seconds` at each of `SIZES`, written once (kept between runs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for k, (name, (size, fps)) in enumerate(SIZES.items()):
+        for i in range(per_size):
+            seed = 10 * k + i
+            reel = random_reel(seed, shots=max(1, round(seconds / 2)), fps=fps)
+            path = folder / f"{name}-{fps:g}fps-{reel.duration_s:.0f}s-seed{seed}.mp4"
+            if not path.exists():
+                write_reel(path.with_suffix(".part.mp4"), reel, size=size, fps=fps).rename(path)
+            clips.append(Clip(path, vidmm.probe(path).duration_s))
+    return clips
+
+
+def window_args(model) -> tuple[tuple, dict]:
+    """The reader request `vidmm index` makes for one file: windows, frames per window, short side."""
+    w = DEFAULT_WINDOW
+    frames = model.sampling.part_count(w.length_s)
+    return (w.length_s, w.stride_s, frames), {"short_side": model.sampling.short_side}
+
+
+def encoder_threads(model, threads: int) -> None:
+    """Run the frame encoder on `threads` (ONNX Runtime takes torch's count when its session opens:
+    opened here, before the clock starts)."""
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+        model.use_frame_backend("auto")
+    model.frame_backend
+
+
+def naive_run(clips: list[Clip], frame_times: dict[Path, np.ndarray]) -> Callable[[], None]:
+    """decord `get_batch` of each distinct frame + timm's transform + eager torch, 32 frames a call."""
+    import decord
+    import timm
+    from PIL import Image
+
+    encoder = vidmm.load("lite", frame_backend="torch").frame_encoder.eval()  # the same weights, in torch
+    transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=encoder.net))
+
+    def run() -> None:
+        for clip in clips:
+            reader = decord.VideoReader(str(clip.path), ctx=decord.cpu(0))
+            fps = reader.get_avg_fps()
+            indices = np.unique(np.rint(frame_times[clip.path] * fps).astype(int)).clip(0, len(reader) - 1)
+            for chunk in np.array_split(indices, max(1, len(indices) // 32)):
+                frames = reader.get_batch(chunk.tolist()).asnumpy()  # (N, H, W, 3) uint8, full size
+                pixels = torch.stack([transform(Image.fromarray(f)) for f in frames])  # (N, 3, 224, 224)
+                with torch.no_grad():
+                    encoder.net(pixels)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each video")
+    parser.add_argument("--per-size", type=int, default=2, help="videos at each size (640x360, 1280x720)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive pipeline (eager torch: the slowest)")
+    parser.add_argument("--no-sweep", action="store_true", help="only the default split of the cores")
+    parser.add_argument("--out", type=Path, default=Path("bench_out/ingest"))
+    args = parser.parse_args(argv)
+    clips = make_videos(args.out / "videos", args.seconds, args.per_size)
+    video_s = sum(c.duration_s for c in clips)
+
+    model = vidmm.load("lite")
+    default_threads = torch.get_num_threads()
+    request, options = window_args(model)
+    with IsolatedReader(timeout_s=600) as reader:
+        decoded = {c.path: list(reader.iter(c.path, "windows", *request, **options)) for c in clips}
+    frame_times = {p: np.concatenate([w.frames.timestamps for w in ws]) for p, ws in decoded.items()}
+    n_windows = sum(len(ws) for ws in decoded.values())
+    n_frames = sum(len(np.unique(t)) for t in frame_times.values())
+
+    def decode(threads: int) -> Way:
+        def run() -> None:
+            with IsolatedReader(timeout_s=600, threads=threads) as r:
+                for c in clips:
+                    for _ in r.iter(c.path, "windows", *request, **options):
+                        pass
+
+        return default_threads, run
+
+    def encode(threads: int) -> Way:
+        def run() -> None:
+            for c in clips:
+                embed(iter(decoded[c.path]), model)
+
+        return threads, run
+
+    def pipelined(enc: int, dec: int, ahead: int) -> Way:
+        def run() -> None:
+            with IsolatedReader(timeout_s=600, threads=dec, read_ahead=ahead) as r:
+                for c in clips:
+                    embed(r.iter(c.path, "windows", *request, **options), model)
+
+        return enc, run
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+
+    def index() -> None:
+        folder = Path(tempfile.mkdtemp(dir=scratch))
+        report = vidmm.Index(folder / "db", model).add([c.path for c in clips], timeout_s=600)
+        assert not report.failed, report.failed
+        shutil.rmtree(folder)
+
+    # (encoder threads, decoder threads): ONNX Runtime's intra-op threads and FFmpeg's in the worker
+    splits = [(default_threads, 1)] if args.no_sweep else sorted({(e, d) for e in (1, default_threads) for d in (1, 2)}, reverse=True)
+    ways: dict[tuple, Way] = {}
+    for enc, dec in splits:
+        ways |= {("decode", enc, dec): decode(dec), ("encode", enc, dec): encode(enc), ("pipelined", enc, dec): pipelined(enc, dec, 16)}
+        if dec == 1:  # what `vidmm index` asks of its reader
+            ways[("index", enc, dec)] = (enc, index)
+    encoder_threads(model, default_threads)
+    start = time.perf_counter()
+    encode(default_threads)[1]()  # also warms the first calls' allocations
+    n_batches = sum(-(-len(ws) // _BATCH) for ws in decoded.values())
+    wait_s = (time.perf_counter() - start) / n_batches
+
+    def stand_in() -> None:
+        """The pipeline with an encoder that takes encode-only's time but no core (as a GPU would)."""
+        with IsolatedReader(timeout_s=600, threads=1) as r:
+            for c in clips:
+                for _ in _batches(r.iter(c.path, "windows", *request, **options), _BATCH):
+                    time.sleep(wait_s)
+
+    ways[("stand-in", default_threads, 1)] = (default_threads, stand_in)
+    if not args.no_naive:
+        ways[("naive", default_threads, 0)] = (default_threads, naive_run(clips, frame_times))
+
+    try:
+        seconds: dict[tuple, list[float]] = {key: [] for key in ways}
+        for _ in range(args.rounds):
+            for key, (threads, run) in ways.items():
+                encoder_threads(model, threads)
+                start = time.perf_counter()
+                run()
+                seconds[key].append(time.perf_counter() - start)
+    finally:
+        encoder_threads(model, default_threads)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    median = {key: statistics.median(s) for key, s in seconds.items()}
+    sizes = ", ".join(f"{args.per_size} at {s[0]}x{s[1]} {fps:g} fps" for s, fps in SIZES.values())
+    lines = [
+        f"{len(clips)} videos ({sizes}), {video_s:.0f} s of video, {n_windows} windows of "
+        f"{request[0]:g} s every {request[1]:g} s, {request[2]} frames each at short side {options['short_side']} "
+        f"({n_frames} distinct frames); lite (ONNX Runtime), median of {args.rounds} interleaved rounds; "
+        f"load average {os.getloadavg()[0]:.1f} at the end. Seconds for all the videos; x: to max(decode only, encode only) "
+        "at the same threads.",
+        "",
+        "| encoder threads | decoder threads | decode only s | encode only s | decode + encode s | pipelined s | x | `vidmm index` s | x | `vidmm index`: s of video / s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for enc, dec in splits:
+        decode_s, encode_s = median[("decode", enc, dec)], median[("encode", enc, dec)]
+        bound = max(decode_s, encode_s)
+        cells = [enc, dec, f"{decode_s:.1f}", f"{encode_s:.1f}", f"{decode_s + encode_s:.1f}"]
+        cells += [f"{median[('pipelined', enc, dec)]:.1f}", f"{median[('pipelined', enc, dec)] / bound:.2f}x"]
+        index_s = median.get(("index", enc, dec))
+        cells += ["", "", ""] if index_s is None else [f"{index_s:.1f}", f"{index_s / bound:.2f}x", f"{video_s / index_s:.1f}"]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    stand_in_s, decode_s = median[("stand-in", default_threads, 1)], median[("decode", default_threads, 1)]
+    lines += [
+        "",
+        f"stand-in encoder that waits {wait_s:.2f} s a batch ({wait_s * n_batches:.1f} s in all, encode-only's time "
+        f"when the run began) without using a core, as a GPU would: pipelined {stand_in_s:.1f} s, "
+        f"{stand_in_s / max(decode_s, wait_s * n_batches):.2f}x max(decode only, the waits); one after the other would be "
+        f"{decode_s + wait_s * n_batches:.1f} s",
+    ]
+    if not args.no_naive:
+        naive_s = median[("naive", default_threads, 0)]
+        best = min(s for key, s in median.items() if key[0] == "index")
+        lines += [
+            "",
+            f"naive pipeline (decord `get_batch` at full size + timm's transform + eager torch, {default_threads} threads, "
+            f"the same frames): {naive_s:.1f} s, {video_s / naive_s:.1f} s of video / s; the fastest `vidmm index` above "
+            f"is {naive_s / best:.1f}x as fast",
+        ]
+    lines += ["", f"(`python scripts/bench_ingest.py{'' if args.rounds == 3 else f' --rounds {args.rounds}'}`, {date.today()}, torch {torch.__version__})"]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    (args.out / "table.md").write_text(text)  # for the README's "Ingest speed"
+    return text
+
+
+if __name__ == "__main__":
+    main()
