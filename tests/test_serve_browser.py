@@ -41,8 +41,10 @@ def live(tmp_path_factory, lite):
         yield url, app
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def page(tmp_path_factory):
+    """A page in a browser of its own, closed after its test: a headless Chromium left open was
+    seen keeping two cores busy, starving the server the next test loads."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
     from playwright.sync_api import sync_playwright

@@ -311,7 +311,7 @@ class Index:
         with _reported_when_full(outcomes), writer_lock(self.path):
             recorded = identity.read(self._db)
             model, name, found = self._checked_model(recorded, frames=engine != "ray")
-            sampling = model.sampling if model is self._model else model.config.sampling  # a text side: its config's
+            sampling = model.sampling  # the model's, or its exported text side's (the same policy, from its config)
             default = WindowSpec(DEFAULT_WINDOW.length_s, DEFAULT_WINDOW.stride_s, sampling.part_count(DEFAULT_WINDOW.length_s))
             window = identity.check_window(str(self.path), recorded, WindowSpec(window_s, stride_s, frames_per_window), default)
             if recorded is None:

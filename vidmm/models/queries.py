@@ -37,6 +37,8 @@ from .hub import PACKAGE_PREFIX, HubOptions, cache_dir, resolve
 if TYPE_CHECKING:
     import torch
 
+    from vidmm.io import SamplingPolicy
+
 _FORMAT = 2  # what an export folder holds; bump when that changes
 _CHUNK = 65_536  # vectors scored at once: bounds the memory of normalising them
 RECENT_QUERIES = 512  # query embeddings kept on disk per model, the least recently written dropped
@@ -94,6 +96,11 @@ class OnnxQueries:
         self.concept_space = side.get("space") == "concepts"  # lite: relevance to its concepts, in numpy
         self._relevance = Relevance(side["vocabulary"], np.load(folder / "terms.npy")) if self.concept_space else None
         self._session = self._tokenizer = None  # opened on the first query not seen before
+
+    @property
+    def sampling(self) -> SamplingPolicy:
+        """The exported model's sampling policy, as `VideoModel.sampling` gives it: its config's."""
+        return self.config.sampling
 
     def embed(self, text: str) -> np.ndarray:
         recent = self.folder / "queries" / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.npy"
