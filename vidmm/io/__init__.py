@@ -17,7 +17,7 @@ from vidmm.io.errors import (
 from vidmm.io.isolate import IsolatedReader
 from vidmm.io.probe import IMAGE_EXTENSIONS, VideoInfo, is_image, probe
 from vidmm.io.sampling import SamplingPolicy, Span, fps_times, span_times, uniform_times, view_spans, window_spans
-from vidmm.io.video import ClipWindow, Frames, Video, open_video, output_size
+from vidmm.io.video import ClipWindow, Frames, Scanned, Video, open_video, output_size
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -32,6 +32,7 @@ __all__ = [
     "NotAVideoError",
     "PastEndError",
     "SamplingPolicy",
+    "Scanned",
     "Span",
     "TruncatedVideoError",
     "UnreadableFileError",

@@ -12,8 +12,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from vidmm.io import Span, Video, open_video
-from vidmm.io.video import Scanned
+from vidmm.io import Scanned, Span, Video, open_video
 from vidmm.tasks.frames import whole
 from vidmm.tasks.presence import Presence, evidence_parts
 from vidmm.tasks.protocol import Captions, implements, require
