@@ -2,14 +2,16 @@
 scoring them for a query, and the approximate index over them.
 
 Search is exact (every window scored with the model's own `similarity`) until the table holds
-`ann_min_rows` windows; then the index gets an approximate one (IVF + HNSW over 8-bit scalar
-quantised vectors, in the model's metric: cosine, or dot for lite), which search uses only to pick
-candidate videos, whose windows are then all scored exactly: moments and scores stay exact.
+`ann_min_rows` windows; then the index gets an approximate one (`ann_config`: IVF partitions over
+8-bit scalar quantised vectors, in the model's metric: cosine, or dot for lite), which search uses
+only to pick candidate videos, whose windows are then all scored exactly: moments and scores stay
+exact. Indexes built before with IVF-HNSW-SQ are searched the same way.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -24,6 +26,9 @@ from vidmm.index.tables import append, check_columns, delete, id_list, index_pat
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
 _CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
+_PARTITION_ROWS = 8_192  # windows per IVF partition when the ANN index is built
+_NPROBES = 20  # IVF partitions searched per query (all of them up to 160k windows)
+_GROWTH = 4  # the ANN index is built again once the windows are this many times what its partitions were made for
 
 
 def _schema(dim: int) -> pa.Schema:
@@ -174,21 +179,35 @@ class Windows:
         with reading(self.db, "windows"):
             return any(i.columns == ["vector"] for i in table.list_indices())
 
-    def build_ann(self, metric: str, min_rows: int) -> None:
-        """Index the vectors for approximate search once there are `min_rows` windows.
+    def build_ann(self, metric: str, min_rows: int, config: Callable[[str, int], object] | None = None) -> None:
+        """Index the vectors for approximate search once there are `min_rows` windows, with
+        `config(metric, rows)` (a LanceDB index config; default `ann_config`: the bench tries others).
 
-        Built once; later adds are folded in by `optimize` (in `compact`), and rows not yet in the
-        index are still scanned exactly by LanceDB, so nothing added is ever missed.
+        Later adds are folded in by `optimize` (in `compact`) into the partitions the index has, and
+        rows not yet in the index are still scanned exactly by LanceDB, so nothing added is ever
+        missed; once the windows outgrow those partitions `_GROWTH` times over, the index is built
+        again (one commit: a reader searches the old one until then), so an index built at 100k
+        windows and grown to 1M searches 122 partitions, not 12 of 80k windows each.
         """
         count = self.count()
         table = self.table()
-        if count is None or count < min_rows or self.has_ann(table):
+        if count is None or count < min_rows:
             return
-        from lancedb.index import BTree, HnswSq
+        if self.has_ann(table) and count <= _GROWTH * _PARTITION_ROWS * self.partitions(table):
+            return
+        from lancedb.index import BTree
 
         with writing(self.db, "windows"):
-            table.create_index("vector", config=HnswSq(distance_type=metric))
-            table.create_index("video_id", config=BTree())  # fetching the candidates' windows
+            table.create_index("vector", config=(config or ann_config)(metric, count), replace=True)
+            table.create_index("video_id", config=BTree(), replace=True)  # fetching the candidates' windows
+
+    def partitions(self, table) -> int:
+        """The IVF partitions of the table's vector index (an IVF-HNSW index built before has them too)."""
+        name = next(i.name for i in table.list_indices() if i.columns == ["vector"])
+        # The statistics need not carry every centroid (LanceDB warns on each call until told).
+        os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
+        with reading(self.db, "windows"):
+            return int(table.to_lance().stats.index_stats(name)["indices"][0]["num_partitions"])
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -237,10 +256,26 @@ class Windows:
         query = text / max(float(np.linalg.norm(text)), 1e-12)  # lite's dot is with the unit text
         with reading(self.db, "windows"):
             nearest = (
-                table.search(query.astype(np.float32)).distance_type(metric).select(["video_id", "_distance"])
-                .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
+                table.search(query.astype(np.float32)).distance_type(metric).nprobes(_NPROBES)
+                .select(["video_id", "_distance"]).limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
             )
         return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
+
+
+def ann_config(metric: str, rows: int):
+    """The approximate index `build_ann` makes over `rows` windows: IVF-SQ, `rows / _PARTITION_ROWS`
+    k-means partitions over 8-bit scalar quantised vectors, searched `_NPROBES` partitions a query.
+
+    Why (scripts/bench_index.py, README "Warm search"): on this project's 2-core machine LanceDB's
+    default IVF-HNSW-SQ (one HNSW graph up to a million rows, ef_construction 300) took 5.5 min to
+    build at 100k windows and would take over an hour at 1M; IVF-SQ builds in seconds, because its
+    k-means trains on a sample and each vector is then only assigned and quantised. What it loses
+    in precision costs nothing here: search uses the index only to pick candidate videos, then
+    scores all their windows exactly.
+    """
+    from lancedb.index import IvfSq
+
+    return IvfSq(distance_type=metric, num_partitions=max(1, rows // _PARTITION_ROWS))
 
 
 def window_rows(vid: str, path: str, spans: np.ndarray, vectors: np.ndarray, model_tag: str) -> pa.Table:
