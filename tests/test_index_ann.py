@@ -1,6 +1,6 @@
 """The approximate index past `ann_min_rows`, on synthetic clustered windows as scripts/bench_index.py
 makes them: it picks the videos exact search would pick, whatever index type the table holds, and
-it is built again once the windows outgrow its partitions."""
+its partitions keep their size as windows are added."""
 
 from __future__ import annotations
 
@@ -48,44 +48,48 @@ def assert_finds_what_exact_search_finds(db: Path, exact: Path, bench) -> None:
 
 def vector_index(db: Path):
     table = lancedb.connect(db).open_table("windows")
-    return table, next(i for i in table.list_indices() if i.columns == ["vector"])
+    return next(i for i in table.list_indices() if i.columns == ["vector"])
+
+
+def partitions(db: Path, monkeypatch) -> int:
+    """The IVF partitions of the vector index (LanceDB's statistics, without the centroids)."""
+    monkeypatch.setenv("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
+    table = lancedb.connect(db).open_table("windows")
+    return table.to_lance().stats.index_stats(vector_index(db).name)["indices"][0]["num_partitions"]
 
 
 def test_an_ann_index_of_many_partitions_finds_the_videos_exact_search_finds(exact, bench, tmp_path, monkeypatch):
     monkeypatch.setattr(windows, "_PARTITION_ROWS", 100)  # 40 partitions, of which a search probes 20
     db = copy(exact, tmp_path)
-    index = Index(db, bench.StubModel(), model_name="bench")
-    index._windows.build_ann("cosine", min_rows=WINDOWS)  # as `Index.add` calls it
-    table, vector = vector_index(db)
-    assert vector.index_type == "IvfSq" and index._windows.partitions(table) == 40
+    Index(db, bench.StubModel(), model_name="bench")._windows.build_ann("cosine", min_rows=WINDOWS)  # as `Index.add` calls it
+    assert vector_index(db).index_type == "IvfSq" and partitions(db, monkeypatch) == 40
     assert_finds_what_exact_search_finds(db, exact, bench)
 
 
-def test_an_index_built_before_with_ivf_hnsw_sq_is_still_searched_through_it(exact, bench, tmp_path):
+def test_an_index_built_before_with_ivf_hnsw_sq_is_searched_then_replaced_at_the_next_add(exact, bench, tmp_path):
     db = copy(exact, tmp_path)
     table = lancedb.connect(db).open_table("windows")
     table.create_index("vector", config=HnswSq(distance_type="cosine"))  # what `Index.add` built before
     table.create_index("video_id", config=BTree())
     index = Index(db, bench.StubModel(), model_name="bench")
-    assert index._windows.has_ann(table) and index._windows.partitions(table) == 1
+    assert index._windows.has_ann(table)
     assert_finds_what_exact_search_finds(db, exact, bench)
-    index._windows.build_ann("cosine", min_rows=WINDOWS)  # 4,000 windows fit its one partition 4 times over
-    assert vector_index(db)[1].index_type == "IvfHnswSq"
+    index._windows.build_ann("cosine", min_rows=WINDOWS)  # as the next `Index.add` ends
+    assert vector_index(db).index_type == "IvfSq"
+    assert_finds_what_exact_search_finds(db, exact, bench)
 
 
-def test_the_ann_index_is_built_again_once_the_windows_outgrow_its_partitions(bench, tmp_path, monkeypatch):
-    # Partitions of 5,000 windows: LanceDB's optimize merges much smaller ones by itself.
-    monkeypatch.setattr(windows, "_PARTITION_ROWS", 5_000)
+def test_as_windows_are_added_the_partitions_keep_the_size_the_index_was_built_with(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(windows, "_PARTITION_ROWS", 1_000)  # LanceDB splits a partition past 4,000 rows
     db = tmp_path / "growing.vidmm"
-    vectors = bench.data(45_000, dim=32)  # (N, E): small vectors, many windows
-    bench.fill(db, vectors[:10_000], bench.StubModel(), "bench")
+    vectors = bench.data(20_000, dim=32)  # (N, E): small vectors, many windows
+    bench.fill(db, vectors[:4_000], bench.StubModel(), "bench")
     index = Index(db, bench.StubModel(), model_name="bench")
-    seen = {}
-    for end in range(10_000, 45_001, 2_500):  # adds of 2,500 windows, each ended as `Index.add` ends one
-        if end > 10_000:
-            spans = np.stack([np.arange(2_500.0), np.arange(2_500.0) + 2], axis=1)  # (N, 2)
-            index._windows.add(f"v{end}", f"/videos/v{end}.mp4", spans, vectors[end - 2_500 : end], "bench")
+    index._windows.build_ann("cosine", min_rows=4_000)
+    assert partitions(db, monkeypatch) == 4
+    spans = np.stack([np.arange(2_000.0), np.arange(2_000.0) + 2], axis=1)  # (N, 2)
+    for end in range(6_000, 20_001, 2_000):  # adds, each ended as `Index.add` ends one
+        index._windows.add(f"v{end}", f"/videos/v{end}.mp4", spans, vectors[end - 2_000 : end], "bench")
         index._windows.compact()
-        index._windows.build_ann("cosine", min_rows=10_000)
-        seen[end] = index._windows.partitions(vector_index(db)[0])
-    assert seen == {n: 2 if n <= 40_000 else 8 for n in seen}  # built at 10k, and again past 4 x 10k
+        index._windows.build_ann("cosine", min_rows=4_000)  # built already: a no-op
+    assert vector_index(db).index_type == "IvfSq" and partitions(db, monkeypatch) >= 20_000 // 4_000

@@ -11,7 +11,6 @@ exact. Indexes built before with IVF-HNSW-SQ are searched the same way.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -26,9 +25,9 @@ from vidmm.index.tables import append, check_columns, delete, id_list, index_pat
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
 _CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
-_PARTITION_ROWS = 8_192  # windows per IVF partition when the ANN index is built
+_PARTITION_ROWS = 8_192  # windows per IVF partition of the ANN index (LanceDB's default for IVF)
 _NPROBES = 20  # IVF partitions searched per query (all of them up to 160k windows)
-_GROWTH = 4  # the ANN index is built again once the windows are this many times what its partitions were made for
+_ANN_TYPE = "IvfSq"  # what `ann_config` builds, as LanceDB's `list_indices` names it
 
 
 def _schema(dim: int) -> pa.Schema:
@@ -183,17 +182,16 @@ class Windows:
         """Index the vectors for approximate search once there are `min_rows` windows, with
         `config(metric, rows)` (a LanceDB index config; default `ann_config`: the bench tries others).
 
-        Later adds are folded in by `optimize` (in `compact`) into the partitions the index has, and
-        rows not yet in the index are still scanned exactly by LanceDB, so nothing added is ever
-        missed; once the windows outgrow those partitions `_GROWTH` times over, the index is built
-        again (one commit: a reader searches the old one until then), so an index built at 100k
-        windows and grown to 1M searches 122 partitions, not 12 of 80k windows each.
+        Built once: later adds are folded in by `optimize` (in `compact`), which files their rows
+        into the nearest partitions and splits a partition grown past 4 x `_PARTITION_ROWS` rows
+        (LanceDB keeps the partition size the index was built with), and rows not yet in the index
+        are still scanned exactly by LanceDB, so nothing added is ever missed. An index of another
+        type (IVF-HNSW-SQ, as built before: minutes to build, one graph up to a million rows) is
+        still searched, and replaced by this one at the next add.
         """
         count = self.count()
         table = self.table()
-        if count is None or count < min_rows:
-            return
-        if self.has_ann(table) and count <= _GROWTH * _PARTITION_ROWS * self.partitions(table):
+        if count is None or count < min_rows or self._ann_type(table) == _ANN_TYPE:
             return
         from lancedb.index import BTree
 
@@ -201,13 +199,10 @@ class Windows:
             table.create_index("vector", config=(config or ann_config)(metric, count), replace=True)
             table.create_index("video_id", config=BTree(), replace=True)  # fetching the candidates' windows
 
-    def partitions(self, table) -> int:
-        """The IVF partitions of the table's vector index (an IVF-HNSW index built before has them too)."""
-        name = next(i.name for i in table.list_indices() if i.columns == ["vector"])
-        # The statistics need not carry every centroid (LanceDB warns on each call until told).
-        os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
+    def _ann_type(self, table) -> str | None:
+        """The type of the table's vector index ("IvfSq", "IvfHnswSq"), None without one."""
         with reading(self.db, "windows"):
-            return int(table.to_lance().stats.index_stats(name)["indices"][0]["num_partitions"])
+            return next((i.index_type for i in table.list_indices() if i.columns == ["vector"]), None)
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -265,6 +260,7 @@ class Windows:
 def ann_config(metric: str, rows: int):
     """The approximate index `build_ann` makes over `rows` windows: IVF-SQ, `rows / _PARTITION_ROWS`
     k-means partitions over 8-bit scalar quantised vectors, searched `_NPROBES` partitions a query.
+    (`rows` is for configs that depend on it: LanceDB derives the partitions from the target size.)
 
     Why (scripts/bench_index.py, README "Warm search"): on this project's 2-core machine LanceDB's
     default IVF-HNSW-SQ (one HNSW graph up to a million rows, ef_construction 300) took 5.5 min to
@@ -275,7 +271,7 @@ def ann_config(metric: str, rows: int):
     """
     from lancedb.index import IvfSq
 
-    return IvfSq(distance_type=metric, num_partitions=max(1, rows // _PARTITION_ROWS))
+    return IvfSq(distance_type=metric, target_partition_size=_PARTITION_ROWS)
 
 
 def window_rows(vid: str, path: str, spans: np.ndarray, vectors: np.ndarray, model_tag: str) -> pa.Table:
