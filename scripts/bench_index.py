@@ -1,7 +1,8 @@
 """Index search benchmark: warm search latency by index size, and the ANN index's recall and cost.
 
-    python scripts/bench_index.py                      # 10k, 100k windows -> Markdown tables
-    python scripts/bench_index.py --sizes 2000 --ann-sizes 2000 --queries 5   # a smoke test
+    python scripts/bench_index.py      # warm search at 10k, 100k windows; ANN at 100k, 1M -> Markdown tables
+    python scripts/bench_index.py --sizes 2000 --ann-sizes 2000 --ann-configs vidmm --queries 5   # a smoke test
+    python scripts/bench_index.py --sizes "" --ann-sizes 1000000 --ann-configs ivf-pq --keep bench_out/ann --build-only
 
 Windows are synthetic vectors, not decoded video, drawn around 2,000 cluster centres so that, as
 with real embeddings, neighbours exist; 50 windows a video. For lite they are what lite stores, a
