@@ -17,7 +17,8 @@ threads, or its ONNX export (`Index(path)`); the same `Index` answers one query 
 reads the vectors), then the others; the median.
 
 ANN: a stand-in model (each query's embedding set, not computed; cosine similarity) searches the
-same windows exactly and through each approximate index of `--ann-configs` (`ANN_CONFIGS`: "vidmm"
+384-d windows (or, with `--ann-data lite`, lite searches windows as it stores them with its text
+side: a dot product over concept probabilities) exactly and through each approximate index of `--ann-configs` (`ANN_CONFIGS`: "vidmm"
 is the one `Index.add` builds past `ann_min_rows`), each built on its own copy of the windows and
 timed, then searched with each number of IVF partitions of `--nprobes`. The searches are
 interleaved (each query goes to every index and setting in turn) so that load from other jobs falls
@@ -144,13 +145,18 @@ def searches(index: Index, model: StubModel | None, queries: list) -> tuple[list
     return times[1:], hits[1:]
 
 
+def fresh_texts(n: int) -> list[str]:
+    """`n` queries never asked before: none is read back from the query cache."""
+    words = ("traffic light", "crossword", "dog on a beach", "red car", "coffee mug", "astronaut", "cat", "rocket")
+    nonce = time.time_ns()
+    return [f"a {words[i % len(words)]}, take {i // len(words)} {nonce}" for i in range(n)]
+
+
 def warm_latency(db: Path, lite, threads: int, by_name: bool) -> tuple[float, float]:
     """(first search of a fresh `Index`, median warm search) in seconds, with lite's text side on
     `threads` torch threads: the loaded torch model, or (`by_name`) its ONNX export."""
     torch.set_num_threads(threads)
-    words = ("traffic light", "crossword", "dog on a beach", "red car", "coffee mug", "astronaut", "cat", "rocket")
-    nonce = time.time_ns()  # queries never asked before: none is read back from the query cache
-    texts = [f"a {w}, take {i} {nonce}" for i in range(4) for w in words]
+    texts = fresh_texts(32)
     make = (lambda: Index(db)) if by_name else (lambda: Index(db, lite))
     start = time.perf_counter()
     make().search(texts[0], k=10)
@@ -167,6 +173,27 @@ def seconds(s: float) -> str:
     return f"{s:.1f} s" if s < 10 else f"{s:,.0f} s"
 
 
+@dataclass(frozen=True)
+class AnnSet:
+    """The windows and queries of an ANN comparison, and the model that searches them."""
+
+    name: str  # "stub" or "lite": names the folders
+    what: str  # the table's words for the vectors
+    model: object  # what each `Index` is given
+    model_name: str
+    windows: Callable[[int], np.ndarray]  # n -> `(n, E)` vectors
+    queries: list[tuple[np.ndarray | None, str]]  # (the stand-in's query embedding, or None; the text searched)
+
+
+def ann_set(name: str, lite, queries: int) -> AnnSet:
+    """The 384-d clustered windows and a stand-in model (cosine), or windows as lite stores them
+    searched by lite's text side (its dot product over concept probabilities), 1 + `queries` queries."""
+    if name == "lite":
+        return AnnSet(name, "lite's 1,000 concept probabilities, dot", lite, "lite", concept_probabilities, [(None, t) for t in fresh_texts(1 + queries)])
+    stub = StubModel()
+    return AnnSet(name, f"{DIM}-d clustered, cosine", stub, "bench", data, [(q, "q") for q in data(1 + queries, spread=0.7, seed=1)])
+
+
 def stored(folder: Path, make: Callable[[Path], None]) -> Path:
     """`folder`, made by `make(partial)` and then renamed into place, unless it is there already: a
     run stopped half-way leaves a `.partial` folder, which the next run makes again."""
@@ -178,27 +205,27 @@ def stored(folder: Path, make: Callable[[Path], None]) -> Path:
     return folder
 
 
-def ann_indexes(keep: Path, n: int, names: list[str], model: StubModel) -> tuple[Path, dict[str, tuple[Path, float]]]:
+def ann_indexes(keep: Path, n: int, names: list[str], ds: AnnSet) -> tuple[Path, dict[str, tuple[Path, float]]]:
     """The folder of `n` synthetic windows without an ANN index (the exact reference), and for each
     config name a copy of it with that ANN index built, with the seconds the build took (as
     `Index.add` builds it: the vector index, then the video id index), all in `keep`."""
-    exact = stored(keep / f"stub-{n}.vidmm", lambda db: fill(db, data(n), model, "bench"))
+    exact = stored(keep / f"{ds.name}-{n}.vidmm", lambda db: fill(db, ds.windows(n), ds.model, ds.model_name))
     built = {}
     for name in names:
 
         def make(db: Path, name: str = name) -> None:
             shutil.copytree(exact, db)
             start = time.perf_counter()
-            Index(db, model, model_name="bench")._windows.build_ann(model.similarity_metric, 1, ANN_CONFIGS[name][1])
+            Index(db, ds.model, model_name=ds.model_name)._windows.build_ann(ds.model.similarity_metric, 1, ANN_CONFIGS[name][1])
             (db / "build_s.txt").write_text(f"{time.perf_counter() - start:.1f}")
 
-        db = stored(keep / f"stub-{n}-{name}.vidmm", make)
+        db = stored(keep / f"{ds.name}-{n}-{name}.vidmm", make)
         built[name] = (db, float((db / "build_s.txt").read_text()))
         print(f"{n:,} windows, {name}: built in {built[name][1]:.0f} s", file=sys.stderr, flush=True)
     return exact, built
 
 
-def ann_rows(args, keep: Path, model: StubModel) -> list[str]:
+def ann_rows(args, keep: Path, ds: AnnSet) -> list[str]:
     """Table rows: at each of `args.ann_sizes`, exact search and each ANN index of `args.ann_configs`
     with each of `args.nprobes`, searched interleaved: warm median and recall against exact."""
     keep.mkdir(parents=True, exist_ok=True)
@@ -206,19 +233,21 @@ def ann_rows(args, keep: Path, model: StubModel) -> list[str]:
     lines, default_nprobes = [], windows._NPROBES
     torch.set_num_threads(1)
     for n in (int(n) for n in args.ann_sizes.split(",") if n):
-        exact_db, built = ann_indexes(keep, n, names, model)
+        exact_db, built = ann_indexes(keep, n, names, ds)
         if args.build_only:
             continue
-        indexes = {None: Index(exact_db, model, model_name="bench")} | {k: Index(db, model, model_name="bench") for k, (db, _) in built.items()}
+        indexes = {None: exact_db} | {k: db for k, (db, _) in built.items()}
+        indexes = {k: Index(db, ds.model, model_name=ds.model_name) for k, db in indexes.items()}
         settings = [(None, 0)] + [(name, p) for name in names for p in nprobes]
         times: dict = {s: [] for s in settings}
         hits: dict = {s: [] for s in settings}
-        for query in data(1 + args.queries, spread=0.7, seed=1):  # the first untimed: every index warm
-            model.query = query
+        for embedding, text in ds.queries:  # the first untimed: every index warm
+            if embedding is not None:
+                ds.model.query = embedding
             for name, p in settings:
                 windows._NPROBES = p or default_nprobes
                 start = time.perf_counter()
-                found = indexes[name].search("q", k=10, min_probability=0)  # the top 10, shown or not
+                found = indexes[name].search(text, k=10, min_probability=0)  # the top 10, shown or not
                 times[name, p].append(time.perf_counter() - start)
                 hits[name, p].append([h.path for h in found])
         windows._NPROBES = default_nprobes
@@ -226,7 +255,7 @@ def ann_rows(args, keep: Path, model: StubModel) -> list[str]:
         for name, p in settings:
             label, build, probes = ("exact (no ANN index)", "–", "–") if name is None else (ANN_CONFIGS[name][0], seconds(built[name][1]), str(p))
             lines.append(
-                f"| {n:,} | {label} | {build} | {probes} | {1000 * statistics.median(times[name, p][1:]):.0f} ms | {recall(hits[name, p][1:], exact):.2f} |"
+                f"| {n:,} | {ds.what} | {label} | {build} | {probes} | {1000 * statistics.median(times[name, p][1:]):.0f} ms | {recall(hits[name, p][1:], exact):.2f} |"
             )
         print("\n".join(lines[-len(settings):]), file=sys.stderr, flush=True)
     return lines
@@ -237,6 +266,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--sizes", default="10000,100000", help="window counts for warm exact search")
     parser.add_argument("--ann-sizes", default="100000,1000000", help="window counts to build and score the ANN indexes at")
     parser.add_argument("--ann-configs", default=",".join(ANN_CONFIGS), help=f"approximate indexes to compare, of: {', '.join(ANN_CONFIGS)}")
+    parser.add_argument("--ann-data", default="stub", choices=("stub", "lite"), help="ANN windows: 384-d clustered, or as lite stores them")
     parser.add_argument("--nprobes", default="5,10,20,40", help="IVF partitions searched per query, each tried")
     parser.add_argument("--keep", type=Path, help="keep the ANN windows and indexes in this folder, reusing those there")
     parser.add_argument("--build-only", action="store_true", help="make the ANN windows and indexes (with --keep), search nothing")
@@ -250,11 +280,10 @@ def main(argv: list[str] | None = None) -> str:
     folder = Path(tempfile.mkdtemp(prefix="vidmm-bench-index-"))
     load_start = os.getloadavg()[0]
     lite = vidmm.load("lite", parts=("text",))
-    model = StubModel()
     lines = ["| windows | lite's text side | warm search (median) | first search of a fresh `Index` |", "|---:|---|---:|---:|"]
     ann_lines = [
-        "| windows | index | build | partitions searched (nprobes) | warm search (median) | top-10 video recall |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| windows | vectors | index | build | partitions searched (nprobes) | warm search (median) | top-10 video recall |",
+        "|---:|---|---|---:|---:|---:|---:|",
     ]
     try:
         load_queries("lite")  # its ONNX export made, if it was not
@@ -265,7 +294,7 @@ def main(argv: list[str] | None = None) -> str:
                 first_s, warm_s = warm_latency(db, lite, threads, by_name)
                 lines.append(f"| {n:,} | {side} | {1000 * warm_s:.0f} ms | {1000 * first_s:.0f} ms |")
         if args.ann_sizes:
-            ann_lines += ann_rows(args, args.keep or folder, model)
+            ann_lines += ann_rows(args, args.keep or folder, ann_set(args.ann_data, lite, args.queries))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     command = shlex.join(["python", "scripts/bench_index.py", *(sys.argv[1:] if argv is None else argv)])
