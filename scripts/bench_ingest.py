@@ -12,24 +12,33 @@ jobs falls on all alike); the table gives each way's median round.
 - decode only: the isolated reader's windows (`IsolatedReader.iter(path, "windows", ...)`, as
   `vidmm index` asks for them), consumed and dropped.
 - encode only: `vidmm.index.windows.embed` over the same windows, decoded beforehand and held in memory.
-- pipelined: `embed` over the reader's windows as they come (read-ahead 16): `vidmm index` without
-  the table writes.
+- pipelined: `embed` over the reader's windows as they come (read-ahead 16), each file's request
+  sent to the worker while the file before is encoded, as `vidmm index` does: `vidmm index` without
+  the table writes. "per file": the same, each file asked for only once the one before is done (how
+  `vidmm index` worked before it sent the next file's request ahead).
 - `vidmm index`: `Index(path, model).add(files)` into a fresh index, the model loaded once (what the
-  CLI does after start-up); its reader decodes on one thread.
+  CLI does after start-up), started with all of torch's threads as a user's process is: its reader
+  decodes on one thread and its encoder runs on one thread fewer than torch's (`threads_beside`),
+  so its time is in the row of that split.
 - naive: decord's `get_batch` at full resolution of the same frames (each distinct frame once, 32
   a call), timm's own transform for the model (PIL, per frame) and an eager torch forward of the
   same EfficientNet-Lite0; frame features only (vidmm's rows include its temporal pooling and
   concept head, which cost little).
 
-Each of the first four runs at every split of the cores: the encoder on 1 or all of torch's threads
-(ONNX Runtime opens its session with torch's count), the decoder on 1 or 2 FFmpeg threads; each
-pipelined time is compared with the decode-only and encode-only times at its own split.
+Each way's CPU time is counted too (this process and the decoding workers, which are reaped when
+a reader closes). Decoding and encoding share the machine's two cores, so a pipeline cannot end
+before the CPU floor: max(decode only, encode only, their CPU seconds together / the cores).
+
+The other ways run at every split of the cores: the encoder on 1 or all of torch's threads (ONNX
+Runtime opens its session with torch's count), the decoder on 1 or 2 FFmpeg threads; each pipelined
+time is compared with the decode-only and encode-only times at its own split.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -37,7 +46,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -81,12 +90,16 @@ def window_args(model) -> tuple[tuple, dict]:
 
 
 def encoder_threads(model, threads: int) -> None:
-    """Run the frame encoder on `threads` (ONNX Runtime takes torch's count when its session opens:
-    opened here, before the clock starts)."""
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-        model.use_frame_backend("auto")
+    """Run the frame encoder on `threads` (ONNX Runtime's session follows torch's count: opened
+    here, before the clock starts)."""
+    torch.set_num_threads(threads)
     model.frame_backend
+
+
+def cpu_time() -> float:
+    """CPU seconds used so far by this process and its reaped children (the decoding workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def naive_run(clips: list[Clip], frame_times: dict[Path, np.ndarray]) -> Callable[[], None]:
@@ -118,7 +131,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--per-size", type=int, default=2, help="videos at each size (640x360, 1280x720)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive pipeline (eager torch: the slowest)")
-    parser.add_argument("--no-sweep", action="store_true", help="only the default split of the cores")
+    parser.add_argument("--no-sweep", action="store_true", help="only the split of the cores `vidmm index` makes")
     parser.add_argument("--out", type=Path, default=Path("bench_out/ingest"))
     args = parser.parse_args(argv)
     clips = make_videos(args.out / "videos", args.seconds, args.per_size)
@@ -149,11 +162,19 @@ def main(argv: list[str] | None = None) -> str:
 
         return threads, run
 
-    def pipelined(enc: int, dec: int, ahead: int) -> Way:
+    def streams(r: IsolatedReader, across_files: bool) -> Iterator[Iterator]:
+        """Each video's windows from `r`; `across_files`: the next video's sent ahead, as `Index.add` does."""
+        for position, c in enumerate(clips):
+            if across_files:
+                for ahead in clips[position : position + 2]:
+                    r.prefetch(ahead.path, "windows", *request, **options)
+            yield r.iter(c.path, "windows", *request, **options)
+
+    def pipelined(enc: int, dec: int, across_files: bool) -> Way:
         def run() -> None:
-            with IsolatedReader(timeout_s=600, threads=dec, read_ahead=ahead) as r:
-                for c in clips:
-                    embed(r.iter(c.path, "windows", *request, **options), model)
+            with IsolatedReader(timeout_s=600, threads=dec) as r:
+                for windows in streams(r, across_files):
+                    embed(windows, model)
 
         return enc, run
 
@@ -166,68 +187,76 @@ def main(argv: list[str] | None = None) -> str:
         shutil.rmtree(folder)
 
     # (encoder threads, decoder threads): ONNX Runtime's intra-op threads and FFmpeg's in the worker
-    splits = [(default_threads, 1)] if args.no_sweep else sorted({(e, d) for e in (1, default_threads) for d in (1, 2)}, reverse=True)
+    index_split = (max(1, default_threads - 1), 1)  # the split `vidmm index` makes itself
+    splits = [index_split] if args.no_sweep else sorted({(e, d) for e in (1, index_split[0], default_threads) for d in (1, 2)}, reverse=True)
     ways: dict[tuple, Way] = {}
     for enc, dec in splits:
-        ways |= {("decode", enc, dec): decode(dec), ("encode", enc, dec): encode(enc), ("pipelined", enc, dec): pipelined(enc, dec, 16)}
-        if dec == 1:  # what `vidmm index` asks of its reader
-            ways[("index", enc, dec)] = (enc, index)
+        ways |= {("decode", enc, dec): decode(dec), ("encode", enc, dec): encode(enc)}
+        ways |= {("per file", enc, dec): pipelined(enc, dec, False), ("pipelined", enc, dec): pipelined(enc, dec, True)}
+    ways[("index", *index_split)] = (default_threads, index)
     encoder_threads(model, default_threads)
     start = time.perf_counter()
     encode(default_threads)[1]()  # also warms the first calls' allocations
-    n_batches = sum(-(-len(ws) // _BATCH) for ws in decoded.values())
-    wait_s = (time.perf_counter() - start) / n_batches
+    wait_s = (time.perf_counter() - start) / n_windows  # a window's share of a batch's time
 
     def stand_in() -> None:
         """The pipeline with an encoder that takes encode-only's time but no core (as a GPU would)."""
         with IsolatedReader(timeout_s=600, threads=1) as r:
-            for c in clips:
-                for _ in _batches(r.iter(c.path, "windows", *request, **options), _BATCH):
-                    time.sleep(wait_s)
+            for windows in streams(r, True):
+                for batch in _batches(windows, _BATCH):
+                    time.sleep(wait_s * len(batch))
 
-    ways[("stand-in", default_threads, 1)] = (default_threads, stand_in)
+    ways[("stand-in", *index_split)] = (index_split[0], stand_in)
     if not args.no_naive:
         ways[("naive", default_threads, 0)] = (default_threads, naive_run(clips, frame_times))
 
     try:
         seconds: dict[tuple, list[float]] = {key: [] for key in ways}
+        cpu_seconds: dict[tuple, list[float]] = {key: [] for key in ways}
         for _ in range(args.rounds):
             for key, (threads, run) in ways.items():
                 encoder_threads(model, threads)
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), cpu_time()
                 run()
                 seconds[key].append(time.perf_counter() - start)
+                cpu_seconds[key].append(cpu_time() - start_cpu)
     finally:
         encoder_threads(model, default_threads)
         shutil.rmtree(scratch, ignore_errors=True)
 
     median = {key: statistics.median(s) for key, s in seconds.items()}
+    median_cpu = {key: statistics.median(s) for key, s in cpu_seconds.items()}
+    cores = os.cpu_count() or 1
     sizes = ", ".join(f"{args.per_size} at {s[0]}x{s[1]} {fps:g} fps" for s, fps in SIZES.values())
     lines = [
         f"{len(clips)} videos ({sizes}), {video_s:.0f} s of video, {n_windows} windows of "
         f"{request[0]:g} s every {request[1]:g} s, {request[2]} frames each at short side {options['short_side']} "
         f"({n_frames} distinct frames); lite (ONNX Runtime), median of {args.rounds} interleaved rounds; "
-        f"load average {os.getloadavg()[0]:.1f} at the end. Seconds for all the videos; x: to max(decode only, encode only) "
-        "at the same threads.",
+        f"load average {os.getloadavg()[0]:.1f} at the end. Seconds for all the videos (CPU seconds in brackets); x: to "
+        f"max(decode only, encode only) at the same threads; floor: that or their CPU seconds together / {cores} cores, "
+        "the larger.",
         "",
-        "| encoder threads | decoder threads | decode only s | encode only s | decode + encode s | pipelined s | x | `vidmm index` s | x | `vidmm index`: s of video / s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| encoder threads | decoder threads | decode only s | encode only s | decode + encode s | floor s | pipelined per file s | x | pipelined s | x | `vidmm index` s | x | x floor | `vidmm index`: s of video / s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for enc, dec in splits:
         decode_s, encode_s = median[("decode", enc, dec)], median[("encode", enc, dec)]
+        decode_cpu, encode_cpu = median_cpu[("decode", enc, dec)], median_cpu[("encode", enc, dec)]
         bound = max(decode_s, encode_s)
-        cells = [enc, dec, f"{decode_s:.1f}", f"{encode_s:.1f}", f"{decode_s + encode_s:.1f}"]
-        cells += [f"{median[('pipelined', enc, dec)]:.1f}", f"{median[('pipelined', enc, dec)] / bound:.2f}x"]
+        floor = max(bound, (decode_cpu + encode_cpu) / cores)
+        cells = [enc, dec, f"{decode_s:.1f} ({decode_cpu:.1f})", f"{encode_s:.1f} ({encode_cpu:.1f})", f"{decode_s + encode_s:.1f}", f"{floor:.1f}"]
+        for way in ("per file", "pipelined"):
+            cells += [f"{median[(way, enc, dec)]:.1f}", f"{median[(way, enc, dec)] / bound:.2f}x"]
         index_s = median.get(("index", enc, dec))
-        cells += ["", "", ""] if index_s is None else [f"{index_s:.1f}", f"{index_s / bound:.2f}x", f"{video_s / index_s:.1f}"]
+        cells += ["", "", "", ""] if index_s is None else [f"{index_s:.1f}", f"{index_s / bound:.2f}x", f"{index_s / floor:.2f}x", f"{video_s / index_s:.1f}"]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
-    stand_in_s, decode_s = median[("stand-in", default_threads, 1)], median[("decode", default_threads, 1)]
+    stand_in_s, decode_s = median[("stand-in", *index_split)], median[("decode", *index_split)]
     lines += [
         "",
-        f"stand-in encoder that waits {wait_s:.2f} s a batch ({wait_s * n_batches:.1f} s in all, encode-only's time "
+        f"stand-in encoder that waits {wait_s * 1000:.0f} ms a window of each batch ({wait_s * n_windows:.1f} s in all, encode-only's time "
         f"when the run began) without using a core, as a GPU would: pipelined {stand_in_s:.1f} s, "
-        f"{stand_in_s / max(decode_s, wait_s * n_batches):.2f}x max(decode only, the waits); one after the other would be "
-        f"{decode_s + wait_s * n_batches:.1f} s",
+        f"{stand_in_s / max(decode_s, wait_s * n_windows):.2f}x max(decode only, the waits); one after the other would be "
+        f"{decode_s + wait_s * n_windows:.1f} s",
     ]
     if not args.no_naive:
         naive_s = median[("naive", default_threads, 0)]

@@ -19,6 +19,7 @@ import torch
 from index_support import windows
 from vidmm.data import synthetic as syn
 from vidmm.data.photos import Reel, Shot
+import vidmm.index.store as store
 from vidmm.index import Index, IndexLockedError, IndexNotFoundError, ModelMismatchError, WindowMismatchError
 from vidmm.index.lock import WriterLock
 from vidmm.index.windows import embed
@@ -192,9 +193,9 @@ def decoded(monkeypatch) -> list[str]:
     names: list[str] = []
     real = Index._embed_file
 
-    def spy(self, run, path, vid):
+    def spy(self, run, path, *args):
         names.append(path.name)
-        return real(self, run, path, vid)
+        return real(self, run, path, *args)
 
     monkeypatch.setattr(Index, "_embed_file", spy)
     return names
@@ -239,6 +240,71 @@ def test_a_copy_of_content_that_changed_in_the_same_run_is_decoded_not_given_the
     assert decoded == ["a.mp4", "b.mp4"]
     best = {Path(h.path).name: h.probability for h in index.search("a crossword puzzle", min_probability=0.0)}
     assert best["b.mp4"] >= MATCH > best["a.mp4"]
+
+
+class _Tap:
+    """A worker's socket, noting each request the caller sends it: (file name, method)."""
+
+    def __init__(self, conn, sent: list):
+        self._conn, self._sent = conn, sent
+
+    def send(self, message) -> None:
+        if message is not None:
+            self._sent.append((Path(message[0]).name, message[1]))
+        self._conn.send(message)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+class _Noting:
+    """A model that calls `note()` before it encodes each batch of windows."""
+
+    def __init__(self, model, note):
+        self._model, self._note = model, note
+
+    def encode_windows(self, *args):
+        self._note()
+        return self._model.encode_windows(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+def test_add_asks_for_the_next_files_windows_before_it_encodes_the_last_ones(tmp_path, model, folder, monkeypatch):
+    """Each file's windows used to be asked for only once the file before was stored, so the worker
+    sat idle while the last batch of each file was encoded, and the encoder while the first of the
+    next was decoded: for short files, most of the time."""
+    sent: list[tuple[str, str]] = []
+    asked_when_encoding: list[list] = []
+
+    class TappedReader(store.IsolatedReader):
+        def _start(self) -> None:
+            super()._start()
+            self._conn = _Tap(self._conn, sent)
+
+    monkeypatch.setattr(store, "IsolatedReader", TappedReader)
+    index = Index(tmp_path / "x.vidmm", _Noting(model, lambda: asked_when_encoding.append(list(sent))))
+    files = [folder / "crossword.mp4", folder / "cat.mp4"]  # 3 s: two windows, one batch each
+    report = index.add(files, file_progress=lambda *_: None)
+    assert len(report.added) == 2
+    assert asked_when_encoding[0] == [("crossword.mp4", "info"), ("crossword.mp4", "windows"), ("cat.mp4", "info"), ("cat.mp4", "windows")]
+    sent.clear()
+    assert len(index.add(files + [folder / "cut.mp4"]).skipped) == 2
+    assert sent == [("cut.mp4", "windows")]  # done files are not read ahead
+
+
+def test_add_leaves_its_decoding_worker_a_core(tmp_path, model, folder):
+    """The encoder ran on all of torch's threads beside a decoding worker that keeps a core busy:
+    threads that outnumber the free cores wait on each other."""
+    threads_when_encoding: list[int] = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        Index(tmp_path / "x.vidmm", _Noting(model, lambda: threads_when_encoding.append(torch.get_num_threads()))).add(folder / "cat.mp4")
+        assert threads_when_encoding == [1] and torch.get_num_threads() == 2  # given back after
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_an_index_keeps_its_window_settings_and_refuses_others(tmp_path, model, folder):

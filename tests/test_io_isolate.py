@@ -217,6 +217,76 @@ def test_a_stream_left_suspended_does_not_answer_the_next_call(media):
         assert len(r.call(media("shape.mp4"), "uniform", 2)) == 2  # the old stream's end left the worker be
 
 
+def _starts(windows) -> list[float]:
+    return [w.start_s for w in windows]
+
+
+def test_a_request_sent_ahead_is_decoded_before_it_is_asked_for(media):
+    """`vidmm index` sends the next file's request ahead, so the worker decodes its first windows
+    while the caller encodes the last file's last ones."""
+    with IsolatedReader(timeout_s=60, read_ahead=3) as r:
+        first = r.iter(media("shape_gop.mp4"), "windows", *WINDOWS)
+        got = [next(first)]
+        r.prefetch(media("shape.mp4"), "info")
+        r.prefetch(media("shape_gop.mp4"), "windows", *WINDOWS[:2], 2)
+        r.prefetch(media("shape.mp4"), "info")  # sent already: nothing more
+        assert len(r._ahead) == 2
+        pid = r._proc.pid
+        got += list(first)
+        assert _starts(got) == _expected_starts(media)
+        _until(lambda: r._ahead[-1][1]._queue.full())  # decoded before the caller asked for it
+        assert r.probe(media("shape.mp4")).duration_s == pytest.approx(vidmm.probe(media("shape.mp4")).duration_s)
+        ahead = list(r.iter(media("shape_gop.mp4"), "windows", *WINDOWS[:2], 2))
+        assert _starts(ahead) == _expected_starts(media) and {len(w.frames) for w in ahead} == {2}
+        assert r._proc.pid == pid and not r._ahead  # one worker answered all three
+
+
+def test_asking_for_another_request_than_the_one_sent_ahead_gets_its_own_answer(media):
+    with IsolatedReader(timeout_s=60, read_ahead=2) as r:
+        r.prefetch(media("shape_gop.mp4"), "windows", *WINDOWS)
+        _until(lambda: r._ahead[0][1]._queue.full())
+        frames = r.call(media("shape.mp4"), "uniform", 2)
+        np.testing.assert_array_equal(frames.data, vidmm.open_video(media("shape.mp4")).uniform(2).data)
+        assert not r._ahead
+        assert _starts(r.iter(media("shape_gop.mp4"), "windows", *WINDOWS)) == _expected_starts(media)
+
+
+def test_a_bad_file_sent_ahead_is_its_own_error_and_the_worker_lives_on(media):
+    with IsolatedReader(timeout_s=60) as r:
+        r.prefetch(media("random.mp4"), "uniform", 8)
+        r.prefetch(media("shape.mp4"), "uniform", 2)
+        pid = r._proc.pid
+        with pytest.raises(E.NotAVideoError):
+            r.call(media("random.mp4"), "uniform", 8)
+        assert len(r.call(media("shape.mp4"), "uniform", 2)) == 2 and r._proc.pid == pid
+
+
+def test_a_request_sent_ahead_that_hangs_is_a_timeout_when_asked_for(media):
+    with IsolatedReader(timeout_s=60) as r:
+        assert _starts(r.iter(media("shape_gop.mp4"), "windows", *WINDOWS)) == _expected_starts(media)
+        os.kill(r._proc.pid, signal.SIGSTOP)  # hung in C code, as on a hostile file
+        r.timeout_s = 1.0
+        r.prefetch(media("shape.mp4"), "uniform", 2)
+        time.sleep(1.5)  # the caller works on meanwhile: the wait on the worker counts all the same
+        with pytest.raises(E.DecodeTimeoutError, match="no progress for 1 s"):
+            r.call(media("shape.mp4"), "uniform", 2)
+        assert r._proc is None and not r._ahead
+        r.timeout_s = 60
+        assert len(r.call(media("shape.mp4"), "uniform", 2)) == 2
+
+
+def test_a_stream_broken_off_drops_what_was_sent_ahead_and_the_next_call_is_whole(media):
+    with IsolatedReader(timeout_s=60, read_ahead=2) as r:
+        first = r.iter(media("shape_gop.mp4"), "windows", *WINDOWS)
+        next(first)
+        r.prefetch(media("shape_gop.mp4"), "windows", *WINDOWS[:2], 2)
+        first.close()  # the worker, still on the first request, is killed, and the second with it
+        assert not r._ahead and r._proc is None
+        assert _starts(r.iter(media("shape_gop.mp4"), "windows", *WINDOWS[:2], 2)) == _expected_starts(media)
+        r.prefetch(media("shape_gop.mp4"), "windows", *WINDOWS)
+    assert r._proc is None and not r._ahead  # closed with a request sent ahead: no wait for it
+
+
 def test_read_ahead_must_hold_a_result():
     with pytest.raises(ValueError, match="read_ahead"):
         IsolatedReader(read_ahead=0)

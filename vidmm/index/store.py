@@ -38,7 +38,7 @@ from vidmm.index.ledger import DONE, FAILED, Ledger
 from vidmm.index.location import is_uri, normalized, storage_options
 from vidmm.index.lock import writer_lock
 from vidmm.index.moments import best_moments
-from vidmm.index.windows import ANN_MIN_ROWS, Windows, embed
+from vidmm.index.windows import ANN_MIN_ROWS, Windows, embed, threads_beside
 from vidmm.io import IsolatedReader, NotAVideoError, VideoError, VideoNotFoundError, is_image, open_video
 from vidmm.tasks.calibration import Calibrator, reference_embeddings
 from vidmm.tasks.presence import MATCH, STRIDE_S, WINDOW_S
@@ -323,12 +323,13 @@ class Index:
                 started = _Started(name, found, sampling.short_side, window, timeout_s)
                 add_on_ray(self, started, files, outcomes, ray or RayOptions(), progress, file_progress, fail_fast=fail_fast)
             else:
-                with IsolatedReader(timeout_s=timeout_s, threads=1) as reader:
+                with IsolatedReader(timeout_s=timeout_s, threads=1) as reader, threads_beside(reader.threads):
                     run = _Adding(reader, model, f"{name}:{found}", window, file_progress)
                     for position, path in enumerate(files, 1):
                         vid = video_id(path)
+                        upcoming = files[position] if position < len(files) else None
                         try:
-                            outcome = self._add_one(run, path, vid)
+                            outcome = self._add_one(run, path, vid, upcoming)
                         except VideoError as e:
                             self._failed(vid, path, e.reason, outcomes)
                             if fail_fast:
@@ -376,12 +377,13 @@ class Index:
         with writer_lock(self.path):
             return health.repair(self._db)
 
-    def _add_one(self, run: _Adding, path: Path, vid: str) -> str:
-        """Index one file unless done with the same stamp (see `_settled`)."""
+    def _add_one(self, run: _Adding, path: Path, vid: str, upcoming: Path | None) -> str:
+        """Index one file unless done with the same stamp (see `_settled`); `upcoming`, the file
+        after it, is read ahead if it will need decoding."""
         stamp, outcome = self._settled(path, vid)
         if outcome is not None:
             return outcome
-        spans = self._embed_file(run, path, vid)
+        spans = self._embed_file(run, path, vid, upcoming if upcoming is not None and self._to_embed(upcoming, stamp) else None)
         self._done(vid, path, stamp, spans)
         return "added"
 
@@ -404,6 +406,22 @@ class Index:
         self._done(vid, path, stamp, spans)
         return stamp, "added"
 
+    def _to_embed(self, path: Path, embedding: FileStamp) -> bool:
+        """Whether `_settled` will find `path` to embed, as far as the ledger tells before the file
+        `embedding` (stamped so) is done: not done with its stamp, its content neither indexed nor
+        that file's. Only a guess (the file may change meanwhile): reading ahead a file that then
+        needs no decoding costs the worker a restart, never a wrong result."""
+        try:
+            stamp = FileStamp.of(path)
+        except VideoError:
+            return False
+        content = (stamp.size, stamp.quick_hash)
+        return (
+            self._ledger.done.get(video_id(path)) != stamp
+            and content != (embedding.size, embedding.quick_hash)
+            and content not in self._ledger.content
+        )
+
     def _done(self, vid: str, path: Path, stamp: FileStamp, spans: np.ndarray) -> None:
         """Record a video done once all its windows, spans `(N, 2)`, are committed: until this
         commit they are debris to be dropped."""
@@ -416,8 +434,12 @@ class Index:
         self._ledger.record(vid, path, None, FAILED, error=reason)
         outcomes["failed"].append((str(path), reason))
 
-    def _embed_file(self, run: _Adding, path: Path, vid: str) -> np.ndarray:
-        """Decode, embed and store one file's windows in one commit; returns their spans `(N, 2)`."""
+    def _embed_file(self, run: _Adding, path: Path, vid: str, upcoming: Path | None) -> np.ndarray:
+        """Decode, embed and store one file's windows in one commit; returns their spans `(N, 2)`.
+        The worker is asked for `upcoming`'s windows too, to decode once this file's are."""
+        for file in (path, upcoming) if upcoming is not None else (path,):
+            for method, args, kwargs in self._reads(run, file):
+                run.reader.prefetch(file, method, *args, **kwargs)  # a no-op where sent ahead already
         batch_done = None
         if run.file_progress is not None:
             duration_s = run.reader.probe(path).duration_s
@@ -425,12 +447,19 @@ class Index:
             def batch_done(end_s: float) -> None:
                 run.file_progress(str(path), end_s, duration_s)
 
-        w = run.window
-        windows = run.reader.iter(path, "windows", w.length_s, w.stride_s, w.frames, short_side=run.model.sampling.short_side)
-        spans, vectors = embed(windows, run.model, batch_done)
+        _, args, kwargs = self._reads(run, path)[-1]
+        spans, vectors = embed(run.reader.iter(path, "windows", *args, **kwargs), run.model, batch_done)
         if len(spans):
             self._windows.add(vid, str(path), spans, vectors, run.model_tag)
         return spans
+
+    @staticmethod
+    def _reads(run: _Adding, path: Path) -> list[tuple[str, tuple, dict]]:
+        """What the worker is asked of one file, in order, as (method, args, kwargs): its duration
+        where progress within a file is reported, then its windows."""
+        w = run.window
+        windows = ("windows", (w.length_s, w.stride_s, w.frames), {"short_side": run.model.sampling.short_side})
+        return [("info", (), {}), windows] if run.file_progress is not None else [windows]
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -329,6 +330,23 @@ def embed(
     if not spans:
         return np.zeros((0, 2)), np.zeros((0, 0), np.float32)
     return np.array(spans, np.float64), np.concatenate(vectors)
+
+
+@contextmanager
+def threads_beside(decoder_cores: int) -> Iterator[None]:
+    """torch's threads, and with them the frame encoder's, fewer by the cores a decoding worker
+    keeps busy (one at least left) while in the block. Threads that outnumber the free cores wait on
+    each other: on two cores, `Index.add` took 1.3x as long with the encoder on 2 threads beside a
+    decoder on 1 as with 1 (`scripts/bench_ingest.py`). It is torch's setting: threads started
+    meanwhile see it too."""
+    import torch  # here: searching an index needs no torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, before - decoder_cores))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _batches(windows: Iterator[ClipWindow], size: int) -> Iterator[list[ClipWindow]]:

@@ -62,6 +62,12 @@ def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 
+def on_screen(starts: np.ndarray, times) -> np.ndarray:
+    """Index of the frame on screen at each of `times`: the last of the ascending frame `starts` at
+    or before it, -1 before the first (times are floats, frame times exact rationals: a tolerance)."""
+    return np.searchsorted(starts, np.asarray(times) + _EPS, side="right") - 1
+
+
 class Deadline:
     """Raises `DecodeTimeoutError` once `timeout_s` has passed (checked between packets)."""
 
@@ -181,7 +187,7 @@ class _DecodeThread:
         k = np.searchsorted(self.times, last_t + _EPS, side="right")  # next time not yet reached
         if k >= len(self.times) or self.times[k] <= sought:
             return None
-        j = np.searchsorted(self.keyframes, self.times[k] + _EPS, side="right") - 1
+        j = on_screen(self.keyframes, self.times[k])  # the keyframe it decodes from
         if j >= 0 and self.keyframes[j] - read_t > _MIN_SKIP_FRAMES / max(self.info.fps, 1.0):
             return float(self.times[k])
         return None
@@ -373,7 +379,7 @@ class DecordBackend:
     ) -> Iterator[Decoded]:
         reader, starts = self._reader(size)
         deadline = Deadline(self.info.path, timeout_s)
-        indices = np.clip(np.searchsorted(starts, np.asarray(times) + _EPS, side="right") - 1, 0, len(starts) - 1)
+        indices = np.clip(on_screen(starts, times), 0, len(starts) - 1)
         for lo in range(0, len(indices), batch):
             deadline.check()
             chunk = indices[lo : lo + batch]

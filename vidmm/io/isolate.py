@@ -13,11 +13,14 @@ caller decides) and, on Linux, is killed by the kernel when the caller dies.
 
 A thread in the caller reads the worker's results as they come into a short queue (`read_ahead`),
 so the worker decodes the next windows while the caller encodes the last ones, rather than waiting
-on a full socket: `vidmm index` then takes about as long as the slower of the two, not their sum.
+on a full socket; and a request can be sent ahead (`prefetch`), so the worker goes on to the next
+file's first windows while the caller encodes the last file's last ones: `vidmm index` then takes
+about as long as the slower of the two, not their sum.
 
     with IsolatedReader(timeout_s=60) as reader:
         info = reader.probe("a.mp4")
         frames = reader.call("a.mp4", "uniform", 16, short_side=224)
+        reader.prefetch("b.mp4", "windows", 4.0, 2.0, 8, short_side=224)  # decoded once a.mp4's are
         for window in reader.iter("a.mp4", "windows", 4.0, 2.0, 8, short_side=224):
             ...
 """
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
@@ -107,8 +111,8 @@ class IsolatedReader:
     most, so the worker decodes the next ones while the caller works on the last (`vidmm index`
     encodes a batch while the next is decoded). Memory: up to read_ahead + 2 results beyond the
     caller's (the queue, one in the reading thread's hand, one in the worker's), plus the socket's
-    buffer. The timeout counts only while the reader waits on the worker, never while a full queue
-    waits on the caller.
+    buffer, and as much again for each request sent ahead by `prefetch`. The timeout counts only
+    while the reader waits on the worker, never while a full queue waits on the caller.
     """
 
     def __init__(self, *, timeout_s: float = 60.0, backend: str = "auto", threads: int = 0, read_ahead: int = 16):
@@ -118,6 +122,7 @@ class IsolatedReader:
         self._proc = None
         self._conn = None
         self._stream: _Drain | None = None  # the request being streamed, while it is
+        self._ahead: deque[tuple[tuple, _Drain]] = deque()  # requests sent ahead, in the worker's order
 
     def __enter__(self) -> IsolatedReader:
         return self
@@ -140,6 +145,7 @@ class IsolatedReader:
         return self._proc is not None and self._proc.poll() is None
 
     def _kill(self) -> int | None:
+        """Kill the worker; the requests sent ahead to it die with it."""
         if self._proc is None:
             return None
         if self._alive():
@@ -148,6 +154,8 @@ class IsolatedReader:
             code = self._proc.wait(5)
         except subprocess.TimeoutExpired:
             code = None
+        while self._ahead:  # before the socket closes: their reads end on its end, not on a closed handle
+            self._ahead.popleft()[1].stop(kill=False)
         self._conn.close()
         self._proc = self._conn = None
         return code
@@ -155,6 +163,8 @@ class IsolatedReader:
     def close(self) -> None:
         """Stop the worker (it is started again on the next call)."""
         self._abandon_stream()
+        if self._ahead:  # the worker may be decoding a request sent ahead: no use waiting for it
+            self._kill()
         if self._alive():
             try:
                 self._conn.send(None)
@@ -163,16 +173,38 @@ class IsolatedReader:
                 pass
         self._kill()
 
-    def _results(self, path: str | Path, method: str, args: tuple, kwargs: dict) -> Iterator[Any]:
-        if method != "info" and method not in _METHODS:
-            raise ValueError(f"unknown method {method!r}; expected one of {sorted(_METHODS)}")
-        self._abandon_stream()
-        if not self._alive():
+    def prefetch(self, path: str | Path, method: str, *args, **kwargs) -> None:
+        """Send the worker a request the caller will make next (by `call` or `iter`, with the same
+        arguments), to be worked on as soon as the requests before it are answered, and read ahead
+        like a stream. Requests sent ahead are answered in the order they were sent; asking for
+        anything else first drops them (the worker is replaced: its socket holds their results).
+        Sending one already sent and not yet asked for does nothing."""
+        request = _request(path, method, args, kwargs)
+        if any(sent == request for sent, _ in self._ahead):
+            return
+        if self._stream is None and not self._ahead and not self._alive():
             self._kill()  # a worker that died between requests: reap it and close its socket
             self._start()
-        path = str(path)
-        self._conn.send((path, method, args, kwargs))
-        drain = self._stream = _Drain(self._conn, self._proc, self.timeout_s, self.read_ahead)
+        elif not self._alive():  # died under a request: asking for that one reports it
+            return
+        self._conn.send(request)
+        before = self._ahead[-1][1] if self._ahead else self._stream
+        self._ahead.append((request, _Drain(self._conn, self._proc, self.timeout_s, self.read_ahead, after=before)))
+
+    def _results(self, path: str | Path, method: str, args: tuple, kwargs: dict) -> Iterator[Any]:
+        request = _request(path, method, args, kwargs)
+        path = request[0]
+        if self._stream is None and self._ahead and self._ahead[0][0] == request:
+            drain = self._stream = self._ahead.popleft()[1]
+        else:
+            self._abandon_stream()
+            if self._ahead:  # asked for something else first: what the worker does next is stale
+                self._kill()
+            if not self._alive():
+                self._kill()  # a worker that died between requests: reap it and close its socket
+                self._start()
+            self._conn.send(request)
+            drain = self._stream = _Drain(self._conn, self._proc, self.timeout_s, self.read_ahead)
         answered = False  # the worker finished the request and waits for the next one
         try:
             while True:
@@ -223,6 +255,14 @@ class IsolatedReader:
         yield from self._results(path, method, args, kwargs)
 
 
+def _request(path: str | Path, method: str, args: tuple, kwargs: dict) -> tuple:
+    """The message asking the worker for `open_video(path).<method>(*args, **kwargs)`; comparable,
+    so that a request sent ahead is recognised when the caller makes it."""
+    if method != "info" and method not in _METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {sorted(_METHODS)}")
+    return str(path), method, tuple(args), dict(sorted(kwargs.items()))
+
+
 class _Drain:
     """A thread reading one request's results from the worker as they come, up to `ahead` of them
     before the caller takes them: without it the worker blocks on the socket (its buffer holds a
@@ -231,19 +271,24 @@ class _Drain:
     It hands over the worker's messages in order, then one that ends the stream: ("done"|"error",
     ...) from the worker, ("timeout", None) after `timeout_s` without a message (the worker is killed
     at once: a hung decoder may be spinning on a core), ("crashed", None) when the socket closes, or
-    ("failed", exception) for a message that would not unpickle.
+    ("failed", exception) for a message that would not unpickle. A drain for a request sent ahead
+    (`after`: the drain of the request before it) begins reading once that one's messages are read.
     """
 
-    def __init__(self, conn: Connection, proc: subprocess.Popen, timeout_s: float, ahead: int):
+    def __init__(self, conn: Connection, proc: subprocess.Popen, timeout_s: float, ahead: int, after: _Drain | None = None):
         self._proc, self._timeout_s = proc, timeout_s
         self._queue: queue.Queue = queue.Queue(maxsize=ahead)
         self._stopping = threading.Event()
         self._waiting_since: float | None = None  # when the thread began waiting on the worker, while it is
         self._stalled = False  # the caller found the worker stopped mid-result, and killed it
-        self._thread = threading.Thread(target=self._read, args=(conn,), name="vidmm-decoder-results", daemon=True)
+        self._thread = threading.Thread(target=self._read, args=(conn, after), name="vidmm-decoder-results", daemon=True)
         self._thread.start()
 
-    def _read(self, conn: Connection) -> None:
+    def _read(self, conn: Connection, after: _Drain | None) -> None:
+        while after is not None and after._thread.is_alive():  # one reader of the socket at a time
+            if self._stopping.is_set():
+                return
+            after._thread.join(0.05)
         kind = "item"
         while kind == "item" and not self._stopping.is_set():
             self._waiting_since = time.monotonic()

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from vidmm.io.backends import _EPS, Decoded, DecordBackend, Picture, PyAVBackend, decord_installed
+from vidmm.io.backends import Decoded, DecordBackend, Picture, PyAVBackend, decord_installed, on_screen
 from vidmm.io.errors import CorruptVideoError, DecodeTimeoutError, PastEndError, UnsupportedCodecError
 from vidmm.io.probe import VideoInfo, probe
 from vidmm.io.sampling import Span, fps_times, span_times, uniform_times, window_spans
@@ -385,7 +385,7 @@ class _ShotFrames:
     def _part(self, span: Span, n: int) -> ClipWindow:
         # The frame on screen at x is the last one at or before it (the backends' rule); the first
         # held frame stands in for a time before it.
-        at = np.searchsorted(self.times, span_times(span.start_s, span.end_s, n) + _EPS, side="right") - 1
+        at = on_screen(self.times, span_times(span.start_s, span.end_s, n))
         return _clip(span, [(self.times[i], self._image(self.held[i])) for i in np.maximum(at, 0)])
 
 

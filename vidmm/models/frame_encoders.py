@@ -174,9 +174,11 @@ ONNX_BY_DEFAULT = ("efficientnet_lite0",)
 
 
 class FrameRunner(Protocol):
-    """Runs a frozen frame encoder on pixels `(N, 3, h, w)`; `backend` names how."""
+    """Runs a frozen frame encoder on pixels `(N, 3, h, w)`; `backend` names how, `threads` on how
+    many threads it was opened (None: torch's, whatever they are at the call)."""
 
     backend: str
+    threads: int | None
 
     def features(self, pixels: torch.Tensor) -> torch.Tensor: ...  # (N, D)
 
@@ -187,6 +189,7 @@ class TorchFrames:
     """The encoder in torch: the reference, and the path gradients flow through."""
 
     backend = "torch"
+    threads = None
 
     def __init__(self, encoder: nn.Module):
         self.encoder = encoder
@@ -203,7 +206,7 @@ class OnnxFrames:
     from one call."""
 
     def __init__(self, session: onnx.Session, backend: str):
-        self.session, self.backend = session, backend
+        self.session, self.backend, self.threads = session, backend, session.threads
 
     def outputs(self, pixels: torch.Tensor) -> list[torch.Tensor]:
         """pixels `(N, 3, h, w)` -> [features `(N, D)`] (+ logits `(N, C)` for an encoder that classifies)."""

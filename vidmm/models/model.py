@@ -213,7 +213,10 @@ class VideoModel(ModelBase, nn.Module):
         encoder = self._encoder()
         if encoder.training or self.device.type != "cpu" or self.dtype != torch.float32:
             return TorchFrames(encoder)
-        if self._frame_runner is None:
+        runner = self._frame_runner
+        # ONNX Runtime's threads are fixed when its session opens: a new one follows torch's count
+        # when it changes (`Index.add` lowers it beside its decoding worker).
+        if runner is None or runner.threads not in (None, torch.get_num_threads()):
             self._frame_runner = frame_runner(encoder, self.config.frame_encoder, self._frame_backend)
         return self._frame_runner
 
