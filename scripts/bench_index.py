@@ -1,7 +1,8 @@
 """Index search benchmark: warm search latency by index size, and the ANN index's recall and cost.
 
-    python scripts/bench_index.py                      # 10k, 100k windows -> Markdown tables
-    python scripts/bench_index.py --sizes 2000 --ann-sizes 2000 --queries 5   # a smoke test
+    python scripts/bench_index.py      # warm search at 10k, 100k windows; ANN at 100k, 1M -> Markdown tables
+    python scripts/bench_index.py --sizes 2000 --ann-sizes 2000 --ann-configs vidmm --queries 5   # a smoke test
+    python scripts/bench_index.py --sizes "" --ann-sizes 1000000 --ann-configs ivf-pq --keep bench_out/ann --build-only
 
 Windows are synthetic vectors, not decoded video, drawn around 2,000 cluster centres so that, as
 with real embeddings, neighbours exist; 50 windows a video. For lite they are what lite stores, a
@@ -13,28 +14,40 @@ searches, with a model already loaded.
 Warm latency: lite's text side embeds each query (a query never asked before) and lite's
 similarity scores the windows: the loaded torch model (`Index(path, model)`) on 1 and on 2 torch
 threads, or its ONNX export (`Index(path)`); the same `Index` answers one query first (untimed: it
-reads the vectors), then the others; the median. ANN: a stand-in model (each query's embedding set, not
-computed; cosine similarity) searches the same folder exactly and through the approximate index
-`Index.add` builds past `ann_min_rows`, with each number of candidate windows tried; recall is the
-share of the exact top-10 videos that the ANN search also returns in its top 10 (its scores are
-exact: only the candidates can differ).
+reads the vectors), then the others; the median.
+
+ANN: a stand-in model (each query's embedding set, not computed; cosine similarity) searches the
+384-d windows (or, with `--ann-data lite`, lite searches windows as it stores them with its text
+side: a dot product over concept probabilities) exactly and through each approximate index of `--ann-configs` (`ANN_CONFIGS`: "vidmm"
+is the one `Index.add` builds past `ann_min_rows`), each built on its own copy of the windows and
+timed, then searched with each number of IVF partitions of `--nprobes`. The searches are
+interleaved (each query goes to every index and setting in turn) so that load from other jobs falls
+on all alike. Recall is the share of the exact top-10 videos that the ANN search also returns in its
+top 10 (its scores are exact: only the candidates can differ). With `--keep DIR` the windows and
+the built indexes stay in DIR and a later run reuses them (with their build times), so building
+(`--build-only`) and searching can be separate commands.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import torch
 import torch.nn.functional as F
+from lancedb.index import HnswSq, IvfPq
 
 import vidmm
 from vidmm.index import Index, identity, ledger, windows
@@ -45,6 +58,17 @@ from vidmm.models.queries import load_queries
 
 DIM, CENTRES, PER_VIDEO = 384, 2000, 50
 LITE_DIM = 1000  # lite's window vectors: its concept probabilities
+
+# The approximate indexes compared: name -> (what it is, its LanceDB config for (metric, rows)).
+ANN_CONFIGS: dict[str, tuple[str, Callable]] = {
+    "vidmm": ("IVF-SQ (`windows.ann_config`: what `Index.add` builds)", windows.ann_config),
+    "ivf-pq": ("IVF-PQ, LanceDB's defaults", lambda metric, rows: IvfPq(distance_type=metric)),
+    "hnsw-sq-4k": (
+        "IVF-HNSW-SQ, a partition per 4,096 windows, ef_construction 100",
+        lambda metric, rows: HnswSq(distance_type=metric, num_partitions=max(1, rows // 4096), ef_construction=100),
+    ),
+    "hnsw-sq": ("IVF-HNSW-SQ, LanceDB's defaults (what `Index.add` built before)", lambda metric, rows: HnswSq(distance_type=metric)),
+}
 
 
 @dataclass(frozen=True)
@@ -92,17 +116,17 @@ def fill(db_path: Path, vectors: np.ndarray, model, name: str) -> None:
     append(db, "videos", videos, ledger._VIDEOS)
 
 
-def data(n: int, queries: int, seed: int = 0, dim: int = DIM) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((CENTRES, dim)).astype(np.float32)
-    vectors = centres[rng.integers(0, CENTRES, n)] + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
-    asked = centres[rng.integers(0, CENTRES, queries)] + 0.7 * rng.standard_normal((queries, dim)).astype(np.float32)
-    return vectors, asked
+def data(n: int, spread: float = 0.5, dim: int = DIM, seed: int = 0, clusters: int = CENTRES) -> np.ndarray:
+    """`(n, dim)` vectors drawn around the same `clusters` centres whatever `n` and `seed`: windows
+    (`spread` 0.5) or queries (0.7, another `seed`)."""
+    centres = np.random.default_rng(0).standard_normal((clusters, dim), dtype=np.float32)
+    rng = np.random.default_rng(seed + 1)
+    return centres[rng.integers(0, clusters, n)] + spread * rng.standard_normal((n, dim), dtype=np.float32)
 
 
 def concept_probabilities(n: int) -> np.ndarray:
     """`(n, LITE_DIM)` windows as lite stores them: a probability over its concepts."""
-    logits = 3 * data(n, 1, dim=LITE_DIM)[0]
+    logits = 3 * data(n, dim=LITE_DIM)
     exp = np.exp(logits - logits.max(-1, keepdims=True))
     return (exp / exp.sum(-1, keepdims=True)).astype(np.float32)
 
@@ -121,13 +145,18 @@ def searches(index: Index, model: StubModel | None, queries: list) -> tuple[list
     return times[1:], hits[1:]
 
 
+def fresh_texts(n: int) -> list[str]:
+    """`n` queries never asked before: none is read back from the query cache."""
+    words = ("traffic light", "crossword", "dog on a beach", "red car", "coffee mug", "astronaut", "cat", "rocket")
+    nonce = time.time_ns()
+    return [f"a {words[i % len(words)]}, take {i // len(words)} {nonce}" for i in range(n)]
+
+
 def warm_latency(db: Path, lite, threads: int, by_name: bool) -> tuple[float, float]:
     """(first search of a fresh `Index`, median warm search) in seconds, with lite's text side on
     `threads` torch threads: the loaded torch model, or (`by_name`) its ONNX export."""
     torch.set_num_threads(threads)
-    words = ("traffic light", "crossword", "dog on a beach", "red car", "coffee mug", "astronaut", "cat", "rocket")
-    nonce = time.time_ns()  # queries never asked before: none is read back from the query cache
-    texts = [f"a {w}, take {i} {nonce}" for i in range(4) for w in words]
+    texts = fresh_texts(32)
     make = (lambda: Index(db)) if by_name else (lambda: Index(db, lite))
     start = time.perf_counter()
     make().search(texts[0], k=10)
@@ -140,21 +169,121 @@ def recall(found: list[list[str]], exact: list[list[str]]) -> float:
     return statistics.mean(len(set(a) & set(e)) / len(e) for a, e in zip(found, exact))
 
 
+def seconds(s: float) -> str:
+    return f"{s:.1f} s" if s < 10 else f"{s:,.0f} s"
+
+
+@dataclass(frozen=True)
+class AnnSet:
+    """The windows and queries of an ANN comparison, and the model that searches them."""
+
+    name: str  # "stub" or "lite": names the folders
+    what: str  # the table's words for the vectors
+    model: object  # what each `Index` is given
+    model_name: str
+    windows: Callable[[int], np.ndarray]  # n -> `(n, E)` vectors
+    queries: list[tuple[np.ndarray | None, str]]  # (the stand-in's query embedding, or None; the text searched)
+
+
+def ann_set(name: str, lite, queries: int) -> AnnSet:
+    """The 384-d clustered windows and a stand-in model (cosine), or windows as lite stores them
+    searched by lite's text side (its dot product over concept probabilities), 1 + `queries` queries."""
+    if name == "lite":
+        return AnnSet(name, "lite's 1,000 concept probabilities, dot", lite, "lite", concept_probabilities, [(None, t) for t in fresh_texts(1 + queries)])
+    stub = StubModel()
+    return AnnSet(name, f"{DIM}-d clustered, cosine", stub, "bench", data, [(q, "q") for q in data(1 + queries, spread=0.7, seed=1)])
+
+
+def stored(folder: Path, make: Callable[[Path], None]) -> Path:
+    """`folder`, made by `make(partial)` and then renamed into place, unless it is there already: a
+    run stopped half-way leaves a `.partial` folder, which the next run makes again."""
+    if not folder.exists():
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        make(partial)
+        partial.rename(folder)
+    return folder
+
+
+def ann_indexes(keep: Path, n: int, names: list[str], ds: AnnSet) -> tuple[Path, dict[str, tuple[Path, float]]]:
+    """The folder of `n` synthetic windows without an ANN index (the exact reference), and for each
+    config name a copy of it with that ANN index built, with the seconds the build took (as
+    `Index.add` builds it: the vector index, then the video id index), all in `keep`."""
+    exact = stored(keep / f"{ds.name}-{n}.vidmm", lambda db: fill(db, ds.windows(n), ds.model, ds.model_name))
+    built = {}
+    for name in names:
+
+        def make(db: Path, name: str = name) -> None:
+            shutil.copytree(exact, db)
+            start = time.perf_counter()
+            Index(db, ds.model, model_name=ds.model_name)._windows.build_ann(ds.model.similarity_metric, 1, ANN_CONFIGS[name][1])
+            (db / "build_s.txt").write_text(f"{time.perf_counter() - start:.1f}")
+
+        db = stored(keep / f"{ds.name}-{n}-{name}.vidmm", make)
+        built[name] = (db, float((db / "build_s.txt").read_text()))
+        print(f"{n:,} windows, {name}: built in {built[name][1]:.0f} s", file=sys.stderr, flush=True)
+    return exact, built
+
+
+def ann_rows(args, keep: Path, ds: AnnSet) -> list[str]:
+    """Table rows: at each of `args.ann_sizes`, exact search and each ANN index of `args.ann_configs`
+    with each of `args.nprobes`, searched interleaved: warm median and recall against exact."""
+    keep.mkdir(parents=True, exist_ok=True)
+    names, nprobes = args.ann_configs.split(","), [int(p) for p in args.nprobes.split(",")]
+    lines, default_nprobes = [], windows._NPROBES
+    torch.set_num_threads(1)
+    for n in (int(n) for n in args.ann_sizes.split(",") if n):
+        exact_db, built = ann_indexes(keep, n, names, ds)
+        if args.build_only:
+            continue
+        indexes = {None: exact_db} | {k: db for k, (db, _) in built.items()}
+        indexes = {k: Index(db, ds.model, model_name=ds.model_name) for k, db in indexes.items()}
+        settings = [(None, 0)] + [(name, p) for name in names for p in nprobes]
+        times: dict = {s: [] for s in settings}
+        hits: dict = {s: [] for s in settings}
+        for embedding, text in ds.queries:  # the first untimed: every index warm
+            if embedding is not None:
+                ds.model.query = embedding
+            for name, p in settings:
+                windows._NPROBES = p or default_nprobes
+                start = time.perf_counter()
+                found = indexes[name].search(text, k=10, min_probability=0)  # the top 10, shown or not
+                times[name, p].append(time.perf_counter() - start)
+                hits[name, p].append([h.path for h in found])
+        windows._NPROBES = default_nprobes
+        exact = hits[None, 0][1:]
+        for name, p in settings:
+            label, build, probes = ("exact (no ANN index)", "–", "–") if name is None else (ANN_CONFIGS[name][0], seconds(built[name][1]), str(p))
+            lines.append(
+                f"| {n:,} | {ds.what} | {label} | {build} | {probes} | {1000 * statistics.median(times[name, p][1:]):.0f} ms | {recall(hits[name, p][1:], exact):.2f} |"
+            )
+        print("\n".join(lines[-len(settings):]), file=sys.stderr, flush=True)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="window counts for warm exact search")
-    parser.add_argument("--ann-sizes", default="100000", help="window counts to build and score the ANN index at")
+    parser.add_argument("--ann-sizes", default="100000,1000000", help="window counts to build and score the ANN indexes at")
+    parser.add_argument("--ann-configs", default=",".join(ANN_CONFIGS), help=f"approximate indexes to compare, of: {', '.join(ANN_CONFIGS)}")
+    parser.add_argument("--ann-data", default="stub", choices=("stub", "lite"), help="ANN windows: 384-d clustered, or as lite stores them")
+    parser.add_argument("--nprobes", default="5,10,20,40", help="IVF partitions searched per query, each tried")
+    parser.add_argument("--keep", type=Path, help="keep the ANN windows and indexes in this folder, reusing those there")
+    parser.add_argument("--build-only", action="store_true", help="make the ANN windows and indexes (with --keep), search nothing")
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--out", type=Path, default=Path("bench_out/index"))
     args = parser.parse_args(argv)
+    unknown = set(args.ann_configs.split(",")) - set(ANN_CONFIGS)
+    if unknown:
+        parser.error(f"unknown --ann-configs {', '.join(sorted(unknown))}: the choices are {', '.join(ANN_CONFIGS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="vidmm-bench-index-"))
+    load_start = os.getloadavg()[0]
     lite = vidmm.load("lite", parts=("text",))
-    model = StubModel()
     lines = ["| windows | lite's text side | warm search (median) | first search of a fresh `Index` |", "|---:|---|---:|---:|"]
     ann_lines = [
-        "| windows | ANN build | candidate windows per hit | warm ANN search (median) | top-10 video recall |",
-        "|---:|---:|---:|---:|---:|",
+        "| windows | vectors | index | build | partitions searched (nprobes) | warm search (median) | top-10 video recall |",
+        "|---:|---|---|---:|---:|---:|---:|",
     ]
     try:
         load_queries("lite")  # its ONNX export made, if it was not
@@ -164,24 +293,14 @@ def main(argv: list[str] | None = None) -> str:
             for side, threads, by_name in (("torch, 1 thread", 1, False), ("torch, 2 threads", 2, False), ("ONNX export (`Index(path)`)", 2, True)):
                 first_s, warm_s = warm_latency(db, lite, threads, by_name)
                 lines.append(f"| {n:,} | {side} | {1000 * warm_s:.0f} ms | {1000 * first_s:.0f} ms |")
-        for n in (int(n) for n in args.ann_sizes.split(",") if n):
-            vectors, queries = data(n, args.queries)
-            db = folder / f"stub-{n}.vidmm"
-            fill(db, vectors, model, "bench")
-            torch.set_num_threads(1)
-            _, exact = searches(Index(db, model, model_name="bench"), model, list(queries))
-            start = time.perf_counter()
-            Index(db, model, model_name="bench")._windows.build_ann(model.similarity_metric, min_rows=1)
-            build_s = time.perf_counter() - start
-            for per_hit in (10, 25, 50):
-                windows._CANDIDATE_WINDOWS = per_hit
-                ann_times, ann_hits = searches(Index(db, model, model_name="bench"), model, list(queries))
-                ann_lines.append(
-                    f"| {n:,} | {build_s:.0f} s | {per_hit} | {1000 * statistics.median(ann_times):.0f} ms | {recall(ann_hits, exact):.2f} |"
-                )
+        if args.ann_sizes:
+            ann_lines += ann_rows(args, args.keep or folder, ann_set(args.ann_data, lite, args.queries))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    text = "\n".join(lines + [""] + ann_lines + ["", f"(`python scripts/bench_index.py`, {date.today()}, {args.queries} queries)"]) + "\n"
+    command = shlex.join(["python", "scripts/bench_index.py", *(sys.argv[1:] if argv is None else argv)])
+    footer = f"(`{command}`, {date.today()}, {args.queries} queries, load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)"
+    tables = [t for t in (lines, ann_lines) if len(t) > 2]  # those measured
+    text = "\n\n".join(["\n".join(t) for t in tables] + [footer]) + "\n"
     (args.out / "table.md").write_text(text)
     print(text, end="")
     return text

@@ -41,8 +41,9 @@ def test_bench_startup_times_every_command(tmp_path):
 
 @pytest.mark.slow
 def test_bench_index_measures_warm_search_and_the_ann_index(tmp_path):
-    text = script("bench_index").main(["--sizes", "1000", "--ann-sizes", "1000", "--queries", "3", "--out", str(tmp_path)])
-    assert rows(text).count("1,000") == 6  # three text sides, three candidate counts
+    args = ["--sizes", "1000", "--ann-sizes", "1000", "--ann-configs", "vidmm,hnsw-sq", "--nprobes", "5,20", "--queries", "3"]
+    text = script("bench_index").main([*args, "--out", str(tmp_path)])
+    assert rows(text).count("1,000") == 8  # three text sides; exact search, and two indexes with two nprobes each
     assert (tmp_path / "table.md").read_text() == text
 
 

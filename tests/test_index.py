@@ -384,6 +384,7 @@ def test_past_the_threshold_an_ann_index_is_built_and_search_gives_the_exact_res
     table = lancedb.connect(index.path).open_table("windows")
     vector_index = [i for i in table.list_indices() if i.columns == ["vector"]]
     assert vector_index and vector_index[0].index_details["metric_type"] == "DOT"  # lite's similarity
+    assert vector_index[0].index_type == "IvfSq"  # `windows.ann_config`: builds in seconds where HNSW took minutes
     for query in ("a cat", "a crossword puzzle", "a dog"):
         assert index.search(query, k=3) == built.search(query, k=3)  # candidates rescored exactly
 

@@ -2,9 +2,10 @@
 scoring them for a query, and the approximate index over them.
 
 Search is exact (every window scored with the model's own `similarity`) until the table holds
-`ann_min_rows` windows; then the index gets an approximate one (IVF + HNSW over 8-bit scalar
-quantised vectors, in the model's metric: cosine, or dot for lite), which search uses only to pick
-candidate videos, whose windows are then all scored exactly: moments and scores stay exact.
+`ann_min_rows` windows; then the index gets an approximate one (`ann_config`: IVF partitions over
+8-bit scalar quantised vectors, in the model's metric: cosine, or dot for lite), which search uses
+only to pick candidate videos, whose windows are then all scored exactly: moments and scores stay
+exact. Indexes built before with IVF-HNSW-SQ are searched the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from vidmm.index.tables import append, check_columns, delete, id_list, index_pat
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
 _CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
+_PARTITION_ROWS = 8_192  # windows per IVF partition of the ANN index (LanceDB's default for IVF)
+_NPROBES = 20  # IVF partitions searched per query (all of them up to 160k windows)
+_ANN_TYPE = "IvfSq"  # what `ann_config` builds, as LanceDB's `list_indices` names it
 
 
 def _schema(dim: int) -> pa.Schema:
@@ -175,21 +179,31 @@ class Windows:
         with reading(self.db, "windows"):
             return any(i.columns == ["vector"] for i in table.list_indices())
 
-    def build_ann(self, metric: str, min_rows: int) -> None:
-        """Index the vectors for approximate search once there are `min_rows` windows.
+    def build_ann(self, metric: str, min_rows: int, config: Callable[[str, int], object] | None = None) -> None:
+        """Index the vectors for approximate search once there are `min_rows` windows, with
+        `config(metric, rows)` (a LanceDB index config; default `ann_config`: the bench tries others).
 
-        Built once; later adds are folded in by `optimize` (in `compact`), and rows not yet in the
-        index are still scanned exactly by LanceDB, so nothing added is ever missed.
+        Built once: later adds are folded in by `optimize` (in `compact`), which files their rows
+        into the nearest partitions and splits a partition grown past 4 x `_PARTITION_ROWS` rows
+        (LanceDB keeps the partition size the index was built with), and rows not yet in the index
+        are still scanned exactly by LanceDB, so nothing added is ever missed. An index of another
+        type (IVF-HNSW-SQ, as built before: minutes to build, one graph up to a million rows) is
+        still searched, and replaced by this one at the next add.
         """
         count = self.count()
         table = self.table()
-        if count is None or count < min_rows or self.has_ann(table):
+        if count is None or count < min_rows or self._ann_type(table) == _ANN_TYPE:
             return
-        from lancedb.index import BTree, HnswSq
+        from lancedb.index import BTree
 
         with writing(self.db, "windows"):
-            table.create_index("vector", config=HnswSq(distance_type=metric))
-            table.create_index("video_id", config=BTree())  # fetching the candidates' windows
+            table.create_index("vector", config=(config or ann_config)(metric, count), replace=True)
+            table.create_index("video_id", config=BTree(), replace=True)  # fetching the candidates' windows
+
+    def _ann_type(self, table) -> str | None:
+        """The type of the table's vector index ("IvfSq", "IvfHnswSq"), None without one."""
+        with reading(self.db, "windows"):
+            return next((i.index_type for i in table.list_indices() if i.columns == ["vector"]), None)
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -238,10 +252,28 @@ class Windows:
         query = text / max(float(np.linalg.norm(text)), 1e-12)  # lite's dot is with the unit text
         with reading(self.db, "windows"):
             nearest = (
-                table.search(query.astype(np.float32)).distance_type(metric).select(["video_id", "_distance"])
-                .limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
+                table.search(query.astype(np.float32)).distance_type(metric).nprobes(_NPROBES)
+                .select(["video_id", "_distance"]).limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
             )
         return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
+
+
+def ann_config(metric: str, rows: int):
+    """The approximate index `build_ann` makes over `rows` windows: IVF-SQ, `rows / _PARTITION_ROWS`
+    k-means partitions over 8-bit scalar quantised vectors, searched `_NPROBES` partitions a query.
+    (`rows` is for configs that depend on it: LanceDB derives the partitions from the target size.)
+
+    Why (scripts/bench_index.py, README "Warm search"): on this project's 2-core machine LanceDB's
+    default IVF-HNSW-SQ (one HNSW graph up to a million rows, ef_construction 300) took 62 s to
+    build at 100k windows and 555 s at 1M; IVF-SQ 5.5 s and 16 s, because its k-means trains on a
+    sample and each vector is then only assigned and quantised. Both found the exact top-10 videos
+    of the 384-d synthetic queries at 100k and 1M: search uses the index only to pick candidate
+    videos, then scores all their windows exactly. IVF-PQ built slower and lost the right videos
+    at 1M (recall 0.19). 20 partitions of 8,192: all of them up to 160k windows, 16% at 1M.
+    """
+    from lancedb.index import IvfSq
+
+    return IvfSq(distance_type=metric, target_partition_size=_PARTITION_ROWS)
 
 
 def window_rows(vid: str, path: str, spans: np.ndarray, vectors: np.ndarray, model_tag: str) -> pa.Table:
