@@ -263,7 +263,7 @@ def ann_config(metric: str, rows: int):
     k-means partitions over 8-bit scalar quantised vectors, searched `_NPROBES` partitions a query.
     (`rows` is for configs that depend on it: LanceDB derives the partitions from the target size.)
 
-    Why (scripts/bench_index.py, README "Warm search"): on this project's 2-core machine LanceDB's
+    Why (scripts/bench_index.py, README "Search: the index"): on this project's 2-core machine LanceDB's
     default IVF-HNSW-SQ (one HNSW graph up to a million rows, ef_construction 300) took 62 s to
     build at 100k windows and 555 s at 1M; IVF-SQ 5.5 s and 16 s, because its k-means trains on a
     sample and each vector is then only assigned and quantised. Both found the exact top-10 videos
