@@ -176,8 +176,7 @@ class Windows:
     # -- the approximate index ----------------------------------------------------------------
 
     def has_ann(self, table) -> bool:
-        with reading(self.db, "windows"):
-            return any(i.columns == ["vector"] for i in table.list_indices())
+        return self._ann_type(table) is not None
 
     def build_ann(self, metric: str, min_rows: int, config: Callable[[str, int], object] | None = None) -> None:
         """Index the vectors for approximate search once there are `min_rows` windows, with
