@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -57,6 +57,7 @@ from vidmm.models.config import ScoreCalibration
 from vidmm.models.queries import load_queries
 
 DIM, CENTRES, PER_VIDEO = 384, 2000, 50
+CHUNK = 100_000  # windows generated and written at a time
 LITE_DIM = 1000  # lite's window vectors: its concept probabilities
 
 # The approximate indexes compared: name -> (what it is, its LanceDB config for (metric, rows)).
@@ -96,24 +97,37 @@ class StubModel:
         return F.normalize(visual, dim=-1) @ F.normalize(text, dim=-1).T
 
 
-def fill(db_path: Path, vectors: np.ndarray, model, name: str) -> None:
-    """Write windows and done ledger rows straight into the tables, as `add` would, in one commit
-    each, recording `model` (by `name`) as the one that made them."""
+def fill(db_path: Path, vectors: np.ndarray | Iterable[np.ndarray], model, name: str) -> None:
+    """Write windows and done ledger rows straight into the tables, as `add` would, recording
+    `model` (by `name`) as the one that made them: the windows `(N, E)` in one commit, or given as
+    a sequence of such chunks (a million of lite's windows are 4 GB), a commit each; the ledger in one."""
     import lancedb
 
     db = lancedb.connect(db_path)
     identity.write(db, name, identity.fingerprint(model), WindowSpec(2.0, 1.0, 4))
-    n, dim = vectors.shape
-    vids = [f"v{i // PER_VIDEO:06d}" for i in range(n)]
-    starts = np.tile(np.arange(PER_VIDEO, dtype=np.float64), n // PER_VIDEO + 1)[:n]
-    rows = {
-        "video_id": vids, "path": [f"/videos/{v}.mp4" for v in vids], "start_s": starts, "end_s": starts + 2,
-        "model": ["bench"] * n, "vector": pa.FixedSizeListArray.from_arrays(vectors.reshape(-1), dim),
-    }
-    append(db, "windows", rows, windows._schema(dim))
+    n = 0
+    for chunk in [vectors] if isinstance(vectors, np.ndarray) else vectors:
+        rows, dim = len(chunk), chunk.shape[1]
+        vids = [f"v{i // PER_VIDEO:06d}" for i in range(n, n + rows)]
+        starts = (np.arange(n, n + rows) % PER_VIDEO).astype(np.float64)
+        columns = {
+            "video_id": vids, "path": [f"/videos/{v}.mp4" for v in vids], "start_s": starts, "end_s": starts + 2,
+            "model": ["bench"] * rows, "vector": pa.FixedSizeListArray.from_arrays(chunk.reshape(-1), dim),
+        }
+        append(db, "windows", columns, windows._schema(dim))
+        n += rows
     stamp = dict(size=1, mtime_ns=1, quick_hash="", error=None, duration_s=float(PER_VIDEO + 1), n_windows=PER_VIDEO)
-    videos = [{"video_id": v, "path": f"/videos/{v}.mp4", "status": ledger.DONE, "indexed_at": identity.now(), **stamp} for v in dict.fromkeys(vids)]
+    ids = dict.fromkeys(f"v{i // PER_VIDEO:06d}" for i in range(0, n, PER_VIDEO))
+    videos = [{"video_id": v, "path": f"/videos/{v}.mp4", "status": ledger.DONE, "indexed_at": identity.now(), **stamp} for v in ids]
     append(db, "videos", videos, ledger._VIDEOS)
+
+
+def chunked(make: Callable[..., np.ndarray], n: int) -> Iterator[np.ndarray]:
+    """`n` windows from `make(rows, seed=...)`, `CHUNK` at a time: the first chunk is `make(rows)`
+    (so up to `CHUNK` windows are those `make(n)` draws), the others from seeds no query uses."""
+    for start in range(0, n, CHUNK):
+        rows = min(CHUNK, n - start)
+        yield make(rows) if start == 0 else make(rows, seed=100 + start // CHUNK)
 
 
 def data(n: int, spread: float = 0.5, dim: int = DIM, seed: int = 0, clusters: int = CENTRES) -> np.ndarray:
@@ -124,9 +138,9 @@ def data(n: int, spread: float = 0.5, dim: int = DIM, seed: int = 0, clusters: i
     return centres[rng.integers(0, clusters, n)] + spread * rng.standard_normal((n, dim), dtype=np.float32)
 
 
-def concept_probabilities(n: int) -> np.ndarray:
+def concept_probabilities(n: int, seed: int = 0) -> np.ndarray:
     """`(n, LITE_DIM)` windows as lite stores them: a probability over its concepts."""
-    logits = 3 * data(n, dim=LITE_DIM)
+    logits = 3 * data(n, dim=LITE_DIM, seed=seed)
     exp = np.exp(logits - logits.max(-1, keepdims=True))
     return (exp / exp.sum(-1, keepdims=True)).astype(np.float32)
 
@@ -209,7 +223,7 @@ def ann_indexes(keep: Path, n: int, names: list[str], ds: AnnSet) -> tuple[Path,
     """The folder of `n` synthetic windows without an ANN index (the exact reference), and for each
     config name a copy of it with that ANN index built, with the seconds the build took (as
     `Index.add` builds it: the vector index, then the video id index), all in `keep`."""
-    exact = stored(keep / f"{ds.name}-{n}.vidmm", lambda db: fill(db, ds.windows(n), ds.model, ds.model_name))
+    exact = stored(keep / f"{ds.name}-{n}.vidmm", lambda db: fill(db, chunked(ds.windows, n), ds.model, ds.model_name))
     built = {}
     for name in names:
 
@@ -227,10 +241,12 @@ def ann_indexes(keep: Path, n: int, names: list[str], ds: AnnSet) -> tuple[Path,
 
 def ann_rows(args, keep: Path, ds: AnnSet) -> list[str]:
     """Table rows: at each of `args.ann_sizes`, exact search and each ANN index of `args.ann_configs`
-    with each of `args.nprobes`, searched interleaved: warm median and recall against exact."""
+    with each of `args.nprobes` and of `args.candidates`, searched interleaved: warm median and
+    recall against exact."""
     keep.mkdir(parents=True, exist_ok=True)
-    names, nprobes = args.ann_configs.split(","), [int(p) for p in args.nprobes.split(",")]
-    lines, default_nprobes = [], windows._NPROBES
+    names = args.ann_configs.split(",")
+    nprobes, candidates, refine = ([int(v) for v in values.split(",")] for values in (args.nprobes, args.candidates, args.refine))
+    lines, defaults = [], (windows._NPROBES, windows._CANDIDATE_WINDOWS, windows._REFINE)
     torch.set_num_threads(1)
     for n in (int(n) for n in args.ann_sizes.split(",") if n):
         exact_db, built = ann_indexes(keep, n, names, ds)
@@ -238,25 +254,29 @@ def ann_rows(args, keep: Path, ds: AnnSet) -> list[str]:
             continue
         indexes = {None: exact_db} | {k: db for k, (db, _) in built.items()}
         indexes = {k: Index(db, ds.model, model_name=ds.model_name) for k, db in indexes.items()}
-        settings = [(None, 0)] + [(name, p) for name in names for p in nprobes]
+        settings = [(None, 0, 0, 0)] + [(name, p, c, r) for name in names for p in nprobes for c in candidates for r in refine]
         times: dict = {s: [] for s in settings}
         hits: dict = {s: [] for s in settings}
-        for embedding, text in ds.queries:  # the first untimed: every index warm
-            if embedding is not None:
-                ds.model.query = embedding
-            for name, p in settings:
-                windows._NPROBES = p or default_nprobes
-                start = time.perf_counter()
-                found = indexes[name].search(text, k=10, min_probability=0)  # the top 10, shown or not
-                times[name, p].append(time.perf_counter() - start)
-                hits[name, p].append([h.path for h in found])
-        windows._NPROBES = default_nprobes
-        exact = hits[None, 0][1:]
-        for name, p in settings:
-            label, build, probes = ("exact (no ANN index)", "–", "–") if name is None else (ANN_CONFIGS[name][0], seconds(built[name][1]), str(p))
-            lines.append(
-                f"| {n:,} | {ds.what} | {label} | {build} | {probes} | {1000 * statistics.median(times[name, p][1:]):.0f} ms | {recall(hits[name, p][1:], exact):.2f} |"
+        try:
+            for embedding, text in ds.queries:  # the first untimed: every index warm
+                if embedding is not None:
+                    ds.model.query = embedding
+                for setting in settings:
+                    windows._NPROBES, windows._CANDIDATE_WINDOWS, windows._REFINE = setting[1:] if setting[0] else defaults
+                    start = time.perf_counter()
+                    found = indexes[setting[0]].search(text, k=10, min_probability=0)  # the top 10, shown or not
+                    times[setting].append(time.perf_counter() - start)
+                    hits[setting].append([h.path for h in found])
+        finally:
+            windows._NPROBES, windows._CANDIDATE_WINDOWS, windows._REFINE = defaults
+        exact = hits[settings[0]][1:]
+        for setting in settings:
+            name = setting[0]
+            label, build, *how = (
+                ("exact (no ANN index)", "–", "–", "–", "–") if name is None else (ANN_CONFIGS[name][0], seconds(built[name][1]), *map(str, setting[1:]))
             )
+            median = 1000 * statistics.median(times[setting][1:])
+            lines.append(f"| {n:,} | {ds.what} | {label} | {build} | {' | '.join(how)} | {median:.0f} ms | {recall(hits[setting][1:], exact):.2f} |")
         print("\n".join(lines[-len(settings):]), file=sys.stderr, flush=True)
     return lines
 
@@ -268,6 +288,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--ann-configs", default=",".join(ANN_CONFIGS), help=f"approximate indexes to compare, of: {', '.join(ANN_CONFIGS)}")
     parser.add_argument("--ann-data", default="stub", choices=("stub", "lite"), help="ANN windows: 384-d clustered, or as lite stores them")
     parser.add_argument("--nprobes", default="5,10,20,40", help="IVF partitions searched per query, each tried")
+    parser.add_argument(
+        "--candidates", default=str(windows._CANDIDATE_WINDOWS), help="nearest windows fetched from the ANN index per requested hit, each tried"
+    )
+    parser.add_argument("--refine", default=str(windows._REFINE), help="LanceDB refine factors (0: none) of the ANN search, each tried")
     parser.add_argument("--keep", type=Path, help="keep the ANN windows and indexes in this folder, reusing those there")
     parser.add_argument("--build-only", action="store_true", help="make the ANN windows and indexes (with --keep), search nothing")
     parser.add_argument("--queries", type=int, default=30)
@@ -282,8 +306,8 @@ def main(argv: list[str] | None = None) -> str:
     lite = vidmm.load("lite", parts=("text",))
     lines = ["| windows | lite's text side | warm search (median) | first search of a fresh `Index` |", "|---:|---|---:|---:|"]
     ann_lines = [
-        "| windows | vectors | index | build | partitions searched (nprobes) | warm search (median) | top-10 video recall |",
-        "|---:|---|---|---:|---:|---:|---:|",
+        "| windows | vectors | index | build | partitions searched (nprobes) | windows fetched per hit | refine factor | warm search (median) | top-10 video recall |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     try:
         load_queries("lite")  # its ONNX export made, if it was not
