@@ -1,15 +1,18 @@
 """The approximate index past `ann_min_rows`, on synthetic clustered windows as scripts/bench_index.py
-makes them: it picks the videos exact search would pick, whatever index type the table holds, and
-its partitions keep their size as windows are added."""
+makes them: it picks the videos exact search would pick, in either metric (cosine; dot, as lite
+scores) and whatever index type the table holds, and its partitions keep their size as windows are
+added."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import lancedb
 import numpy as np
 import pytest
+import torch
 from lancedb.index import BTree, HnswSq
 
 from test_bench_speed import script
@@ -64,6 +67,53 @@ def test_an_ann_index_of_many_partitions_finds_the_videos_exact_search_finds(exa
     Index(db, bench.StubModel(), model_name="bench")._windows.build_ann("cosine", min_rows=WINDOWS)  # as `Index.add` calls it
     assert vector_index(db).index_type == "IvfSq" and partitions(db, monkeypatch) == 40
     assert_finds_what_exact_search_finds(db, exact, bench)
+
+
+class DotModel:
+    """lite's side of the search, as a stand-in: windows are probabilities over concepts, a query's
+    vector its relevance to each concept (non-negative, most of them 0; all 0 for a query naming none),
+    scored by their dot product."""
+
+    similarity_metric = "dot"
+
+    def __init__(self, bench):
+        self.stub = bench.StubModel()
+        self.config, self.device = self.stub.config, self.stub.device
+        self.query = np.zeros(bench.LITE_DIM, np.float32)
+
+    def encode_text(self, texts, normalize=False):
+        return torch.from_numpy(self.query)[None]
+
+    def similarity(self, visual, text):
+        return visual @ text.T
+
+
+def test_an_ann_index_of_concept_probabilities_searched_by_dot_finds_the_videos_exact_search_finds(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(windows, "_PARTITION_ROWS", 100)  # 40 partitions, of which a search probes 20
+    model = DotModel(bench)
+    exact, db = tmp_path / "exact.vidmm", tmp_path / "ann.vidmm"
+    bench.fill(exact, bench.concept_probabilities(WINDOWS), model, "bench")
+    shutil.copytree(exact, db)
+    Index(db, model, model_name="bench")._windows.build_ann("dot", min_rows=WINDOWS)
+    assert vector_index(db).index_type == "IvfSq" and partitions(db, monkeypatch) == 40
+    ann, whole = Index(db, model, model_name="bench"), Index(exact, model, model_name="bench")
+    for concepts in ([3], [10, 700], [55, 56, 999]):  # lite's queries name one concept, or a few
+        model.query = np.zeros(bench.LITE_DIM, np.float32)
+        model.query[concepts] = np.linspace(0.8, 0.3, len(concepts))
+        found, wanted = (i.search("q", k=10, min_probability=0) for i in (ann, whole))
+        assert [h.path for h in found] == [h.path for h in wanted]
+        assert [h.score for h in found] == pytest.approx([h.score for h in wanted], abs=1e-6)
+    model.query = np.zeros(bench.LITE_DIM, np.float32)  # a query naming none of the concepts: every window ties at 0
+    found, wanted = (i.search("q", k=10, min_probability=0) for i in (ann, whole))
+    assert len(found) == len(wanted) == 10 and {h.score for h in found} == {h.score for h in wanted} == {0.0}
+    assert bench.recall([found], [wanted], ties=True) == 1.0  # which ten of the tied videos is arbitrary
+
+
+def test_the_bench_counts_a_video_tied_with_exact_searchs_tenth_only_where_told(bench):
+    wanted = [SimpleNamespace(path=f"/v{i}", score=1.0 - i / 20) for i in range(10)]  # the 10th scores 0.55
+    found = wanted[:8] + [SimpleNamespace(path="/tied", score=0.55), SimpleNamespace(path="/lower", score=0.5)]
+    assert bench.recall([found], [wanted], ties=False) == pytest.approx(0.8)
+    assert bench.recall([found], [wanted], ties=True) == pytest.approx(0.9)
 
 
 def test_an_index_built_before_with_ivf_hnsw_sq_is_searched_then_replaced_at_the_next_add(exact, bench, tmp_path):

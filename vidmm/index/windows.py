@@ -28,7 +28,6 @@ _BATCH = 16  # windows per forward pass: bounds memory whatever the video's leng
 _CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
 _PARTITION_ROWS = 8_192  # windows per IVF partition of the ANN index (LanceDB's default for IVF)
 _NPROBES = 20  # IVF partitions searched per query (all of them up to 160k windows)
-_REFINE = 0  # LanceDB refine factor of the ANN search (0: none): its nearest reranked with full vectors
 _ANN_TYPE = "IvfSq"  # what `ann_config` builds, as LanceDB's `list_indices` names it
 
 
@@ -251,10 +250,10 @@ class Windows:
         """Ids of the done videos owning the nearest windows in the ANN index, nearest first."""
         query = text / max(float(np.linalg.norm(text)), 1e-12)  # lite's dot is with the unit text
         with reading(self.db, "windows"):
-            search = table.search(query.astype(np.float32)).distance_type(metric).nprobes(_NPROBES)
-            if _REFINE:
-                search = search.refine_factor(_REFINE)
-            nearest = search.select(["video_id", "_distance"]).limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
+            nearest = (
+                table.search(query.astype(np.float32)).distance_type(metric).nprobes(_NPROBES)
+                .select(["video_id", "_distance"]).limit(_CANDIDATE_WINDOWS * k).to_arrow()["video_id"].to_pylist()
+            )
         return [v for v in dict.fromkeys(nearest) if v in done][: 4 * k]
 
 
