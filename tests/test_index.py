@@ -294,6 +294,27 @@ def test_add_asks_for_the_next_files_windows_before_it_encodes_the_last_ones(tmp
     assert sent == [("cut.mp4", "windows")]  # done files are not read ahead
 
 
+def test_add_starts_a_file_nothing_was_decoded_ahead_of_with_a_small_batch(tmp_path, model, folder):
+    """The encoder waited for a first batch of 16 windows to be decoded, a core idle, at the start
+    of a run and after each file skipped; a file sent ahead was decoded meanwhile and needs no
+    small batch (each batch boundary encodes the frames its windows share twice)."""
+    batches: list[tuple[str, int]] = []
+    syn.write_video(tmp_path / "back.mp4", syn.Cut(CAT, syn.Crossword(), CUT_AT), duration_s=6.0)
+
+    class Recording(_Noting):
+        def encode_windows(self, video, timestamps):
+            batches.append(len(video))
+            return self._model.encode_windows(video, timestamps)
+
+    index = Index(tmp_path / "x.vidmm", Recording(model, None))
+    assert len(index.add([folder / "cut.mp4", tmp_path / "back.mp4"]).added) == 2  # 6 s: 5 windows each
+    assert batches == [4, 1, 5]  # the second was decoded while the first was encoded
+    batches.clear()
+    syn.write_video(tmp_path / "new.mp4", syn.Cut(syn.Crossword(), CAT, 2.0), duration_s=6.0)
+    assert len(index.add([folder / "cut.mp4", tmp_path / "new.mp4"]).added) == 1
+    assert batches == [4, 1]  # after a skipped file: nothing was decoded ahead
+
+
 def test_add_leaves_its_decoding_worker_a_core(tmp_path, model, folder):
     """The encoder ran on all of torch's threads beside a decoding worker that keeps a core busy:
     threads that outnumber the free cores wait on each other."""

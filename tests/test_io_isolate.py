@@ -1,6 +1,7 @@
 """The isolated reader: same results as in-process, and a crash or hang costs one error, not the run."""
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import vidmm
-from vidmm.io import IsolatedReader
+from vidmm.io import IsolatedReader, isolate
 from vidmm.io import errors as E
 from vidmm.io.backends import import_decord
 
@@ -164,14 +165,16 @@ def test_the_reader_reads_ahead_within_its_bound(media):
     assert [w.start_s for w in got] == _expected_starts(media)
 
 
-def test_a_slow_caller_is_not_a_timeout_but_a_worker_stopped_mid_result_is(media):
-    """The socket holds part of a window: a worker stopped while sending one (its decoding thread hung
-    holding the GIL) left `recv` waiting for ever after `poll` had seen the first bytes."""
+def test_a_slow_caller_is_not_a_timeout_but_a_stopped_worker_is_and_it_stopped_within_the_bound(media):
+    """A caller slower than the timeout is no timeout; a worker stopped while the caller was away is
+    one, after what was read ahead. And the worker had gone no further than `read_ahead` allows:
+    its windows' frames travel in memory files, so the socket, whose buffer once held a fraction
+    of a window, holds hundreds of windows' messages and no longer held it back (9 windows here)."""
     path = media("shape_gop.mp4")
     with IsolatedReader(timeout_s=1.0, read_ahead=1) as r:
         windows = r.iter(path, "windows", *WINDOWS)
         got = [next(windows)]
-        time.sleep(1.5)  # longer than the timeout, spent by the caller: the queue is full, the worker mid-send
+        time.sleep(1.5)  # longer than the timeout, spent by the caller: the queue is full, the worker waits
         os.kill(r._proc.pid, signal.SIGSTOP)
         start = time.monotonic()
         with pytest.raises(E.DecodeTimeoutError, match="no progress for 1 s"):
@@ -181,6 +184,8 @@ def test_a_slow_caller_is_not_a_timeout_but_a_worker_stopped_mid_result_is(media
         assert r._proc is None
         assert len(got) >= 2  # what was read ahead came first, in order
         assert [w.start_s for w in got] == _expected_starts(media)[: len(got)]
+        # the one taken, the queue's (read_ahead), the reading thread's, and those sent, not yet taken
+        assert len(got) <= 1 + 1 + 1 + isolate._UNTAKEN < len(_expected_starts(media))
         r.timeout_s = 60  # a fresh worker takes longer than 1 s to start on a busy machine
         assert len(r.call(media("shape.mp4"), "uniform", 2)) == 2
 
@@ -290,3 +295,75 @@ def test_a_stream_broken_off_drops_what_was_sent_ahead_and_the_next_call_is_whol
 def test_read_ahead_must_hold_a_result():
     with pytest.raises(ValueError, match="read_ahead"):
         IsolatedReader(read_ahead=0)
+
+
+# -- how results travel: frames in memory files passed by descriptor ---------------------------
+
+
+def _pair():
+    from multiprocessing import Pipe
+
+    return Pipe()  # a socket pair, as the reader's
+
+
+def test_frames_travel_whole_and_writable_in_a_memory_file_and_small_results_inline():
+    frames = np.random.default_rng(0).integers(0, 256, (4, 224, 398, 3), dtype=np.uint8)  # a window's
+    window = vidmm.io.ClipWindow(0.0, 2.0, vidmm.io.Frames(frames, np.array([0.25, 0.75, 1.25, 1.75])))
+    sender, receiver = _pair()
+    with sender, receiver:
+        isolate._send(sender, ("item", window))
+        isolate._send(sender, ("item", frames[:1, :8, :8]))  # under _SHARED_MIN_BYTES
+        kind, got = isolate._receive(receiver)
+        assert kind == "item"
+        np.testing.assert_array_equal(got.frames.data, frames)  # uint8 copied, not computed: exact
+        np.testing.assert_array_equal(got.frames.timestamps, window.frames.timestamps)
+        assert (got.start_s, got.end_s) == (0.0, 2.0)
+        got.frames.data[0, 0, 0] = 0  # a caller may work on the frames in place
+        assert isolate._receive(receiver)[1].shape == (1, 8, 8, 3)
+        sender.send(("done", None))
+        assert isolate._receive(receiver) == ("done", None)
+
+
+def test_a_memory_file_shorter_than_announced_is_refused():
+    from multiprocessing.reduction import send_handle
+
+    sender, receiver = _pair()
+    with sender, receiver:
+        head = pickle.dumps(("item", np.zeros(1 << 17, np.uint8)), protocol=5, buffer_callback=lambda b: None)
+        fd = os.memfd_create("short")
+        os.write(fd, b"\0" * 1000)
+        sender.send((isolate._SHARED, head, [1 << 17]))
+        send_handle(sender, fd, 0)
+        os.close(fd)
+        with pytest.raises(ValueError, match="holds 1000 bytes, not the 131072 announced"):
+            isolate._receive(receiver)
+
+
+_SENDS_A_RESULT_THEN_HANGS = """
+import sys, time
+from multiprocessing.connection import Connection
+conn = Connection(int(sys.argv[1]))
+conn.send(("shared", b"", [1 << 20]))  # a result whose memory file never follows
+time.sleep(60)
+"""
+
+
+def test_a_worker_stopped_between_a_result_and_its_memory_file_is_a_timeout():
+    """`poll` saw the result's first message; the descriptor that should follow never comes (the
+    worker's decoding thread hung holding the GIL between the two): the reading thread would wait in
+    `recvmsg` for ever. The caller's wait ends it: the worker is killed and the timeout reported."""
+    ours, theirs = _pair()
+    taken_read, taken_write = os.pipe()
+    worker = subprocess.Popen([sys.executable, "-c", _SENDS_A_RESULT_THEN_HANGS, str(theirs.fileno())], pass_fds=(theirs.fileno(),))
+    theirs.close()
+    try:
+        drain = isolate._Drain(ours, taken_write, worker, timeout_s=1.0, ahead=2)
+        start = time.monotonic()
+        assert drain.next() == ("timeout", None)
+        assert time.monotonic() - start < 10
+        assert worker.wait(5) == -signal.SIGKILL
+    finally:
+        worker.kill()
+        ours.close()
+        os.close(taken_read)
+        os.close(taken_write)

@@ -437,9 +437,9 @@ class Index:
     def _embed_file(self, run: _Adding, path: Path, vid: str, upcoming: Path | None) -> np.ndarray:
         """Decode, embed and store one file's windows in one commit; returns their spans `(N, 2)`.
         The worker is asked for `upcoming`'s windows too, to decode once this file's are."""
-        for file in (path, upcoming) if upcoming is not None else (path,):
-            for method, args, kwargs in self._reads(run, file):
-                run.reader.prefetch(file, method, *args, **kwargs)  # a no-op where sent ahead already
+        sent_now = [run.reader.prefetch(path, method, *args, **kwargs) for method, args, kwargs in self._reads(run, path)]
+        for method, args, kwargs in self._reads(run, upcoming) if upcoming is not None else []:
+            run.reader.prefetch(upcoming, method, *args, **kwargs)
         batch_done = None
         if run.file_progress is not None:
             duration_s = run.reader.probe(path).duration_s
@@ -448,7 +448,7 @@ class Index:
                 run.file_progress(str(path), end_s, duration_s)
 
         _, args, kwargs = self._reads(run, path)[-1]
-        spans, vectors = embed(run.reader.iter(path, "windows", *args, **kwargs), run.model, batch_done)
+        spans, vectors = embed(run.reader.iter(path, "windows", *args, **kwargs), run.model, batch_done, cold=any(sent_now))  # not sent ahead: its decoding starts now
         if len(spans):
             self._windows.add(vid, str(path), spans, vectors, run.model_tag)
         return spans

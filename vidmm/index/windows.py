@@ -25,6 +25,7 @@ from vidmm.index.tables import append, check_columns, delete, id_list, index_pat
 
 ANN_MIN_ROWS = 100_000  # below this an exact scan takes milliseconds (see scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
+_FIRST_BATCH = 4  # windows of the first batch of a file nothing decoded ahead: the encoder waits for 4 windows' decoding, not 16's
 _CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
 _PARTITION_ROWS = 8_192  # windows per IVF partition of the ANN index (LanceDB's default for IVF)
 _NPROBES = 20  # IVF partitions searched per query (all of them up to 160k windows)
@@ -311,14 +312,17 @@ def _columns(query) -> tuple[np.ndarray, ...]:
 
 
 def embed(
-    windows: Iterator[ClipWindow], model, batch_done: Callable[[float], None] | None = None
+    windows: Iterator[ClipWindow], model, batch_done: Callable[[float], None] | None = None, *, cold: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spans `(N, 2)` and raw vectors `(N, E)` float32 of a stream of windows (`model.encode_windows`,
-    a batch at a time); batch_done(end_s) after each batch."""
+    a batch at a time); batch_done(end_s) after each batch. `cold`: the stream's decoding starts
+    now (nothing was read ahead), so the first batch is small and the encoder starts early: on
+    two cores it waited out 16 windows' decoding with a core idle (`scripts/bench_ingest.py`). The
+    frames that two batches' windows share are encoded in both, so later batches stay large."""
     import torch  # here: searching an index needs no torch
 
     spans, vectors = [], []
-    for batch in _batches(windows, _BATCH):
+    for batch in _batches(windows, _BATCH, first=_FIRST_BATCH if cold else _BATCH):
         spans += [(w.start_s, w.end_s) for w in batch]
         video = np.stack([w.frames.data for w in batch])  # (B, T, H, W, 3)
         times = np.stack([w.frames.timestamps for w in batch])  # (B, T)
@@ -348,12 +352,13 @@ def threads_beside(decoder_cores: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _batches(windows: Iterator[ClipWindow], size: int) -> Iterator[list[ClipWindow]]:
+def _batches(windows: Iterator[ClipWindow], size: int, first: int | None = None) -> Iterator[list[ClipWindow]]:
+    """`windows` in lists of `size`, the first of `first` (default: `size`), the last of what is left."""
     batch: list[ClipWindow] = []
     for window in windows:
         batch.append(window)
-        if len(batch) == size:
+        if len(batch) == (first or size):
             yield batch
-            batch = []
+            batch, first = [], None
     if batch:
         yield batch
