@@ -65,7 +65,8 @@ class Ledger:
         """Path of each done video, by id, held against the windows table as far as that is cheap
         (its row count, not a scan). Raises `IndexDamagedError` where windows are missing, or the
         `videos` table is while windows are there. A writer commits in the order described above,
-        which these checks read in turn, so nothing it does between two reads is taken for damage."""
+        which these checks read in turn, so nothing it does between two reads is taken for damage.
+        While the `videos` table is unchanged the answer is the same dict: read it, do not change it."""
         videos = readable(self.db, "videos")
         if videos is None and self.windows.count():
             videos = readable(self.db, "videos")  # made since the first look: it comes before any window
