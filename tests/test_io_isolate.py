@@ -5,6 +5,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -322,6 +323,26 @@ def test_frames_travel_whole_and_writable_in_a_memory_file_and_small_results_inl
         assert isolate._receive(receiver)[1].shape == (1, 8, 8, 3)
         sender.send(("done", None))
         assert isolate._receive(receiver) == ("done", None)
+
+
+def test_a_result_goes_through_the_socket_where_no_memory_file_is_to_be_had(monkeypatch):
+    """Out of memory or descriptors, `memfd_create` fails: that is no fault of the file being
+    decoded, whose result was reported as a `CorruptVideoError` for it."""
+
+    def refuse(*args):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(os, "memfd_create", refuse)
+    frames = np.zeros((4, 224, 398, 3), np.uint8)
+    sender, receiver = _pair()
+    with sender, receiver:
+        sending = threading.Thread(target=isolate._send, args=(sender, ("item", frames)))  # more than the socket holds
+        sending.start()
+        assert receiver.poll(10), "nothing sent"
+        kind, got = isolate._receive(receiver)
+        sending.join()
+    assert kind == "item"
+    np.testing.assert_array_equal(got, frames)
 
 
 def test_a_memory_file_shorter_than_announced_is_refused():

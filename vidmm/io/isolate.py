@@ -110,8 +110,8 @@ class _Results:
     def send(self, message: tuple) -> None:
         while self._untaken >= _UNTAKEN:
             told = len(os.read(self._taken, 64))
-            if not told:
-                raise EOFError("the reader is gone")
+            if not told:  # the reader is gone (where its death did not kill this process): nobody to answer
+                raise SystemExit(0)
             self._untaken -= told
         _send(self.conn, message)
         self._untaken += 1
@@ -389,19 +389,33 @@ def _send(conn: Connection, message: tuple) -> None:
     arrays: list[pickle.PickleBuffer] = []
     head = pickle.dumps(message, protocol=5, buffer_callback=arrays.append)  # arrays out of band: not copied
     raw = [a.raw() for a in arrays]
-    if sum(r.nbytes for r in raw) < _SHARED_MIN_BYTES or not _MEMORY_FILES:
+    fd = _memory_file(raw) if sum(r.nbytes for r in raw) >= _SHARED_MIN_BYTES and _MEMORY_FILES else None
+    if fd is None:
         conn.send(message)
         return
-    fd = os.memfd_create("vidmm-result", os.MFD_CLOEXEC)
+    try:
+        conn.send((_SHARED, head, [r.nbytes for r in raw]))
+        send_handle(conn, fd, 0)
+    finally:
+        os.close(fd)
+
+
+def _memory_file(raw: list[memoryview]) -> int | None:
+    """A memory file holding `raw` one after another, or None where the system will not give one
+    (out of memory or descriptors): the result then goes through the socket, not blamed on its file."""
+    try:
+        fd = os.memfd_create("vidmm-result", os.MFD_CLOEXEC)
+    except OSError:
+        return None
     try:
         for r in raw:
             written = 0
             while written < r.nbytes:
                 written += os.write(fd, r[written:])
-        conn.send((_SHARED, head, [r.nbytes for r in raw]))
-        send_handle(conn, fd, 0)
-    finally:
+    except OSError:
         os.close(fd)
+        return None
+    return fd
 
 
 def _receive(conn: Connection) -> tuple:
