@@ -21,6 +21,9 @@ jobs falls on all alike); the table gives each way's median round.
   CLI does after start-up), started with all of torch's threads as a user's process is: its reader
   decodes on one thread and its encoder runs on one thread fewer than torch's (`threads_beside`),
   so its time is in the row of that split.
+- sending: the same windows sent from one thread to another through a socket pair (as between the
+  reader's worker and its caller), pickled through the socket as the worker sent them before, and
+  in memory files as it does now (`vidmm.io.isolate._send`, `_receive`); CPU seconds of both ends.
 - naive: decord's `get_batch` at full resolution of the same frames (each distinct frame once, 32
   a call), timm's own transform for the model (PIL, per frame) and an eager torch forward of the
   same EfficientNet-Lite0; frame features only (vidmm's rows include its temporal pooling and
@@ -43,6 +46,7 @@ import resource
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -56,7 +60,7 @@ import vidmm
 from vidmm.data.photos import random_reel, write_reel
 from vidmm.index.store import DEFAULT_WINDOW
 from vidmm.index.windows import _BATCH, _FIRST_BATCH, _batches, embed
-from vidmm.io import IsolatedReader
+from vidmm.io import IsolatedReader, isolate
 
 Way = tuple[int, Callable[[], None]]  # (encoder threads, what to time)
 SIZES = {"360p": ((640, 360), 30.0), "720p": ((1280, 720), 25.0)}
@@ -122,6 +126,24 @@ def naive_run(clips: list[Clip], frame_times: dict[Path, np.ndarray]) -> Callabl
                 pixels = torch.stack([transform(Image.fromarray(f)) for f in frames])  # (N, 3, 224, 224)
                 with torch.no_grad():
                     encoder.net(pixels)
+
+    return run
+
+
+def sending(windows: list, memory_files: bool) -> Callable[[], None]:
+    """Send `windows` from a thread to this one through a socket pair: pickled through the socket, or
+    in memory files (`isolate._send`)."""
+    from multiprocessing import Pipe
+
+    def run() -> None:
+        ours, theirs = Pipe()
+        with ours, theirs:
+            send = isolate._send if memory_files else lambda conn, message: conn.send(message)
+            sender = threading.Thread(target=lambda: [send(theirs, ("item", w)) for w in windows])
+            sender.start()
+            for _ in windows:
+                isolate._receive(ours) if memory_files else ours.recv()
+            sender.join()
 
     return run
 
@@ -211,6 +233,8 @@ def main(argv: list[str] | None = None) -> str:
                     time.sleep(wait_s * len(batch))
 
     ways[("stand-in", *index_split)] = (index_split[0], stand_in)
+    every_window = [w for c in clips for w in decoded[c.path]]
+    ways |= {("sending", "socket"): (default_threads, sending(every_window, False)), ("sending", "memory files"): (default_threads, sending(every_window, True))}
     if not args.no_naive:
         ways[("naive", default_threads, 0)] = (default_threads, naive_run(clips, frame_times))
 
@@ -261,6 +285,13 @@ def main(argv: list[str] | None = None) -> str:
         f"when the run began) without using a core, as a GPU would: pipelined {stand_in_s:.1f} s, "
         f"{stand_in_s / max(decode_s, wait_s * n_windows):.2f}x max(decode only, the waits); one after the other would be "
         f"{decode_s + wait_s * n_windows:.1f} s",
+    ]
+    socket_cpu, memory_cpu = median_cpu[("sending", "socket")], median_cpu[("sending", "memory files")]
+    lines += [
+        "",
+        f"sending the {n_windows} windows from one thread to another through a socket pair: pickled through the socket "
+        f"{socket_cpu:.2f} CPU s ({median[('sending', 'socket')]:.2f} s), in memory files {memory_cpu:.2f} CPU s "
+        f"({median[('sending', 'memory files')]:.2f} s)",
     ]
     if not args.no_naive:
         naive_s = median[("naive", default_threads, 0)]
