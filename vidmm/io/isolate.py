@@ -383,8 +383,9 @@ def _send(conn: Connection, message: tuple) -> None:
 
     Pickled through the socket, each frame was copied four times (into the pickle, into and out of
     the kernel, into the unpickled array) and the reading thread held the GIL for two of them, on
-    the encoder's time; this way it is written once and read once (`_receive`): 0.14 CPU seconds
-    against 0.3 for `scripts/bench_ingest.py`'s 119 windows of 4 frames.
+    the encoder's time; this way it is written once and read once (`_receive`): 0.12-0.14 CPU
+    seconds against 0.33-0.41 for `scripts/bench_ingest.py`'s 119 windows of 4 frames sent in a
+    fresh process, and `vidmm index` 5% faster there (README, "Ingest speed").
     """
     arrays: list[pickle.PickleBuffer] = []
     head = pickle.dumps(message, protocol=5, buffer_callback=arrays.append)  # arrays out of band: not copied
