@@ -106,15 +106,11 @@ def encoded_texts(model: Any, texts: Sequence[str]) -> torch.Tensor:
     if new:
         if len(known) + len(new) > _TEXTS_KEPT:
             known.clear()
-
-        def encode() -> np.ndarray:
-            with torch.inference_mode():
-                return model.encode_text(new, normalize=False).float().cpu().numpy()
-
-        if len(new) >= _VOCABULARY:
-            encoded = torch.from_numpy(_kept(model, "texts", "\n".join(new), encode)).to(model.device, model.dtype)
-        else:
-            with torch.inference_mode():
+        with torch.inference_mode():
+            if len(new) >= _VOCABULARY:
+                kept = _kept(model, "texts", "\n".join(new), lambda: model.encode_text(new, normalize=False).float().cpu().numpy())
+                encoded = torch.from_numpy(kept).to(model.device, model.dtype)
+            else:
                 encoded = model.encode_text(new, normalize=False)
         known.update(zip(new, encoded))
     return torch.stack([known[t] for t in texts])
