@@ -13,10 +13,10 @@ jobs falls on all alike); the table gives each way's median round.
   `vidmm index` asks for them), consumed and dropped.
 - encode only: `vidmm.index.windows.embed` over the same windows, decoded beforehand and held in memory.
 - pipelined: `embed` over the reader's windows as they come (read-ahead 16), each file's request
-  sent to the worker while the file before is encoded, and the first file's first batch small (it
-  was not sent ahead), as `vidmm index` does: `vidmm index` without the table writes. "per file":
-  each file asked for only once the one before is done, every batch of 16 (how `vidmm index`
-  worked before it sent the next file's request ahead).
+  sent to the worker while the file before is encoded, and each batch what has arrived when the
+  encoder is free (4 to 16 windows), as `vidmm index` does: `vidmm index` without the table
+  writes. "per file": each file asked for only once the one before is done, every batch of 16
+  (how `vidmm index` worked before it sent the next file's request ahead).
 - `vidmm index`: `Index(path, model).add(files)` into a fresh index, the model loaded once (what the
   CLI does after start-up), started with all of torch's threads as a user's process is: its reader
   decodes on one thread and its encoder runs on one thread fewer than torch's (`threads_beside`),
@@ -59,7 +59,7 @@ import torch
 import vidmm
 from vidmm.data.photos import random_reel, write_reel
 from vidmm.index.store import DEFAULT_WINDOW
-from vidmm.index.windows import _BATCH, _FIRST_BATCH, _batches, embed
+from vidmm.index.windows import _BATCH, _batches, embed
 from vidmm.io import IsolatedReader, isolate
 
 Way = tuple[int, Callable[[], None]]  # (encoder threads, what to time)
@@ -185,22 +185,22 @@ def main(argv: list[str] | None = None) -> str:
 
         return threads, run
 
-    def streams(r: IsolatedReader, across_files: bool) -> Iterator[tuple[Iterator, bool]]:
-        """Each video's windows from `r`, and whether its decoding starts only now; `across_files`:
-        the next video's sent ahead, as `Index.add` does."""
+    def streams(r: IsolatedReader, across_files: bool) -> Iterator[Iterator]:
+        """Each video's windows from `r`; `across_files`: the next video's sent ahead and batches
+        that follow the decoder, as `Index.add` does; else batches of 16."""
         for position, c in enumerate(clips):
-            cold = False
             if across_files:
-                cold = r.prefetch(c.path, "windows", *request, **options)
+                r.prefetch(c.path, "windows", *request, **options)
                 if position + 1 < len(clips):
                     r.prefetch(clips[position + 1].path, "windows", *request, **options)
-            yield r.iter(c.path, "windows", *request, **options), cold
+            stream = r.iter(c.path, "windows", *request, **options)
+            yield stream if across_files else (w for w in stream)  # not a `Stream`: batches of 16
 
     def pipelined(enc: int, dec: int, across_files: bool) -> Way:
         def run() -> None:
             with IsolatedReader(timeout_s=600, threads=dec) as r:
-                for windows, cold in streams(r, across_files):
-                    embed(windows, model, cold=cold)
+                for windows in streams(r, across_files):
+                    embed(windows, model)
 
         return enc, run
 
@@ -228,8 +228,8 @@ def main(argv: list[str] | None = None) -> str:
     def stand_in() -> None:
         """The pipeline with an encoder that takes encode-only's time but no core (as a GPU would)."""
         with IsolatedReader(timeout_s=600, threads=1) as r:
-            for windows, cold in streams(r, True):
-                for batch in _batches(windows, _BATCH, first=_FIRST_BATCH if cold else _BATCH):
+            for windows in streams(r, True):
+                for batch in _batches(windows, _BATCH, windows.ready):
                     time.sleep(wait_s * len(batch))
 
     ways[("stand-in", *index_split)] = (index_split[0], stand_in)

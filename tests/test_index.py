@@ -22,7 +22,7 @@ from vidmm.data.photos import Reel, Shot
 import vidmm.index.store as store
 from vidmm.index import Index, IndexLockedError, IndexNotFoundError, ModelMismatchError, WindowMismatchError
 from vidmm.index.lock import WriterLock
-from vidmm.index.windows import embed
+from vidmm.index.windows import _batches, embed
 from vidmm.tasks.presence import MATCH
 from vidmm.io import VideoNotFoundError, open_video
 
@@ -294,25 +294,30 @@ def test_add_asks_for_the_next_files_windows_before_it_encodes_the_last_ones(tmp
     assert sent == [("cut.mp4", "windows")]  # done files are not read ahead
 
 
-def test_add_starts_a_file_nothing_was_decoded_ahead_of_with_a_small_batch(tmp_path, model, folder):
-    """The encoder waited for a first batch of 16 windows to be decoded, a core idle, at the start
-    of a run and after each file skipped; a file sent ahead was decoded meanwhile and needs no
-    small batch (each batch boundary encodes the frames its windows share twice)."""
-    batches: list[tuple[str, int]] = []
-    syn.write_video(tmp_path / "back.mp4", syn.Cut(CAT, syn.Crossword(), CUT_AT), duration_s=6.0)
+def test_add_encodes_what_has_been_decoded_when_the_encoder_is_free(tmp_path, model):
+    """Every batch but a file's last waited for 16 windows: at the start of a file nothing was
+    decoded ahead of, the encoder sat idle while 16 windows were decoded, and at the end of the run
+    it encoded the last 16 with the decoder done. Now a batch is what has come, 4 windows at least:
+    with an encoder that takes no time, never 16 (23 windows: 4, 16 and 3 before)."""
+    batches: list[int] = []
+    syn.write_video(tmp_path / "long.mp4", syn.Cut(CAT, syn.Crossword(), 12.0), duration_s=24.0)
 
-    class Recording(_Noting):
+    class Instant(_Noting):
         def encode_windows(self, video, timestamps):
             batches.append(len(video))
-            return self._model.encode_windows(video, timestamps)
+            return torch.zeros(len(video), 8)
 
-    index = Index(tmp_path / "x.vidmm", Recording(model, None))
-    assert len(index.add([folder / "cut.mp4", tmp_path / "back.mp4"]).added) == 2  # 6 s: 5 windows each
-    assert batches == [4, 1, 5]  # the second was decoded while the first was encoded
-    batches.clear()
-    syn.write_video(tmp_path / "new.mp4", syn.Cut(syn.Crossword(), CAT, 2.0), duration_s=6.0)
-    assert len(index.add([folder / "cut.mp4", tmp_path / "new.mp4"]).added) == 1
-    assert batches == [4, 1]  # after a skipped file: nothing was decoded ahead
+    assert Index(tmp_path / "x.vidmm", Instant(model, None)).add(tmp_path / "long.mp4").added
+    assert sum(batches) == 23 and min(batches[:-1]) >= 4 and max(batches) < 16, batches
+
+
+def test_a_batch_is_what_has_come_and_4_windows_at_least():
+    windows = range(20)  # stand-ins: batching looks at how many, not at what
+    assert [len(b) for b in _batches(iter(windows), 16)] == [16, 4]  # no way to tell what has come
+    assert [len(b) for b in _batches(iter(windows), 16, lambda: 0)] == [4, 4, 4, 4, 4]  # nothing waits
+    assert [len(b) for b in _batches(iter(windows), 16, lambda: 100)] == [16, 4]  # the decoder far ahead
+    waiting = iter([2, 1, 0] + [0] * 20)  # two more had come once the first four were taken
+    assert [len(b) for b in _batches(iter(windows), 16, lambda: next(waiting))] == [6, 4, 4, 4, 2]
 
 
 def test_add_leaves_its_decoding_worker_a_core(tmp_path, model, folder):

@@ -388,3 +388,16 @@ def test_a_worker_stopped_between_a_result_and_its_memory_file_is_a_timeout():
         ours.close()
         os.close(taken_read)
         os.close(taken_write)
+
+
+def test_a_stream_tells_how_many_results_have_come(media):
+    """What lets `vidmm index` encode what has been decoded rather than wait for a set number."""
+    with IsolatedReader(timeout_s=60, read_ahead=3) as r:
+        windows = r.iter(media("shape_gop.mp4"), "windows", *WINDOWS)
+        assert windows.ready() == 0  # nothing asked for yet
+        got = [next(windows)]
+        _until(lambda: windows.ready() == 3)  # read ahead while the caller held the first
+        time.sleep(0.3)
+        assert windows.ready() == 3  # and no further
+        got += list(windows)
+    assert _starts(got) == _expected_starts(media)

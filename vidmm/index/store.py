@@ -438,7 +438,8 @@ class Index:
         """Decode, embed and store one file's windows in one commit; returns their spans `(N, 2)`.
         The worker is asked for `upcoming`'s windows too, to decode once this file's are."""
         reads = self._reads(run, path)
-        sent_now = [run.reader.prefetch(path, method, *args, **kwargs) for method, args, kwargs in reads]
+        for method, args, kwargs in reads:
+            run.reader.prefetch(path, method, *args, **kwargs)
         for method, args, kwargs in self._reads(run, upcoming) if upcoming is not None else []:
             run.reader.prefetch(upcoming, method, *args, **kwargs)
         batch_done = None
@@ -449,7 +450,7 @@ class Index:
                 run.file_progress(str(path), end_s, duration_s)
 
         _, args, kwargs = reads[-1]
-        spans, vectors = embed(run.reader.iter(path, "windows", *args, **kwargs), run.model, batch_done, cold=any(sent_now))  # not sent ahead: its decoding starts now
+        spans, vectors = embed(run.reader.iter(path, "windows", *args, **kwargs), run.model, batch_done)
         if len(spans):
             self._windows.add(vid, str(path), spans, vectors, run.model_tag)
         return spans

@@ -19,13 +19,13 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from vidmm.io import ClipWindow
+from vidmm.io import ClipWindow, Stream
 from vidmm.index.location import storage_options
 from vidmm.index.tables import append, check_columns, delete, id_list, index_path, optimize, readable, reading, writing
 
 ANN_MIN_ROWS = 100_000  # ANN from here: exact search is as fast at 100k, 5-20x slower at 1M (scripts/bench_index.py)
 _BATCH = 16  # windows per forward pass: bounds memory whatever the video's length
-_FIRST_BATCH = 4  # windows of the first batch of a file nothing decoded ahead: the encoder waits for 4 windows' decoding, not 16's
+_LEAST_BATCH = 4  # windows a batch waits for when no more have arrived (fewer at a stream's end)
 _CANDIDATE_WINDOWS = 50  # per requested hit: nearest windows fetched from the ANN index
 _PARTITION_ROWS = 8_192  # windows per IVF partition of the ANN index (LanceDB's default for IVF)
 _NPROBES = 20  # IVF partitions searched per query (all of them up to 160k windows)
@@ -319,18 +319,20 @@ def _columns(query) -> tuple[np.ndarray, ...]:
     return np.asarray(rows["video_id"].to_pylist()), rows["start_s"].to_numpy(), rows["end_s"].to_numpy(), vectors
 
 
-def embed(
-    windows: Iterator[ClipWindow], model, batch_done: Callable[[float], None] | None = None, *, cold: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Spans `(N, 2)` and raw vectors `(N, E)` float32 of a stream of windows (`model.encode_windows`,
-    a batch at a time); batch_done(end_s) after each batch. `cold`: the stream's decoding starts
-    now (nothing was read ahead), so the first batch is small and the encoder starts early: on
-    two cores it waited out 16 windows' decoding with a core idle (`scripts/bench_ingest.py`). The
-    frames that two batches' windows share are encoded in both, so later batches stay large."""
+def embed(windows: Iterable[ClipWindow], model, batch_done: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Spans `(N, 2)` and raw vectors `(N, E)` float32 of windows (`model.encode_windows`, a batch
+    at a time); batch_done(end_s) after each batch.
+
+    From an isolated reader's `Stream`, a batch is what has arrived when the encoder is free (4
+    windows at least, 16 at most), so batches follow the decoder: with batches of 16, the encoder
+    waited, a core idle, for 16 windows' decoding at the start of a file not decoded ahead, and
+    at the end of the run encoded the last 16 with the decoder done (`scripts/bench_ingest.py`).
+    Small batches cost little: the frames two batches' windows share are encoded in both, 2.5 frames
+    a window for batches of 4 against 2.1 for 16 (2 s windows every 1 s, 4 frames each)."""
     import torch  # here: searching an index needs no torch
 
     spans, vectors = [], []
-    for batch in _batches(windows, _BATCH, first=_FIRST_BATCH if cold else _BATCH):
+    for batch in _batches(iter(windows), _BATCH, windows.ready if isinstance(windows, Stream) else None):
         spans += [(w.start_s, w.end_s) for w in batch]
         video = np.stack([w.frames.data for w in batch])  # (B, T, H, W, 3)
         times = np.stack([w.frames.timestamps for w in batch])  # (B, T)
@@ -360,13 +362,15 @@ def threads_beside(decoder_cores: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _batches(windows: Iterator[ClipWindow], size: int, first: int | None = None) -> Iterator[list[ClipWindow]]:
-    """`windows` in lists of `size`, the first of `first` (default: `size`), the last of what is left."""
+def _batches(windows: Iterator[ClipWindow], size: int, ready: Callable[[], int] | None = None) -> Iterator[list[ClipWindow]]:
+    """`windows` in lists of at most `size`, the last of what is left. With `ready` (how many more
+    have arrived and wait), a list ends once it holds `_LEAST_BATCH` and none waits: what has come,
+    not `size`. Without, every list but the last holds `size`."""
     batch: list[ClipWindow] = []
     for window in windows:
         batch.append(window)
-        if len(batch) == (first or size):
+        if len(batch) == size or (ready is not None and len(batch) >= _LEAST_BATCH and not ready()):
             yield batch
-            batch, first = [], None
+            batch = []
     if batch:
         yield batch

@@ -14,7 +14,7 @@ from vidmm.io.errors import (
     VideoError,
     VideoNotFoundError,
 )
-from vidmm.io.isolate import IsolatedReader
+from vidmm.io.isolate import IsolatedReader, Stream
 from vidmm.io.probe import IMAGE_EXTENSIONS, VideoInfo, is_image, probe
 from vidmm.io.sampling import SamplingPolicy, Span, fps_times, span_times, uniform_times, view_spans, window_spans
 from vidmm.io.video import ClipWindow, Frames, Scanned, Video, open_video, output_size
@@ -34,6 +34,7 @@ __all__ = [
     "SamplingPolicy",
     "Scanned",
     "Span",
+    "Stream",
     "TruncatedVideoError",
     "UnreadableFileError",
     "UnsupportedCodecError",

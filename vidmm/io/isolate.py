@@ -23,8 +23,8 @@ rather than four.
         info = reader.probe("a.mp4")
         frames = reader.call("a.mp4", "uniform", 16, short_side=224)
         reader.prefetch("b.mp4", "windows", 4.0, 2.0, 8, short_side=224)  # decoded once a.mp4's are
-        for window in reader.iter("a.mp4", "windows", 4.0, 2.0, 8, short_side=224):
-            ...
+        for window in (stream := reader.iter("a.mp4", "windows", 4.0, 2.0, 8, short_side=224)):
+            ...  # stream.ready(): how many more have arrived and wait
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from multiprocessing.connection import Connection, Pipe
 from multiprocessing.reduction import recv_handle, send_handle
 from pathlib import Path
@@ -206,27 +206,25 @@ class IsolatedReader:
                 pass
         self._kill()
 
-    def prefetch(self, path: str | Path, method: str, *args, **kwargs) -> bool:
+    def prefetch(self, path: str | Path, method: str, *args, **kwargs) -> None:
         """Send the worker a request the caller will make next (by `call` or `iter`, with the same
         arguments), to be worked on as soon as the requests before it are answered, and read ahead
         like a stream. Requests sent ahead are answered in the order they were sent; asking for
         anything else first drops them (the worker is replaced: its socket holds their results).
-        Sending one already sent and not yet asked for does nothing. Returns whether the request
-        was sent now: False where it was already, or where the worker died under an earlier one."""
+        Sending one already sent and not yet asked for does nothing."""
         request = _request(path, method, args, kwargs)
         if any(sent == request for sent, _ in self._ahead):
-            return False
+            return
         if self._stream is None and not self._ahead and not self._alive():
             self._kill()  # a worker that died between requests: reap it and close its socket
             self._start()
         elif not self._alive():  # died under a request: asking for that one reports it
-            return False
+            return
         self._conn.send(request)
         before = self._ahead[-1][1] if self._ahead else self._stream
         self._ahead.append((request, _Drain(self._conn, self._taken, self._proc, self.timeout_s, self.read_ahead, after=before)))
-        return True
 
-    def _results(self, path: str | Path, method: str, args: tuple, kwargs: dict) -> Iterator[Any]:
+    def _results(self, path: str | Path, method: str, args: tuple, kwargs: dict) -> Generator[Any, None, None]:
         request = _request(path, method, args, kwargs)
         path = request[0]
         if self._stream is None and self._ahead and self._ahead[0][0] == request:
@@ -285,9 +283,35 @@ class IsolatedReader:
         results = list(self._results(path, method, args, kwargs))
         return results[0]
 
-    def iter(self, path: str | Path, method: str, *args, **kwargs) -> Iterator[Any]:
-        """Like `call`, for methods that yield (`windows`, `clips`), streamed item by item."""
-        yield from self._results(path, method, args, kwargs)
+    def iter(self, path: str | Path, method: str, *args, **kwargs) -> Stream:
+        """Like `call`, for methods that yield (`windows`, `clips`), streamed item by item; the
+        stream tells how many results have arrived (`Stream.ready`)."""
+        return Stream(self._results(path, method, args, kwargs), self)
+
+
+class Stream(Iterator[Any]):
+    """One request's results as they come (`IsolatedReader.iter`): an iterator that also tells how
+    many have arrived from the worker and wait, so that a caller can take what is there rather than
+    wait for a set number (`vidmm.index.windows.embed`'s batches follow the decoder this way)."""
+
+    def __init__(self, results: Generator[Any, None, None], reader: IsolatedReader):
+        self._results, self._reader = results, reader
+        self._drain: _Drain | None = None  # the thread reading this request's results, once one came
+
+    def __next__(self) -> Any:
+        result = next(self._results)
+        if self._drain is None:
+            self._drain = self._reader._stream  # the request's: it is being streamed
+        return result
+
+    def close(self) -> None:
+        """Give the stream up unfinished (its worker is stopped), as closing a generator does."""
+        self._results.close()
+
+    def ready(self) -> int:
+        """How many results have arrived and wait to be taken: so many `next` calls return without
+        waiting on the worker (the stream's end counts as one); 0 until the first has come."""
+        return 0 if self._drain is None else self._drain.ready()
 
 
 def _request(path: str | Path, method: str, args: tuple, kwargs: dict) -> tuple:
@@ -344,6 +368,10 @@ class _Drain:
             self._waiting_since = None
             kind = message[0]
             self._queue.put(message)  # blocks while the caller is `ahead` results behind
+
+    def ready(self) -> int:
+        """Messages read and not yet taken by `next`."""
+        return self._queue.qsize()
 
     def next(self) -> tuple[str, Any]:
         """The next message; one always comes, within about twice `timeout_s` of the caller asking."""
