@@ -140,17 +140,21 @@ def test_a_frozen_encoder_in_training_mode_or_another_dtype_runs_torch(lite):
     assert model.frame_backend == "torch"
 
 
-def test_the_session_follows_torchs_thread_count(lite):
+def test_the_session_follows_torchs_thread_count_and_each_opens_once(lite):
     """ONNX Runtime fixes its threads when its session opens: lowering torch's count (as `Index.add`
-    does beside its decoding worker) left the encoder on the count it opened with."""
+    does beside its decoding worker) left the encoder on the count it opened with; then each change
+    opened a new session (tens of ms, and the weights hashed again)."""
     before = torch.get_num_threads()
+    sessions = []
     try:
         for threads in (1, 2, 1):
             torch.set_num_threads(threads)
             assert lite.frame_backend == "onnx"
-            assert lite._frame_runner.session.session.get_session_options().intra_op_num_threads == threads
+            sessions.append(lite._inference_frames().session)
+            assert sessions[-1].session.get_session_options().intra_op_num_threads == threads
     finally:
         torch.set_num_threads(before)
+    assert sessions[2] is sessions[0] and sessions[1] is not sessions[0]
 
 
 def test_a_runner_pickles_by_path(lite):

@@ -110,7 +110,7 @@ class VideoModel(ModelBase, nn.Module):
             self.captioner = CaptionDecoder(config.caption, vocab, dim, *text_encoder.special_tokens)
         for verb in self.absent_verbs(config):
             setattr(self, verb, None)
-        self._frame_backend, self._frame_runner = "auto", None  # the runner: built on first inference
+        self._frame_backend, self._frame_runners = "auto", {}  # runners by torch's thread count: built on first inference
 
     @classmethod
     def absent_verbs(cls, config: ModelConfig | Mapping) -> frozenset[str]:
@@ -195,7 +195,7 @@ class VideoModel(ModelBase, nn.Module):
         (see `frame_encoders.frame_runner`). Calls that record gradients always run torch."""
         if backend not in BACKENDS:
             raise ValueError(f"unknown frame backend {backend!r}; expected one of {BACKENDS}")
-        self._frame_backend, self._frame_runner = backend, None
+        self._frame_backend, self._frame_runners = backend, {}
 
     @property
     def frame_backend(self) -> str:
@@ -213,12 +213,13 @@ class VideoModel(ModelBase, nn.Module):
         encoder = self._encoder()
         if encoder.training or self.device.type != "cpu" or self.dtype != torch.float32:
             return TorchFrames(encoder)
-        runner = self._frame_runner
-        # ONNX Runtime's threads are fixed when its session opens: a new one follows torch's count
-        # when it changes (`Index.add` lowers it beside its decoding worker).
-        if runner is None or runner.threads not in (None, torch.get_num_threads()):
-            self._frame_runner = frame_runner(encoder, self.config.frame_encoder, self._frame_backend)
-        return self._frame_runner
+        # ONNX Runtime's threads are fixed when its session opens: one session for each thread count
+        # torch has had, each opened once (`Index.add` lowers the count beside its decoding worker
+        # and gives it back after: a process that indexes and captions in turn switches often).
+        threads = torch.get_num_threads()
+        if threads not in self._frame_runners:
+            self._frame_runners[threads] = frame_runner(encoder, self.config.frame_encoder, self._frame_backend)
+        return self._frame_runners[threads]
 
     def _frames(self) -> FrameRunner:
         """The runner for this call: torch while autograd records (training, `encode_*` outside
