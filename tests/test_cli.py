@@ -194,6 +194,9 @@ def test_index_then_search_with_thumbnails(tmp_path, media):
     (folder / "light.mp4").unlink()
     (folder / "notes.txt").unlink()
     assert runner.invoke(app, ["search", "a motorcycle", "--db", str(db)]).stdout.startswith("no match")
+    assert runner.invoke(app, ["search", "the moon", "--db", str(db)]).stdout.startswith("can't tell: “the moon” names none")
+    result = runner.invoke(app, ["search", "the moon", "--db", str(db), "--json"])  # stdout: hits only
+    assert result.exit_code == 0 and result.stdout == "" and "can't tell" in result.stderr
     result = runner.invoke(app, ["search", "a cat", "--all", "--db", str(db), "--thumbnails", str(tmp_path / "t2")])
     lines = {Path(line.split()[2]).name: line for line in result.stdout.splitlines()}
     assert "(file gone" in lines["light.mp4"] and "gone" not in lines["crossword.mp4"]

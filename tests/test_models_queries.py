@@ -105,6 +105,15 @@ def test_it_records_the_models_config_so_the_index_fingerprint_matches(lite, exp
     assert exported.similarity_metric == lite.similarity_metric == "dot"
 
 
+def test_both_text_sides_say_which_queries_the_model_can_judge_as_lite_does(lite, exported):
+    """Search said "no match" for a query lite cannot see at all ("the moon" scores 0 everywhere):
+    it needs the model's `covers` from the text side it searches with."""
+    texts = ["a cat", "a traffic light", "the moon", "a brick wall"]
+    expected = lite.covers(texts)
+    assert expected == [True, True, False, False]
+    assert [exported.covers(t) for t in texts] == [queries_of(lite).covers(t) for t in texts] == expected
+
+
 def test_its_scores_are_the_models_similarity(lite, exported):
     text = exported.embed("a traffic light")  # lite's concept space: (1000,) relevance of each concept
     assert text.shape == (1000,) and text.max() > 0.5

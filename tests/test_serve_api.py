@@ -102,7 +102,9 @@ def test_an_image_in_the_library_is_marked_as_one(tmp_path):
 
 def test_search_says_no_match_and_all_lists_the_best_anyway(client):
     none = client.get("/api/search", params={"q": "a motorcycle"}).json()
-    assert none["hits"] == [] and none["min_probability"] == 0.5  # no match
+    assert none["hits"] == [] and none["min_probability"] == 0.5 and none["covered"]  # no match
+    unseen = client.get("/api/search", params={"q": "the moon"}).json()
+    assert unseen["hits"] == [] and not unseen["covered"]  # lite cannot tell: not "no match"
     best = client.get("/api/search", params={"q": "a motorcycle", "all": "true", "k": 3}).json()
     assert best["min_probability"] == 0.0 and len(best["hits"]) == 3
     assert all(h["probability"] < 0.5 for h in best["hits"])

@@ -83,6 +83,9 @@ def test_search_then_watch_the_moment_and_read_its_captions(live, page, tmp_path
     failed_requests = []
     page.on("requestfailed", lambda request: failed_requests.append(request.url))
     page.goto(url + "/")
+    page.fill("#q", "the moon")  # nothing lite knows: "can't tell", not "no match"
+    page.press("#q", "Enter")
+    page.wait_for_function("() => document.querySelector('#search-status').textContent.startsWith(\"Can't tell\")")
     page.fill("#q", "a cat")
     page.press("#q", "Enter")
 

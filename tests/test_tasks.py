@@ -96,6 +96,7 @@ def test_search_says_no_match_rather_than_weak_hits(lite, samples, tmp_path):
     assert len(weak) == 2 and all(h.probability < MATCH for h in weak)
     best = index.search("a cat")
     assert [h.path.split("/")[-1] for h in best] == ["cat.mp4"] and best[0].probability >= MATCH
+    assert index.covers("a motorcycle") and index.search("the moon") == [] and not index.covers("the moon")  # can't tell
 
 
 def test_tag_names_both_shots_with_times_inside_the_video(lite, sample):

@@ -654,7 +654,8 @@ def search(
     model: str = typer.Option(None, "--model", "-m", help="Check the index was made by this model (it always searches with its own)."),
 ) -> None:
     """Find the moments that show what the query names, best first: the probability that it is
-    shown there, the moment, the video. Says "no match" when nothing is likely (see --all)."""
+    shown there, the moment, the video. Says "no match" when nothing is likely (see --all), and
+    "can't tell" for a query the model cannot judge (lite: one naming none of ImageNet's things)."""
     from vidmm.index import Index, VidmmIndexError
     from vidmm.io import VideoError
     from vidmm.tasks.presence import MATCH
@@ -668,10 +669,17 @@ def search(
         # export where there is one: no torch). `--model` names the model the index must be made by.
         index = Index(db, model_name=_chosen_model(model, "search") if model else None)
         hits = index.search(query, k=k, min_probability=0.0 if show_all else MATCH)
+        covered = index.covers(query)
     except (VidmmIndexError, ModelNotAvailableError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
-    if not hits and fmt == "txt":
+    if not covered:  # its scores are about 0 everywhere: an empty answer would read as "not shown"
+        typer.echo(
+            f"can't tell: “{query}” names none of the things the index's model knows (lite: ImageNet's 1,000 "
+            "objects and animals); a hub model can look for it (`vidmm models pull xclip-b32`, then index with it)",
+            err=fmt != "txt",
+        )
+    elif not hits and fmt == "txt":
         typer.echo(f"no match: nothing in the index shows it with probability {MATCH:.2f} or more (--all lists the best anyway)")
     for rank, hit in enumerate(hits, 1):
         record = {**dataclasses.asdict(hit), "gone": hit.gone, "image": hit.image}

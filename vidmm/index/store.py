@@ -477,7 +477,8 @@ class Index:
         margin: float = 0.25,
     ) -> list[Hit]:
         """The `k` best moments for `query` shown with probability at least `min_probability`, at
-        most one per video, best first; [] is "no match" (0 lists the best moments whatever).
+        most one per video, best first; [] is "no match" (0 lists the best moments whatever), or
+        "can't tell" for a query the model does not cover (`covers`).
         videos: only these (ledger ids); from_s/to_s: only windows overlapping that stretch of each.
 
         Windows are scored exactly with the model's own `similarity`: all of them, or, once the
@@ -501,6 +502,16 @@ class Index:
         probabilities = scored.probabilities[keep]  # a moment's is its best window's
         hits = [Hit(paths[names[m.group]], m.start_s, m.end_s, float(probabilities[m.window]), m.score) for m in moments]
         return [h for h in hits if h.probability >= min_probability][:k]
+
+    def covers(self, query: str) -> bool:
+        """Whether the index's model can judge `query`: lite knows ImageNet's 1,000 things, and a
+        query naming none of them ("the moon") scores about 0 everywhere, which is "can't tell",
+        not "no match". Other models judge any text. Raises `IndexNotFoundError` where nothing was
+        ever added."""
+        recorded = self._recorded()
+        if recorded is None:
+            raise health.nothing_here(self.path)
+        return self._checked_queries(recorded).covers(query)
 
     # -- browsing --------------------------------------------------------------------------------
 

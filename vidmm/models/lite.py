@@ -30,6 +30,7 @@ from .families import PARTS, register_family
 from .hub import HubOptions
 from .model import Mask, VideoModel
 from .preprocess import Video
+from .wordnet import names_any
 
 
 @register_family("lite")
@@ -64,7 +65,7 @@ class LiteModel(VideoModel):
         text it does not cover scores 0 on every video: that is "can't tell", not "not shown"."""
         if not self.concept_space:
             return [True] * len(texts)
-        return (self.encode_text(texts, normalize=False).amax(-1) >= 0.5).tolist()
+        return names_any(self.encode_text(texts, normalize=False).float().cpu().numpy()).tolist()
 
     # -- the concept space -----------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from . import onnx, registry
-from .wordnet import Relevance
+from .wordnet import Relevance, names_any
 from .config import ModelConfig
 from .hub import PACKAGE_PREFIX, HubOptions, cache_dir, resolve
 
@@ -54,6 +54,8 @@ class Queries(Protocol):
 
     def scores(self, visual: np.ndarray, text: np.ndarray) -> np.ndarray: ...  # (N, E), (E,) -> (N,)
 
+    def covers(self, text: str) -> bool: ...  # whether the model can judge it (lite: it names a concept)
+
 
 def unit(vectors: np.ndarray) -> np.ndarray:
     """Rows `(…, E)` scaled to length 1 (as `F.normalize`: lengths below 1e-12 count as 1e-12)."""
@@ -71,6 +73,10 @@ class TorchQueries:
 
         with torch.no_grad():
             return self.model.encode_text([text], normalize=False)[0].float().cpu().numpy()
+
+    def covers(self, text: str) -> bool:
+        covers = getattr(self.model, "covers", None)  # lite's (`Vocabulary`); other models judge any text
+        return covers is None or covers([text])[0]
 
     def scores(self, visual: np.ndarray, text: np.ndarray) -> np.ndarray:
         import torch
@@ -118,6 +124,9 @@ class OnnxQueries:
             vector = self._relevance(unit(vector)[None], [text])[0]  # (C,)
         _remember(recent, vector)
         return vector
+
+    def covers(self, text: str) -> bool:
+        return not self.concept_space or bool(names_any(self.embed(text)))
 
     def scores(self, visual: np.ndarray, text: np.ndarray) -> np.ndarray:
         if self.concept_space:  # lite: the probability mass on the concepts the query names

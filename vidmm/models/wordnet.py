@@ -23,6 +23,9 @@ HIERARCHY = Path(__file__).parent / "data" / "imagenet_hierarchy.json"
 # dog" ~ "canine" 0.85), a sibling or a vaguer parent 0.45-0.75 ("a dog" ~ "cat" 0.48, ~ "animal"
 # 0.74), unrelated words about 0.3. Relevance ramps from 0 at the first to 1 at the second.
 RELEVANT_FROM, RELEVANT_AT = 0.55, 0.85
+# A text names a concept whose relevance reaches this, halfway up the ramp: a query that names none
+# ("the moon", "a brick wall") scores about 0 on every frame, which is "can't tell", not "not shown".
+NAMED_FROM = 0.5
 # Without a node named exactly as the query, it anchors on the nodes within this of its best match.
 ANCHOR_MARGIN = 0.05
 _ARTICLES = frozenset("a an the some any".split())
@@ -50,6 +53,11 @@ def hierarchy(vocabulary: str) -> Hierarchy:
     node_terms = tuple(tuple(terms.setdefault(w.lower(), len(terms)) for w in words) for words in nodes.values())
     lineage = tuple((number[c["wnid"]], *(number[a] for a in c["ancestors"])) for c in data["classes"])
     return Hierarchy(tuple(terms), node_terms, lineage)
+
+
+def names_any(relevance: np.ndarray) -> np.ndarray:
+    """Whether each text, by its relevance `(…, C)`, names some concept (bool `(…)`)."""
+    return np.asarray(relevance).max(-1) >= NAMED_FROM
 
 
 def _padded(rows: tuple[tuple[int, ...], ...]) -> np.ndarray:

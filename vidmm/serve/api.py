@@ -99,13 +99,14 @@ def api_router(served: Served) -> APIRouter:
         all: bool = Query(False, description="List the best moments even where no match is likely."),
     ) -> dict:
         """The moments that show what the query names, best first, at most one per video; none is
-        "no match" (see `all`)."""
+        "no match" (see `all`), or "can't tell" where the model does not cover the query (`covered`)."""
         begun = time.perf_counter()
         least = 0.0 if all else MATCH
         found = library.search(q, k, path=path or None, from_s=from_s, to_s=to_s, min_probability=least)
         # The search's own time, so a client can tell it from what HTTP and JSON add (bench_serve.py).
         response.headers["Server-Timing"] = f"search;dur={1000 * (time.perf_counter() - begun):.2f}"
-        return {"query": q, "k": k, "min_probability": least, "hits": [hit_json(video, hit) for video, hit in found]}
+        hits = [hit_json(video, hit) for video, hit in found]
+        return {"query": q, "k": k, "min_probability": least, "covered": library.covers(q), "hits": hits}
 
     @router.get("/videos", response_model=schemas.VideoPage)
     def videos(

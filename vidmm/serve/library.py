@@ -132,6 +132,13 @@ class Library:
                 found.append((video, hit))
         return found
 
+    def covers(self, query: str) -> bool:
+        """Whether the index's model can judge `query` (`Index.covers`); True before anything was added."""
+        try:
+            return self.index.covers(query)
+        except IndexNotFoundError:
+            return True
+
     def timeline(self, video: IndexedVideo, query: str) -> list[tuple[float, float, float, float]]:
         """(start_s, end_s, score, probability) of every window of `video` for `query`, in time order."""
         if video.status != "done":

@@ -42,6 +42,10 @@ class SearchOut(BaseModel):
     query: str
     k: int
     min_probability: float = Field(description="Moments less likely than this are left out: no hits is 'no match'.")
+    covered: bool = Field(
+        description="Whether the model can judge the query (lite: it names one of ImageNet's 1,000 things); "
+        "if not, its scores are about 0 everywhere: 'can't tell', not 'no match'."
+    )
     hits: list[HitOut]
 
 

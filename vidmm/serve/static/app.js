@@ -88,9 +88,11 @@ async function showSearch(params) {
     const found = await api("/api/search?" + params.toString());
     if (turn !== searchTurn) return;
     $("#results").replaceChildren(...found.hits.map((hit) => card(hit, q)));
-    status.replaceChildren(found.hits.length
-      ? `${found.hits.length} moment${found.hits.length === 1 ? "" : "s"} for “${q}”, best first`
-      : `No match: nothing shows “${q}” with probability ${found.min_probability.toFixed(2)} or more. `);
+    status.replaceChildren(!found.covered
+      ? `Can't tell: “${q}” names none of the things the index's model knows (lite: ImageNet's 1,000 objects and animals). `
+      : found.hits.length
+        ? `${found.hits.length} moment${found.hits.length === 1 ? "" : "s"} for “${q}”, best first`
+        : `No match: nothing shows “${q}” with probability ${found.min_probability.toFixed(2)} or more. `);
     if (!found.hits.length && !params.get("all")) {
       const all = new URLSearchParams(params);
       all.set("all", "1");
