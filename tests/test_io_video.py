@@ -322,3 +322,53 @@ def test_a_seek_that_fails_reads_on_instead(media, monkeypatch):
     frames = vidmm.open_video(media("shape_gop.mp4"), backend="av").frames_at([0.1, 2.5])
     assert len(refused) == 1
     assert_content_matches_time(frames)
+
+
+# -- H.264 frames that answer no time are not decoded ---------------------------------------------
+
+
+def _decoding(monkeypatch, drop: bool) -> list:
+    """Decode with or without dropping the frames no time needs; returns the list the frames
+    decoded are counted into."""
+    from vidmm.io import backends
+
+    decoded: list = []
+    picks = backends._DecodeThread._picks
+
+    def counted(self, frames):
+        return picks(self, (decoded.append(f.pts) or f for f in frames))
+
+    monkeypatch.setattr(backends._DecodeThread, "_picks", counted)
+    if not drop:
+        monkeypatch.setattr(backends._DecodeThread, "_answers", lambda self, t, recent: True)
+    return decoded
+
+
+@pytest.mark.parametrize("threads", [1, 0])
+def test_frames_no_time_needs_are_not_decoded_and_the_rest_are_the_same(media, tmp_path, monkeypatch, threads):
+    """Every frame of a file was decoded, though a B-frame no time asks for is never needed: nothing
+    is decoded from it. Dropping those leaves every frame returned exactly as it was, with FFmpeg's
+    frame threads too; also at a variable frame rate, where a frame's time on screen is not its
+    duration."""
+    vfr = syn.write_video(
+        tmp_path / "vfr_b.mp4", SHAPE, frame_times=[i * 0.04 + (0.3 if i > 20 else 0.0) + 0.013 * (i % 3) for i in range(60)],
+        options={"preset": "fast", "bframes": "3"},
+    )
+    requests = [
+        (media("shape_gop.mp4"), lambda v: [w.frames for w in v.windows(1.0, 0.5, 4, short_side=112)]),
+        (media("shape_gop.mp4"), lambda v: [v.frames_at([0.0, 0.37, 0.41, 1.0, 2.9])]),
+        (vfr, lambda v: [v.frames_at(np.arange(0.0, 2.8, 0.11))]),
+        (vfr, lambda v: [v.uniform(7)]),
+    ]
+    for path, request in requests:
+        counts, answers = [], []
+        for drop in (False, True):
+            with monkeypatch.context() as patched:
+                decoded = _decoding(patched, drop)
+                with vidmm.open_video(path, backend="av", threads=threads) as video:
+                    answers.append(request(video))
+            counts.append(len(decoded))
+        for full, dropped in zip(*answers):
+            np.testing.assert_array_equal(dropped.timestamps, full.timestamps)
+            np.testing.assert_array_equal(dropped.data, full.data)  # decoded pixels: the same, not close
+        assert counts[1] < counts[0], (path.name, counts)
