@@ -24,6 +24,10 @@ jobs falls on all alike); the table gives each way's median round.
 - sending: the same windows sent from one thread to another through a socket pair (as between the
   reader's worker and its caller), pickled through the socket as the worker sent them before, and
   in memory files as it does now (`vidmm.io.isolate._send`, `_receive`); CPU seconds of both ends.
+- B-frames: the same videos re-encoded as x264 encodes by default (High profile, B-frames; written
+  once), their windows decoded in this process on one thread, once as vidmm does (H.264 frames
+  that no window needs and no frame is decoded from are dropped unread) and once decoding every
+  frame; CPU seconds and frames decoded.
 - naive: decord's `get_batch` at full resolution of the same frames (each distinct frame once, 32
   a call), timm's own transform for the model (PIL, per frame) and an eager torch forward of the
   same EfficientNet-Lite0; frame features only (vidmm's rows include its temporal pooling and
@@ -105,6 +109,53 @@ def cpu_time() -> float:
     """CPU seconds used so far by this process and its reaped children (the decoding workers)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def with_b_frames(clips: list[Clip], folder: Path) -> list[Path]:
+    """Each clip re-encoded by libx264 at its defaults (preset medium: High profile, B-frames), kept
+    between runs: what most cameras and encoders make, unlike the reels' Baseline profile."""
+    import av
+
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for clip in clips:
+        path = folder / clip.path.name
+        if not path.exists():
+            part = path.with_suffix(".part.mp4")
+            with av.open(str(clip.path)) as source, av.open(str(part), "w") as target:
+                decoded = source.streams.video[0]
+                stream = target.add_stream("libx264", rate=decoded.average_rate)
+                stream.width, stream.height, stream.pix_fmt = decoded.width, decoded.height, "yuv420p"
+                stream.options = {"preset": "medium"}
+                for frame in source.decode(decoded):
+                    frame.pict_type = av.video.frame.PictureType.NONE  # the encoder decides
+                    target.mux(stream.encode(frame))
+                target.mux(stream.encode(None))
+            part.rename(path)
+        copies.append(path)
+    return copies
+
+
+def dropping(paths: list[Path], request: tuple, options: dict, drop: bool, decoded: list[int]) -> Callable[[], None]:
+    """Every video's windows decoded in this process on one thread, as the worker decodes them;
+    without `drop`, every frame decoded (`_DecodeThread._answers` says each may answer a time).
+    Frames decoded are counted into `decoded`."""
+    from vidmm.io import backends
+
+    def run() -> None:
+        answers, picks = backends._DecodeThread._answers, backends._DecodeThread._picks
+        if not drop:
+            backends._DecodeThread._answers = lambda self, t, recent: True
+        backends._DecodeThread._picks = lambda self, frames: picks(self, (decoded.append(1) or f for f in frames))
+        try:
+            for path in paths:
+                with vidmm.open_video(path, threads=1) as video:
+                    for _ in video.windows(*request, **options):
+                        pass
+        finally:
+            backends._DecodeThread._answers, backends._DecodeThread._picks = answers, picks
+
+    return run
 
 
 def naive_run(clips: list[Clip], frame_times: dict[Path, np.ndarray]) -> Callable[[], None]:
@@ -233,6 +284,10 @@ def main(argv: list[str] | None = None) -> str:
                     time.sleep(wait_s * len(batch))
 
     ways[("stand-in", *index_split)] = (index_split[0], stand_in)
+    b_frames = with_b_frames(clips, args.out / "videos-bframes")
+    frames_decoded: dict[bool, list[int]] = {True: [], False: []}
+    for drop in (True, False):
+        ways[("dropping", drop)] = (default_threads, dropping(b_frames, request, options, drop, frames_decoded[drop]))
     every_window = [w for c in clips for w in decoded[c.path]]
     ways |= {("sending", "socket"): (default_threads, sending(every_window, False)), ("sending", "memory files"): (default_threads, sending(every_window, True))}
     if not args.no_naive:
@@ -292,6 +347,14 @@ def main(argv: list[str] | None = None) -> str:
         f"sending the {n_windows} windows from one thread to another through a socket pair: pickled through the socket "
         f"{socket_cpu:.2f} CPU s ({median[('sending', 'socket')]:.2f} s), in memory files {memory_cpu:.2f} CPU s "
         f"({median[('sending', 'memory files')]:.2f} s)",
+    ]
+    drop_cpu, all_cpu = median_cpu[("dropping", True)], median_cpu[("dropping", False)]
+    lines += [
+        "",
+        f"the same videos re-encoded by x264 at its defaults (High profile, B-frames), their windows decoded in one "
+        f"process on one thread: {drop_cpu:.2f} CPU s dropping the H.264 frames no window needs and no frame is decoded "
+        f"from ({len(frames_decoded[True]) // args.rounds} frames decoded), {all_cpu:.2f} CPU s decoding every frame "
+        f"({len(frames_decoded[False]) // args.rounds}): {all_cpu / drop_cpu:.2f}x",
     ]
     if not args.no_naive:
         naive_s = median[("naive", default_threads, 0)]
