@@ -26,6 +26,7 @@ def test_a_hit_whose_path_is_too_long_is_gone_without_raising(media):
 def test_search_prints_and_skips_the_thumbnail_of_a_hit_it_cannot_look_up(tmp_path, monkeypatch, media):
     hits = [Hit(TOO_LONG, 0.0, 2.0, 0.9, 0.3), Hit(str(media("shape.mp4")), 0.0, 0.4, 0.8, 0.2)]
     monkeypatch.setattr(Index, "search", lambda self, query, **options: hits)
+    monkeypatch.setattr(Index, "covers", lambda self, query: True)  # the model can judge "x"
     result = runner.invoke(app, ["search", "x", "--db", str(tmp_path / "x.vidmm"), "--json", "--thumbnails", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
