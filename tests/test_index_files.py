@@ -29,6 +29,17 @@ def test_collect_walks_folders_reports_non_videos_and_skips_the_index(tmp_path):
     ]
 
 
+def test_another_index_in_a_folder_is_left_out(tmp_path):
+    """`vidmm index .` beside an earlier index reported its tables' files and lock as 15 failed files
+    (and exited 1)."""
+    names = ["v/a.mp4", "v/old.vidmm/write.lock", "v/old.vidmm/meta.lance/_versions/1.manifest", "v/old.vidmm/windows.lance/x.mp4"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    files, rejected = collect([tmp_path / "v"], exclude=tmp_path / "new.vidmm")
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["v/a.mp4"] and rejected == []
+
+
 def test_a_named_file_is_tried_whatever_its_extension_and_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     files, rejected = collect(["clip.bin", "sub/../missing.mp4"], exclude=tmp_path / "x.vidmm")

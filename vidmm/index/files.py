@@ -15,6 +15,7 @@ VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .wmv .flv .3gp .ogv .mxf".split()
 )
 _EDGE_BYTES = 1 << 20  # hash this much from each end: enough to see a re-encode, cheap for huge files
+_INDEX_TABLES = ("meta.lance", "videos.lance", "windows.lance")  # what makes a folder a vidmm index
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], 
     """Absolute paths of the files to index, and `(path, reason)` for what in folders is not a video.
 
     Files named directly are always tried (the index says what is wrong with them). Folders are
-    walked recursively in name order; hidden files and `exclude` (the index itself) are left out.
+    walked recursively in name order; hidden files, `exclude` (the index itself) and any other
+    vidmm index (its tables and lock are no videos: dozens of "failed" files) are left out.
     Files without a video extension, entries that are no regular file (a FIFO, a socket, a symlink
     loop, a broken link) and folders that cannot be read are reported rather than silently dropped,
     so a user sees why they were not indexed; nothing is opened here. Each file is listed once, at
@@ -92,7 +94,8 @@ def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], 
             files.append(path)
             continue
         for root, dirs, names in os.walk(path, onerror=unreadable_folder):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _real(Path(root, d)) != excluded)
+            shown = (Path(root, d) for d in dirs if not d.startswith("."))
+            dirs[:] = sorted(folder.name for folder in shown if _real(folder) != excluded and not _is_index(folder))
             for name in sorted(n for n in names if not n.startswith(".")):
                 file = Path(root, name)
                 reason = _why_not_indexed(file)
@@ -108,6 +111,11 @@ def collect(paths: Iterable[str | Path], *, exclude: Path) -> tuple[list[Path], 
         first.setdefault(_real(file), Path(os.path.abspath(file)))  # absolute: hits work from any cwd
     # A file rejected in a folder and named too has its reason already: trying it would report it twice.
     return [file for file in first.values() if str(file) not in reasons], list(reasons.items())
+
+
+def _is_index(folder: Path) -> bool:
+    """Whether `folder` holds a vidmm index (one of its tables)."""
+    return any(os.path.isdir(folder / table) for table in _INDEX_TABLES)
 
 
 def _why_not_indexed(file: Path) -> str | None:
